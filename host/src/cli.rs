@@ -1,0 +1,611 @@
+//! The command line. Command names, flags and `--json` fields are a contract scripts rely on.
+
+use crate::credentials::Credential;
+use crate::engine::{Auth, CallContext, HttpRequest, Limits, Plugins};
+use crate::http_policy::Endpoints;
+use crate::mock::{
+    DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, Fault, MockKey, MockOptions, MockServer, Tenant,
+};
+use crate::scheduler::{SyncOptions, SyncReport};
+use crate::store::Store;
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "ramsync",
+    version,
+    about = "Sync Alibaba Cloud RAM and IMS identities and access into SQLite, through sandboxed WebAssembly plugins"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// Log line format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// More log output (-v info, -vv debug).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Start the local Alibaba Cloud API with the sample tenant, sync it, and show what was found.
+    Demo {
+        /// Where to keep the database.
+        #[arg(long, default_value = "ramsync-demo.db")]
+        db: PathBuf,
+    },
+    /// Serve the local Alibaba Cloud API (RAM, IMS and STS at one base URL) until stopped.
+    Mock {
+        /// Address to listen on, for example 127.0.0.1:8080 (port 0 picks a free port).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// A tenant JSON file; the bundled sample tenant when absent.
+        #[arg(long, conflicts_with = "synthetic")]
+        tenant: Option<PathBuf>,
+        /// A generated tenant, for example users=10000,groups=500,roles=100,policies=200.
+        #[arg(long)]
+        synthetic: Option<String>,
+        /// The AccessKey id to accept; the documented demo key when absent.
+        #[arg(long, requires = "access_key_secret")]
+        access_key_id: Option<String>,
+        /// The AccessKey secret to accept.
+        #[arg(long, requires = "access_key_id")]
+        access_key_secret: Option<String>,
+        /// Inject a fault: ACTION=KIND[:TIMES], KIND one of malformed, missing-field, wrong-type,
+        /// throttle, server-error, deny. For testing error handling.
+        #[arg(long = "fault", value_name = "ACTION=KIND[:TIMES]")]
+        faults: Vec<String>,
+    },
+    /// Sync the account of the credentials in ALIBABA_CLOUD_ACCESS_KEY_ID / _SECRET / _SECURITY_TOKEN.
+    Sync {
+        #[arg(long)]
+        db: PathBuf,
+        /// Send a product's calls to URL instead of its public endpoint; PRODUCT is ram, ims or sts.
+        #[arg(long = "endpoint", value_name = "PRODUCT=URL", value_parser = parse_endpoint)]
+        endpoints: Vec<(String, String)>,
+        /// Plugin calls in flight at once.
+        #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+        concurrency: u16,
+        /// The name this account's sync runs are recorded under.
+        #[arg(long, default_value = "default")]
+        account: String,
+    },
+    /// List the resources of the newest complete sync.
+    Resources {
+        #[arg(long)]
+        db: PathBuf,
+        /// Only this resource type: account, user, group, role or policy.
+        #[arg(long = "type")]
+        resource_type: Option<String>,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+        #[arg(long, default_value = "default")]
+        account: String,
+    },
+    /// List the grants of the newest complete sync.
+    Grants {
+        #[arg(long)]
+        db: PathBuf,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+        #[arg(long, default_value = "default")]
+        account: String,
+    },
+    /// List the sync runs in a database, newest first.
+    Runs {
+        #[arg(long)]
+        db: PathBuf,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Sign a request read as JSON on stdin with the signer plugin, and print how.
+    Sign,
+}
+
+fn parse_endpoint(arg: &str) -> Result<(String, String), String> {
+    let mut probe = Endpoints::default();
+    probe.apply_arg(arg).map_err(|e| e.to_string())?;
+    let (p, u) = arg.split_once('=').expect("checked by apply_arg");
+    Ok((p.trim().to_string(), u.trim().to_string()))
+}
+
+pub async fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Demo { db } => demo(&db).await,
+        Command::Mock {
+            listen,
+            tenant,
+            synthetic,
+            access_key_id,
+            access_key_secret,
+            faults,
+        } => {
+            mock(
+                &listen,
+                tenant,
+                synthetic,
+                access_key_id,
+                access_key_secret,
+                faults,
+            )
+            .await
+        }
+        Command::Sync {
+            db,
+            endpoints,
+            concurrency,
+            account,
+        } => {
+            let mut e = Endpoints::default();
+            for (product, url) in &endpoints {
+                e.set(product, url)?;
+            }
+            let credential = Credential::from_env()?;
+            let options = SyncOptions {
+                account,
+                concurrency: concurrency as usize,
+                ..SyncOptions::default()
+            };
+            let report = sync(&db, e, credential, &options).await?;
+            print_sync(&db, &report, &options.account)?;
+            Ok(if report.is_complete() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::Resources {
+            db,
+            resource_type,
+            json,
+            account,
+        } => {
+            let store = Store::open_existing(&db)?;
+            let run = store.readable_sync(&account)?;
+            let rows = store.query_resources(run.id, resource_type.as_deref())?;
+            if let Some(t) = &resource_type
+                && rows.is_empty()
+                && !store.counts(run.id)?.0.iter().any(|(id, _)| id == t)
+            {
+                bail!(
+                    "unknown resource type {t:?}; this database has {}",
+                    store
+                        .counts(run.id)?
+                        .0
+                        .iter()
+                        .map(|(id, _)| id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+            if json {
+                print_json_lines(&rows)?;
+            } else {
+                let table = rows
+                    .iter()
+                    .map(|r| {
+                        vec![
+                            r.resource_type.clone(),
+                            r.id.clone(),
+                            r.name.clone(),
+                            r.display_name.clone(),
+                            r.status.clone().unwrap_or_default(),
+                        ]
+                    })
+                    .collect();
+                print_table(&["TYPE", "ID", "NAME", "DISPLAY NAME", "STATUS"], table);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Grants { db, json, account } => {
+            let store = Store::open_existing(&db)?;
+            let run = store.readable_sync(&account)?;
+            let rows = store.query_grants(run.id)?;
+            if json {
+                print_json_lines(&rows)?;
+            } else {
+                let table = rows
+                    .iter()
+                    .map(|g| {
+                        vec![
+                            format!("{}:{}", g.resource_type, g.resource_name),
+                            g.entitlement.clone(),
+                            format!("{}:{}", g.principal_type, g.principal_name),
+                            g.principal_id.clone(),
+                        ]
+                    })
+                    .collect();
+                print_table(
+                    &["RESOURCE", "ENTITLEMENT", "PRINCIPAL", "PRINCIPAL ID"],
+                    table,
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Runs { db, json } => {
+            let store = Store::open_existing(&db)?;
+            let runs = store.runs()?;
+            if json {
+                print_json_lines(&runs)?;
+            } else {
+                let table = runs
+                    .iter()
+                    .map(|r| {
+                        vec![
+                            r.id.to_string(),
+                            r.account.clone(),
+                            r.status.clone(),
+                            r.started_at.clone(),
+                            r.api_calls.to_string(),
+                            r.error
+                                .as_deref()
+                                .and_then(|e| e.lines().next())
+                                .unwrap_or_default()
+                                .to_string(),
+                        ]
+                    })
+                    .collect();
+                print_table(
+                    &["ID", "ACCOUNT", "STATUS", "STARTED", "API CALLS", "ERROR"],
+                    table,
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Sign => sign().await,
+    }
+}
+
+/// Runs one sync of one account into the database at `db`.
+pub async fn sync(
+    db: &Path,
+    endpoints: Endpoints,
+    credential: Credential,
+    options: &SyncOptions,
+) -> Result<SyncReport> {
+    let mut store = Store::open_or_create(db)?;
+    let limits = Limits::default();
+    let plugins = Plugins::builtin(limits).await?;
+    let auth = Arc::new(Auth {
+        signer: plugins.signer.clone(),
+        credential,
+    });
+    let ctx = CallContext::new(endpoints, Some(auth), limits);
+    crate::scheduler::sync(&plugins, &ctx, &mut store, options).await
+}
+
+fn print_sync(db: &Path, report: &SyncReport, account: &str) -> Result<()> {
+    if let Some(error) = &report.error {
+        let mut text = format!(
+            "error: sync run {} of account {account} failed after {:.1} s and {} API calls; nothing already stored was changed, and queries still read the last complete sync.",
+            report.sync_id,
+            report.elapsed.as_secs_f64(),
+            report.api_calls
+        );
+        for line in error.lines() {
+            text.push_str("\n  ");
+            text.push_str(line);
+        }
+        eprintln!("{text}");
+        return Ok(());
+    }
+    let store = Store::open_existing(db)?;
+    let (types, grants) = store.counts(report.sync_id)?;
+    println!(
+        "sync run {} of account {account}: complete in {:.2} s, {} API calls",
+        report.sync_id,
+        report.elapsed.as_secs_f64(),
+        report.api_calls
+    );
+    print_counts(&store, report.sync_id, &types, &grants)?;
+    Ok(())
+}
+
+fn print_counts(
+    store: &Store,
+    sync_id: i64,
+    types: &[(String, i64)],
+    grants: &[(String, String, i64)],
+) -> Result<()> {
+    println!("resources:");
+    for (t, n) in types {
+        let mut extra = String::new();
+        if t == "user" {
+            let users = store.query_resources(sync_id, Some("user"))?;
+            let frozen = users
+                .iter()
+                .filter(|u| u.status.as_deref() == Some("frozen"))
+                .count();
+            extra = format!("  ({} active, {frozen} frozen)", users.len() - frozen);
+        }
+        println!("  {t:<10} {n:>7}{extra}");
+    }
+    println!("grants:");
+    if grants.is_empty() {
+        println!("  (none)");
+    }
+    for (t, e, n) in grants {
+        println!("  {:<17} {n:>7}", format!("{t} {e}"));
+    }
+    Ok(())
+}
+
+async fn demo(db: &Path) -> Result<ExitCode> {
+    let server = MockServer::start("127.0.0.1:0", MockOptions::sample()?).await?;
+    let url = server.url();
+    let tenant = server.tenant();
+    println!(
+        "Started the local Alibaba Cloud API at {url} with the sample tenant {:?} (account {}).",
+        tenant.alias, tenant.account_id
+    );
+    let credential = Credential::new(DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, None);
+    let options = SyncOptions::default();
+    let report = sync(db, Endpoints::all_at(&url)?, credential, &options).await?;
+    if !report.is_complete() {
+        print_sync(db, &report, &options.account)?;
+        return Ok(ExitCode::FAILURE);
+    }
+    println!(
+        "Synced it through the sandboxed plugins in {:.2} s with {} signed API calls (sync run {}).\n",
+        report.elapsed.as_secs_f64(),
+        report.api_calls,
+        report.sync_id
+    );
+    let store = Store::open_existing(db)?;
+    let (types, grants) = store.counts(report.sync_id)?;
+    print_counts(&store, report.sync_id, &types, &grants)?;
+    let shown_db = std::path::absolute(db).unwrap_or_else(|_| db.to_path_buf());
+    let exe = std::env::current_exe()
+        .ok()
+        .and_then(|p| {
+            p.strip_prefix(std::env::current_dir().ok()?)
+                .ok()
+                .map(|p| p.to_path_buf())
+        })
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "ramsync".into());
+    let d = db.display();
+    println!("\ndatabase: {}\n", shown_db.display());
+    println!("Next, try:");
+    println!("  {exe} resources --db {d} --type user");
+    println!("  {exe} grants --db {d}");
+    println!("  {exe} resources --db {d} --json | head -3");
+    println!(
+        "  {exe} mock --listen 127.0.0.1:8080          # serve the local API, then in another shell:"
+    );
+    println!(
+        "  ALIBABA_CLOUD_ACCESS_KEY_ID={DEMO_ACCESS_KEY_ID} ALIBABA_CLOUD_ACCESS_KEY_SECRET={DEMO_ACCESS_KEY_SECRET} \\\n    {exe} sync --db my.db --endpoint ram=http://127.0.0.1:8080 --endpoint ims=http://127.0.0.1:8080 --endpoint sts=http://127.0.0.1:8080"
+    );
+    server.shutdown().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn mock(
+    listen: &str,
+    tenant: Option<PathBuf>,
+    synthetic: Option<String>,
+    access_key_id: Option<String>,
+    access_key_secret: Option<String>,
+    faults: Vec<String>,
+) -> Result<ExitCode> {
+    let tenant = match (tenant, synthetic) {
+        (Some(path), _) => Tenant::load(&path)?,
+        (None, Some(spec)) => Tenant::synthetic(&spec)?,
+        (None, None) => Tenant::sample()?,
+    };
+    let mut options = MockOptions::with_tenant(tenant);
+    let custom_key = access_key_id.is_some();
+    if let (Some(id), Some(secret)) = (access_key_id, access_key_secret) {
+        if id.trim().is_empty() || secret.is_empty() {
+            bail!("--access-key-id and --access-key-secret must not be empty");
+        }
+        options.keys = [(id, MockKey::user(&secret, "ramsync-reader"))].into();
+    }
+    for f in &faults {
+        options.faults.push(Fault::parse(f)?);
+    }
+    let server = MockServer::start(listen, options).await?;
+    let t = server.tenant();
+    println!(
+        "local Alibaba Cloud API (RAM, IMS, STS) listening on {} — tenant {:?}: {} users, {} groups, {} roles, {} policies",
+        server.url(),
+        t.alias,
+        t.users.len(),
+        t.groups.len(),
+        t.roles.len(),
+        t.policies.len()
+    );
+    if !custom_key {
+        println!(
+            "accepting the demo AccessKey: ALIBABA_CLOUD_ACCESS_KEY_ID={DEMO_ACCESS_KEY_ID} ALIBABA_CLOUD_ACCESS_KEY_SECRET={DEMO_ACCESS_KEY_SECRET}"
+        );
+    }
+    use std::io::Write;
+    std::io::stdout().flush()?;
+    shutdown_signal().await;
+    server.shutdown().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// The JSON that `ramsync sign` reads.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignInput {
+    method: String,
+    host: String,
+    #[serde(default = "slash")]
+    path: String,
+    #[serde(default)]
+    query: BTreeMap<String, String>,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    #[serde(default)]
+    body: String,
+    access_key_id: String,
+    access_key_secret: String,
+    #[serde(default)]
+    security_token: Option<String>,
+}
+
+fn slash() -> String {
+    "/".into()
+}
+
+async fn sign() -> Result<ExitCode> {
+    let mut text = String::new();
+    std::io::stdin()
+        .read_to_string(&mut text)
+        .context("cannot read stdin")?;
+    let input: SignInput = serde_json::from_str(&text).map_err(|e| {
+        anyhow::anyhow!(
+            "invalid input on stdin: {e}. Expected {{\"method\",\"host\",\"path\",\"query\":{{..}},\"headers\":{{..}},\"body\",\"access_key_id\",\"access_key_secret\",\"security_token\"?}}"
+        )
+    })?;
+    let credential = Credential::new(
+        input.access_key_id,
+        input.access_key_secret,
+        input.security_token,
+    );
+    let mut headers: Vec<(String, String)> = input
+        .headers
+        .into_iter()
+        .map(|(k, v)| (k.to_ascii_lowercase(), v))
+        .collect();
+    if !headers.iter().any(|(k, _)| k == "host") {
+        headers.push(("host".into(), input.host.clone()));
+    }
+    if !headers.iter().any(|(k, _)| k == "x-acs-content-sha256") {
+        headers.push((
+            "x-acs-content-sha256".into(),
+            ramsync_acs3::hashed_payload(input.body.as_bytes()),
+        ));
+    }
+    let request = HttpRequest {
+        method: input.method,
+        host: input.host,
+        path: input.path,
+        query: input.query.into_iter().collect(),
+        headers,
+        body: input.body.into_bytes(),
+    };
+    let engine = crate::engine::new_engine()?;
+    let signer = crate::engine::Signer::load(
+        &engine,
+        crate::builtin::SIGNER.name,
+        crate::builtin::SIGNER.wasm,
+        Limits::default(),
+    )?;
+    let signature = signer.sign(&request, &credential).await?.map_err(|e| {
+        anyhow::anyhow!(
+            "the signer refused the request: {}",
+            crate::scheduler::plugin_error_line(&e)
+        )
+    })?;
+    let header = |name: &str| {
+        signature
+            .headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    let added: BTreeMap<&str, &str> = signature
+        .headers
+        .iter()
+        .filter(|(k, _)| k != "x-acs-security-token")
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let out = serde_json::json!({
+        "canonical_request": signature.canonical_request,
+        "string_to_sign": signature.string_to_sign,
+        "authorization": header("authorization").unwrap_or_default(),
+        "added_headers": added,
+    });
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_json_lines<T: serde::Serialize>(rows: &[T]) -> Result<()> {
+    use std::io::Write;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    for row in rows {
+        serde_json::to_writer(&mut out, row)?;
+        out.write_all(b"\n")?;
+    }
+    out.flush().or_else(ignore_broken_pipe)?;
+    Ok(())
+}
+
+fn ignore_broken_pipe(e: std::io::Error) -> std::io::Result<()> {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        Ok(())
+    } else {
+        Err(e)
+    }
+}
+
+fn print_table(header: &[&str], rows: Vec<Vec<String>>) {
+    use std::io::Write;
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in &rows {
+        for (i, cell) in row.iter().enumerate() {
+            widths[i] = widths[i].max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut s = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                s.push_str(c);
+            } else {
+                s.push_str(&format!("{c:<w$}  ", w = widths[i]));
+            }
+        }
+        s.trim_end().to_string()
+    };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let _ = writeln!(out, "{}", line(header.to_vec()));
+    for row in &rows {
+        if writeln!(out, "{}", line(row.iter().map(String::as_str).collect())).is_err() {
+            return;
+        }
+    }
+    let _ = out.flush();
+}

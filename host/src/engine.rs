@@ -1,0 +1,507 @@
+//! The wasmtime engine and plugin loading. Components are compiled once per run and
+//! instantiated through pre-instantiation, with a fresh store per call. Each store has a
+//! memory cap and an epoch deadline; each call also has a host-side timeout.
+
+use crate::credentials::Credential;
+use crate::http_policy::{Endpoints, HttpActivity, HttpPolicy};
+use anyhow::{Context, Result};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::{Config, Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+/// Host bindings generated from the WIT contract.
+pub mod bindings {
+    pub mod signer {
+        wasmtime::component::bindgen!({
+            world: "signer-plugin",
+            path: "../wit",
+            exports: { default: async },
+        });
+    }
+    pub mod syncer {
+        wasmtime::component::bindgen!({
+            world: "syncer-plugin",
+            path: "../wit",
+            imports: { default: async | trappable },
+            exports: { default: async },
+            with: { "ramsync:connector/types": super::signer::ramsync::connector::types },
+        });
+    }
+}
+
+pub use bindings::signer::exports::ramsync::connector::signer::{
+    Credential as WitCredential, Signature,
+};
+pub use bindings::signer::ramsync::connector::types::{
+    ApiError, Entitlement, EntitlementPage, Error as PluginError, Grant, GrantPage, HttpRequest,
+    Resource, ResourcePage, ResourceRef, TypeInfo,
+};
+
+/// How often the epoch advances; plugin deadlines are counted in these ticks.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Resource limits for every plugin call.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Linear memory a store may grow to.
+    pub memory_bytes: usize,
+    /// Wall-clock time one call may take, HTTP included.
+    pub call_timeout: Duration,
+    /// Time a call may spend running wasm code; enforced by epoch interruption.
+    pub cpu_deadline: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            memory_bytes: 128 << 20,
+            call_timeout: Duration::from_secs(120),
+            cpu_deadline: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A wasmtime engine with epoch interruption, and a thread that advances the epoch.
+pub fn new_engine() -> Result<wasmtime::Engine> {
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    config.epoch_interruption(true);
+    let engine = wasmtime::Engine::new(&config)?;
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("ramsync-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .context("cannot start the epoch thread")?;
+    Ok(engine)
+}
+
+/// Adds context to a wasmtime error while turning it into an `anyhow::Error`.
+fn wctx<T>(result: wasmtime::Result<T>, context: impl FnOnce() -> String) -> Result<T> {
+    result.map_err(|e| anyhow::Error::from(e).context(context()))
+}
+
+fn compile(engine: &wasmtime::Engine, name: &str, wasm: &[u8]) -> Result<Component> {
+    wctx(Component::from_binary(engine, wasm), || {
+        format!("plugin {name}: not a valid component")
+    })
+}
+
+fn limited<T>(store: &mut Store<T>, limits: &Limits) {
+    store.set_epoch_deadline(
+        (limits.cpu_deadline.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64,
+    );
+    store.epoch_deadline_trap();
+}
+
+fn store_limits(limits: &Limits) -> StoreLimits {
+    StoreLimitsBuilder::new()
+        .memory_size(limits.memory_bytes)
+        .instances(16)
+        .tables(64)
+        .memories(16)
+        .build()
+}
+
+/// A sandbox with no filesystem, environment, arguments, stdio or sockets.
+fn bare_wasi() -> WasiCtx {
+    WasiCtx::builder()
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false)
+        .build()
+}
+
+/// Store state of a signer call: WASI clocks and randomness, nothing else reachable.
+pub struct SignerState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limits: StoreLimits,
+}
+
+impl WasiView for SignerState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// A loaded signer plugin.
+pub struct Signer {
+    pre: bindings::signer::SignerPluginPre<SignerState>,
+    limits: Limits,
+}
+
+impl Signer {
+    /// Compiles and pre-instantiates a signer. It gets WASI but no HTTP.
+    pub fn load(
+        engine: &wasmtime::Engine,
+        name: &str,
+        wasm: &[u8],
+        limits: Limits,
+    ) -> Result<Self> {
+        let component = compile(engine, name, wasm)?;
+        let mut linker = Linker::<SignerState>::new(engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        let pre = wctx(linker.instantiate_pre(&component), || {
+            format!("plugin {name}: cannot link")
+        })?;
+        let pre = wctx(bindings::signer::SignerPluginPre::new(pre), || {
+            format!("plugin {name}: does not export the signer interface")
+        })?;
+        Ok(Signer { pre, limits })
+    }
+
+    /// Signs `request` with `credential`. The outer error is a plugin failure (trap, timeout);
+    /// the inner one is the plugin's own typed error.
+    pub async fn sign(
+        &self,
+        request: &HttpRequest,
+        credential: &Credential,
+    ) -> Result<Result<Signature, PluginError>> {
+        let mut store = Store::new(
+            self.pre.engine(),
+            SignerState {
+                wasi: bare_wasi(),
+                table: ResourceTable::new(),
+                limits: store_limits(&self.limits),
+            },
+        );
+        store.limiter(|s| &mut s.limits);
+        limited(&mut store, &self.limits);
+        let wit_credential = WitCredential {
+            access_key_id: credential.access_key_id.clone(),
+            access_key_secret: credential.access_key_secret().expose().to_string(),
+            security_token: credential.security_token().map(|t| t.expose().to_string()),
+        };
+        let call = async {
+            let instance = self.pre.instantiate_async(&mut store).await?;
+            instance
+                .ramsync_connector_signer()
+                .call_sign(&mut store, request, &wit_credential)
+                .await
+        };
+        match tokio::time::timeout(self.limits.call_timeout, call).await {
+            Ok(result) => {
+                result.map_err(|e| anyhow::anyhow!("signer plugin failed: {}", trap_message(&e)))
+            }
+            Err(_) => anyhow::bail!(
+                "signer plugin did not answer within {:?}",
+                self.limits.call_timeout
+            ),
+        }
+    }
+}
+
+/// Signs on behalf of a syncer with one account's credential.
+pub struct Auth {
+    pub signer: Arc<Signer>,
+    pub credential: Credential,
+}
+
+/// Everything a syncer call needs from the host, shared by all calls of one sync.
+#[derive(Clone)]
+pub struct CallContext {
+    pub endpoints: Arc<Endpoints>,
+    pub auth: Option<Arc<Auth>>,
+    pub limits: Limits,
+    /// API calls made by plugins through this context.
+    pub http_calls: Arc<AtomicU64>,
+}
+
+impl CallContext {
+    pub fn new(endpoints: Endpoints, auth: Option<Arc<Auth>>, limits: Limits) -> Self {
+        CallContext {
+            endpoints: Arc::new(endpoints),
+            auth,
+            limits,
+            http_calls: Arc::default(),
+        }
+    }
+}
+
+/// Store state of a syncer call.
+pub struct SyncerState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    http: WasiHttpCtx,
+    policy: HttpPolicy,
+    limits: StoreLimits,
+    endpoints: Arc<Endpoints>,
+    auth: Option<Arc<Auth>>,
+}
+
+impl WasiView for SyncerState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for SyncerState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.policy,
+        }
+    }
+}
+
+impl bindings::signer::ramsync::connector::types::Host for SyncerState {}
+
+impl bindings::syncer::ramsync::connector::auth::Host for SyncerState {
+    async fn sign(
+        &mut self,
+        request: HttpRequest,
+    ) -> wasmtime::Result<Result<Vec<(String, String)>, PluginError>> {
+        let Some(auth) = self.auth.clone() else {
+            return Ok(Err(PluginError::InvalidInput(
+                "no credential is configured for this call".into(),
+            )));
+        };
+        let signed = auth
+            .signer
+            .sign(&request, &auth.credential)
+            .await
+            .map_err(wasmtime::Error::from_anyhow)?;
+        Ok(signed.map(|signature| {
+            // The token is added to the wire by the HTTP policy, so the syncer never holds it.
+            signature
+                .headers
+                .into_iter()
+                .filter(|(name, _)| !name.eq_ignore_ascii_case("x-acs-security-token"))
+                .collect()
+        }))
+    }
+}
+
+impl bindings::syncer::ramsync::connector::endpoints::Host for SyncerState {
+    async fn base_url(&mut self, product: String) -> wasmtime::Result<Option<String>> {
+        Ok(self.endpoints.base_url(&product))
+    }
+}
+
+/// Why a syncer call failed.
+#[derive(Debug, Clone)]
+pub enum CallError {
+    /// The plugin returned a typed error, usually from the API.
+    Plugin(PluginError),
+    /// The plugin tried to reach a host outside the allowlist.
+    Denied { host: String },
+    /// The plugin trapped, ran past its CPU deadline or hit its memory cap.
+    Trap(String),
+    /// The call took longer than the wall-clock limit.
+    Timeout(Duration),
+}
+
+/// A loaded syncer plugin.
+pub struct Syncer {
+    pub name: String,
+    pub info: TypeInfo,
+    pre: bindings::syncer::SyncerPluginPre<SyncerState>,
+}
+
+impl Syncer {
+    /// Compiles and pre-instantiates a syncer, and asks it for its resource type.
+    pub async fn load(
+        engine: &wasmtime::Engine,
+        name: &str,
+        wasm: &[u8],
+        limits: Limits,
+    ) -> Result<Self> {
+        let component = compile(engine, name, wasm)?;
+        let mut linker = Linker::<SyncerState>::new(engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+        bindings::syncer::SyncerPlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+        let pre = wctx(linker.instantiate_pre(&component), || {
+            format!("plugin {name}: cannot link")
+        })?;
+        let pre = wctx(bindings::syncer::SyncerPluginPre::new(pre), || {
+            format!("plugin {name}: does not export the syncer interface")
+        })?;
+        let mut syncer = Syncer {
+            name: name.to_string(),
+            info: TypeInfo {
+                id: String::new(),
+                display_name: String::new(),
+                parent_type: None,
+                skip_entitlements_and_grants: true,
+            },
+            pre,
+        };
+        let ctx = CallContext::new(Endpoints::default(), None, limits);
+        let (mut store, _) = syncer.new_store(&ctx);
+        let instance = wctx(syncer.pre.instantiate_async(&mut store).await, || {
+            format!("plugin {name}: cannot instantiate")
+        })?;
+        syncer.info = instance
+            .ramsync_connector_syncer()
+            .call_resource_type(&mut store)
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!("plugin {name}: resource-type failed: {}", trap_message(&e))
+            })?;
+        anyhow::ensure!(
+            !syncer.info.id.is_empty(),
+            "plugin {name}: resource-type returned an empty id"
+        );
+        Ok(syncer)
+    }
+
+    fn new_store(&self, ctx: &CallContext) -> (Store<SyncerState>, Arc<HttpActivity>) {
+        let activity = Arc::new(HttpActivity::default());
+        let token = ctx
+            .auth
+            .as_ref()
+            .and_then(|a| a.credential.security_token().cloned());
+        let state = SyncerState {
+            wasi: bare_wasi(),
+            table: ResourceTable::new(),
+            http: WasiHttpCtx::new(),
+            policy: HttpPolicy::new(ctx.endpoints.clone(), token, activity.clone()),
+            limits: store_limits(&ctx.limits),
+            endpoints: ctx.endpoints.clone(),
+            auth: ctx.auth.clone(),
+        };
+        let mut store = Store::new(self.pre.engine(), state);
+        store.limiter(|s| &mut s.limits);
+        limited(&mut store, &ctx.limits);
+        (store, activity)
+    }
+
+    /// Runs one call in a fresh instance and classifies how it ended.
+    async fn run<T, F>(&self, ctx: &CallContext, call: F) -> Result<T, CallError>
+    where
+        F: AsyncFnOnce(
+            &bindings::syncer::SyncerPlugin,
+            &mut Store<SyncerState>,
+        ) -> wasmtime::Result<Result<T, PluginError>>,
+    {
+        let (mut store, activity) = self.new_store(ctx);
+        let outcome = tokio::time::timeout(ctx.limits.call_timeout, async {
+            let instance = self.pre.instantiate_async(&mut store).await?;
+            call(&instance, &mut store).await
+        })
+        .await;
+        ctx.http_calls
+            .fetch_add(activity.calls.load(Ordering::Relaxed), Ordering::Relaxed);
+        if let Some(host) = activity.denied.lock().unwrap().first().cloned() {
+            return Err(CallError::Denied { host });
+        }
+        match outcome {
+            Err(_) => Err(CallError::Timeout(ctx.limits.call_timeout)),
+            Ok(Err(trap)) => Err(CallError::Trap(trap_message(&trap))),
+            Ok(Ok(Err(e))) => Err(CallError::Plugin(e)),
+            Ok(Ok(Ok(v))) => Ok(v),
+        }
+    }
+
+    pub async fn list_resources(
+        &self,
+        ctx: &CallContext,
+        parent: Option<&ResourceRef>,
+        token: Option<&str>,
+    ) -> Result<ResourcePage, CallError> {
+        self.run(ctx, async |i, s| {
+            i.ramsync_connector_syncer()
+                .call_list_resources(s, parent, token)
+                .await
+        })
+        .await
+    }
+
+    pub async fn entitlements(
+        &self,
+        ctx: &CallContext,
+        resource: &Resource,
+        token: Option<&str>,
+    ) -> Result<EntitlementPage, CallError> {
+        self.run(ctx, async |i, s| {
+            i.ramsync_connector_syncer()
+                .call_entitlements(s, resource, token)
+                .await
+        })
+        .await
+    }
+
+    pub async fn grants(
+        &self,
+        ctx: &CallContext,
+        resource: &Resource,
+        token: Option<&str>,
+    ) -> Result<GrantPage, CallError> {
+        self.run(ctx, async |i, s| {
+            i.ramsync_connector_syncer()
+                .call_grants(s, resource, token)
+                .await
+        })
+        .await
+    }
+}
+
+/// A one-line description of a trap, without the wasm backtrace.
+fn trap_message(e: &wasmtime::Error) -> String {
+    if let Some(trap) = e.downcast_ref::<wasmtime::Trap>() {
+        return match trap {
+            wasmtime::Trap::Interrupt => "ran past its CPU deadline".into(),
+            other => format!("trapped: {other}"),
+        };
+    }
+    let root = e.root_cause().to_string();
+    if root.contains("memory") && (root.contains("limit") || root.contains("grow")) {
+        return format!("hit its memory cap: {root}");
+    }
+    format!("failed: {e:#}")
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// The signer and syncers of one run, compiled once.
+pub struct Plugins {
+    pub engine: wasmtime::Engine,
+    pub signer: Arc<Signer>,
+    pub syncers: Vec<Arc<Syncer>>,
+    pub limits: Limits,
+}
+
+impl Plugins {
+    /// Loads the plugins embedded in the binary.
+    pub async fn builtin(limits: Limits) -> Result<Self> {
+        let engine = new_engine()?;
+        let signer = Arc::new(Signer::load(
+            &engine,
+            crate::builtin::SIGNER.name,
+            crate::builtin::SIGNER.wasm,
+            limits,
+        )?);
+        let mut syncers = Vec::new();
+        for plugin in crate::builtin::SYNCERS {
+            syncers.push(Arc::new(
+                Syncer::load(&engine, plugin.name, plugin.wasm, limits).await?,
+            ));
+        }
+        Ok(Plugins {
+            engine,
+            signer,
+            syncers,
+            limits,
+        })
+    }
+}

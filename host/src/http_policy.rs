@@ -1,0 +1,266 @@
+//! Outbound HTTP policy for plugins, enforced in the wasi-http `send_request` hook:
+//! only the configured product endpoints are reachable, timeouts are clamped, and the
+//! STS security token is added here so that syncers never hold it.
+
+use crate::credentials::Secret;
+use anyhow::{Result, bail};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiHttpHooks};
+
+/// The API products ramsync talks to, with their public endpoints.
+pub const PRODUCTS: &[(&str, &str)] = &[
+    ("ram", "https://ram.aliyuncs.com"),
+    ("ims", "https://ims.aliyuncs.com"),
+    ("sts", "https://sts.aliyuncs.com"),
+];
+
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+pub const FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(30);
+pub const BETWEEN_BYTES_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Where each product is reached. Every configured endpoint is allowed; nothing else is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoints {
+    by_product: BTreeMap<String, url::Url>,
+}
+
+impl Default for Endpoints {
+    fn default() -> Self {
+        let by_product = PRODUCTS
+            .iter()
+            .map(|(p, u)| {
+                (
+                    p.to_string(),
+                    url::Url::parse(u).expect("valid default endpoint"),
+                )
+            })
+            .collect();
+        Endpoints { by_product }
+    }
+}
+
+impl Endpoints {
+    /// Replaces a product's endpoint, from a `PRODUCT=URL` argument.
+    pub fn set(&mut self, product: &str, url: &str) -> Result<()> {
+        if !PRODUCTS.iter().any(|(p, _)| *p == product) {
+            bail!("unknown product {product:?} in --endpoint; expected one of ram, ims, sts");
+        }
+        let parsed = url::Url::parse(url)
+            .map_err(|e| anyhow::anyhow!("invalid URL {url:?} for {product}: {e}"))?;
+        if parsed.scheme() != "http" && parsed.scheme() != "https" {
+            bail!("endpoint for {product} must be http:// or https://, got {url:?}");
+        }
+        if parsed.host_str().is_none()
+            || !matches!(parsed.path(), "" | "/")
+            || parsed.query().is_some()
+        {
+            bail!(
+                "endpoint for {product} must be a base URL like https://host[:port], got {url:?}"
+            );
+        }
+        if !parsed.username().is_empty() || parsed.password().is_some() {
+            bail!("endpoint for {product} must not carry credentials");
+        }
+        self.by_product.insert(product.to_string(), parsed);
+        Ok(())
+    }
+
+    /// Parses a `PRODUCT=URL` argument and applies it.
+    pub fn apply_arg(&mut self, arg: &str) -> Result<()> {
+        let Some((product, url)) = arg.split_once('=') else {
+            bail!(
+                "--endpoint takes PRODUCT=URL, for example ram=http://127.0.0.1:8080; got {arg:?}"
+            );
+        };
+        self.set(product.trim(), url.trim())
+    }
+
+    /// All products at one base URL, as the local API serves them.
+    pub fn all_at(base: &str) -> Result<Self> {
+        let mut e = Endpoints::default();
+        for (p, _) in PRODUCTS {
+            e.set(p, base)?;
+        }
+        Ok(e)
+    }
+
+    /// The base URL for a product, without a trailing slash.
+    pub fn base_url(&self, product: &str) -> Option<String> {
+        self.by_product
+            .get(product)
+            .map(|u| u.as_str().trim_end_matches('/').to_string())
+    }
+
+    /// Whether a request to `scheme://authority` is allowed, and for which product.
+    pub fn product_for(&self, scheme: &str, host: &str, port: Option<u16>) -> Option<&str> {
+        self.by_product.iter().find_map(|(product, url)| {
+            let same = url.scheme() == scheme
+                && url.host_str().is_some_and(|h| h.eq_ignore_ascii_case(host))
+                && url.port_or_known_default() == port.or_else(|| default_port(scheme));
+            same.then_some(product.as_str())
+        })
+    }
+
+    pub fn describe(&self) -> String {
+        self.by_product
+            .iter()
+            .map(|(p, u)| format!("{p}={}", u.as_str().trim_end_matches('/')))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+fn default_port(scheme: &str) -> Option<u16> {
+    match scheme {
+        "http" => Some(80),
+        "https" => Some(443),
+        _ => None,
+    }
+}
+
+/// What the policy saw during one plugin call, shared with the host after the call.
+#[derive(Debug, Default)]
+pub struct HttpActivity {
+    pub calls: AtomicU64,
+    pub denied: Mutex<Vec<String>>,
+}
+
+/// The `WasiHttpHooks` of one plugin store.
+pub struct HttpPolicy {
+    endpoints: Arc<Endpoints>,
+    security_token: Option<Secret>,
+    activity: Arc<HttpActivity>,
+}
+
+impl HttpPolicy {
+    pub fn new(
+        endpoints: Arc<Endpoints>,
+        security_token: Option<Secret>,
+        activity: Arc<HttpActivity>,
+    ) -> Self {
+        HttpPolicy {
+            endpoints,
+            security_token,
+            activity,
+        }
+    }
+}
+
+/// Clamps the guest's timeouts to the host's maximums.
+pub fn clamp(options: Option<RequestOptions>) -> RequestOptions {
+    let o = options.unwrap_or_default();
+    let min = |asked: Option<Duration>, max: Duration| Some(asked.map_or(max, |a| a.min(max)));
+    RequestOptions {
+        connect_timeout: min(o.connect_timeout, CONNECT_TIMEOUT),
+        first_byte_timeout: min(o.first_byte_timeout, FIRST_BYTE_TIMEOUT),
+        between_bytes_timeout: min(o.between_bytes_timeout, BETWEEN_BYTES_TIMEOUT),
+    }
+}
+
+type SendResult = wasmtime_wasi_http::Result<(
+    http::Response<HyperOutgoingBody>,
+    Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+)>;
+
+impl WasiHttpHooks for HttpPolicy {
+    fn send_request(
+        &mut self,
+        mut request: http::Request<HyperOutgoingBody>,
+        options: Option<RequestOptions>,
+        _fut: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+    ) -> Box<dyn Future<Output = SendResult> + Send> {
+        let uri = request.uri();
+        let scheme = uri.scheme_str().unwrap_or("https").to_string();
+        let host = uri.host().unwrap_or_default().to_string();
+        let port = uri.port_u16();
+        if self.endpoints.product_for(&scheme, &host, port).is_none() {
+            let shown = match port {
+                Some(p) => format!("{scheme}://{host}:{p}"),
+                None => format!("{scheme}://{host}"),
+            };
+            tracing::warn!(host = %shown, "plugin request denied: host is not an allowed endpoint");
+            self.activity.denied.lock().unwrap().push(shown);
+            return Box::new(async { Err(HttpError::HttpRequestDenied) });
+        }
+        if let Some(token) = &self.security_token {
+            match http::HeaderValue::from_str(token.expose()) {
+                Ok(mut value) => {
+                    value.set_sensitive(true);
+                    request.headers_mut().insert("x-acs-security-token", value);
+                }
+                Err(_) => {
+                    return Box::new(async {
+                        Err(HttpError::InternalError(Some(
+                            "the security token is not a valid header value".into(),
+                        )))
+                    });
+                }
+            }
+        }
+        self.activity.calls.fetch_add(1, Ordering::Relaxed);
+        let options = clamp(options);
+        Box::new(async move {
+            use http_body_util::BodyExt;
+            let (response, io) =
+                wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
+            Ok((
+                response.map(BodyExt::boxed_unsync),
+                Box::new(io) as Box<dyn Future<Output = _> + Send>,
+            ))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_allow_only_public_endpoints_over_https() {
+        let e = Endpoints::default();
+        assert_eq!(
+            e.product_for("https", "ram.aliyuncs.com", None),
+            Some("ram")
+        );
+        assert_eq!(
+            e.product_for("https", "ims.aliyuncs.com", Some(443)),
+            Some("ims")
+        );
+        assert_eq!(e.product_for("http", "ram.aliyuncs.com", None), None);
+        assert_eq!(e.product_for("https", "evil.example.com", None), None);
+        assert_eq!(e.product_for("https", "ram.aliyuncs.com", Some(8443)), None);
+    }
+
+    #[test]
+    fn overrides_are_validated() {
+        let mut e = Endpoints::default();
+        e.apply_arg("ram=http://127.0.0.1:8080").unwrap();
+        assert_eq!(e.product_for("http", "127.0.0.1", Some(8080)), Some("ram"));
+        assert_eq!(e.base_url("ram").unwrap(), "http://127.0.0.1:8080");
+        assert!(
+            e.apply_arg("ecs=http://x")
+                .unwrap_err()
+                .to_string()
+                .contains("unknown product")
+        );
+        assert!(e.apply_arg("ram").is_err());
+        assert!(e.apply_arg("ram=ftp://x").is_err());
+        assert!(e.apply_arg("ram=http://x/path").is_err());
+    }
+
+    #[test]
+    fn timeouts_are_clamped() {
+        let o = clamp(Some(RequestOptions {
+            connect_timeout: Some(Duration::from_secs(600)),
+            first_byte_timeout: Some(Duration::from_secs(1)),
+            between_bytes_timeout: None,
+        }));
+        assert_eq!(o.connect_timeout, Some(CONNECT_TIMEOUT));
+        assert_eq!(o.first_byte_timeout, Some(Duration::from_secs(1)));
+        assert_eq!(o.between_bytes_timeout, Some(BETWEEN_BYTES_TIMEOUT));
+    }
+}

@@ -1,0 +1,21 @@
+//! ramsync: syncs who can do what in Alibaba Cloud accounts into SQLite, through
+//! sandboxed WebAssembly plugins.
+//!
+//! The host is split by what it supplies:
+//! - [`engine`]: the wasmtime engine, plugin loading, per-call stores and limits
+//! - [`http_policy`]: the outbound HTTP allowlist and timeouts
+//! - [`credentials`]: where credentials come from; only the signer sees them
+//! - [`scheduler`]: paging, concurrency and retries
+//! - [`store`]: the SQLite store
+//! - [`cli`]: the command line
+//! - [`mock`]: the local Alibaba Cloud API
+
+pub mod builtin;
+pub mod cli;
+pub mod credentials;
+pub mod engine;
+pub mod http_policy;
+pub mod mock;
+pub mod progress;
+pub mod scheduler;
+pub mod store;

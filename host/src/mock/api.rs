@@ -1,0 +1,354 @@
+//! The RAM, IMS and STS actions the local API serves, with the response shapes of the
+//! official SDK models, the real paging limits and opaque markers.
+
+use super::tenant::{Principal, Tenant};
+use super::{ApiFailure, MockKey};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+
+pub const RAM: &str = "2015-05-01";
+pub const IMS: &str = "2019-08-15";
+pub const STS: &str = "2015-04-01";
+
+/// The parameters of one call.
+pub struct Params(HashMap<String, String>);
+
+impl Params {
+    pub fn new(pairs: Vec<(String, String)>) -> Self {
+        Params(pairs.into_iter().collect())
+    }
+    fn get(&self, k: &str) -> Option<&str> {
+        self.0.get(k).map(String::as_str)
+    }
+    fn required(&self, k: &str) -> Result<&str, ApiFailure> {
+        self.get(k).filter(|v| !v.is_empty()).ok_or_else(|| {
+            ApiFailure::new(
+                400,
+                &format!("MissingParameter.{k}"),
+                &format!("{k} is mandatory for this action."),
+            )
+        })
+    }
+}
+
+/// Paging limits of a list action: (min, max, default).
+fn max_items_range(version: &str, action: &str) -> (u32, u32, u32) {
+    match (version, action) {
+        (IMS, "ListUsers") => (1, 1000, 1000),
+        (_, "ListGroups") | (IMS, "ListUsersForGroup") => (1, 100, 100),
+        _ => (1, 1000, 100),
+    }
+}
+
+/// Bytes that make the base64 form start with `+/+/`, so markers always need encoding.
+const MARKER_PREFIX: [u8; 3] = [0xfb, 0xff, 0xbf];
+
+fn encode_marker(scope: &str, offset: usize) -> String {
+    let mut bytes = MARKER_PREFIX.to_vec();
+    bytes.extend_from_slice(format!("{scope}|{offset}").as_bytes());
+    STANDARD.encode(bytes)
+}
+
+fn decode_marker(scope: &str, marker: &str) -> Option<usize> {
+    let bytes = STANDARD.decode(marker).ok()?;
+    let rest = bytes.strip_prefix(&MARKER_PREFIX)?;
+    let text = std::str::from_utf8(rest).ok()?;
+    let (s, offset) = text.rsplit_once('|')?;
+    (s == scope).then(|| offset.parse().ok()).flatten()
+}
+
+/// One page of `items`, wrapped as `{outer: {inner: [...]}}` with `IsTruncated` and `Marker`.
+fn paged(
+    version: &str,
+    action: &str,
+    scope: &str,
+    params: &Params,
+    total: usize,
+    item: impl Fn(usize) -> Value,
+    outer: &str,
+    inner: &str,
+) -> Result<Value, ApiFailure> {
+    let (min, max, default) = max_items_range(version, action);
+    let max_items = match params.get("MaxItems") {
+        None | Some("") => default,
+        Some(v) => match v.parse::<u32>() {
+            Ok(n) if (min..=max).contains(&n) => n,
+            _ => {
+                return Err(ApiFailure::new(
+                    400,
+                    "InvalidParameter.MaxItems",
+                    &format!("The parameter MaxItems must be between {min} and {max}, got {v:?}."),
+                ));
+            }
+        },
+    } as usize;
+    let scope = format!("{action}:{scope}");
+    let start = match params.get("Marker").filter(|m| !m.is_empty()) {
+        None => 0,
+        Some(m) => decode_marker(&scope, m)
+            .filter(|&o| o <= total)
+            .ok_or_else(|| {
+                ApiFailure::new(
+                    400,
+                    "InvalidParameter.Marker",
+                    "The specified parameter Marker is not valid.",
+                )
+            })?,
+    };
+    let end = (start + max_items).min(total);
+    let items: Vec<Value> = (start..end).map(item).collect();
+    let mut body = json!({ "IsTruncated": end < total, outer: { inner: items } });
+    if end < total {
+        body["Marker"] = json!(encode_marker(&scope, end));
+    }
+    Ok(body)
+}
+
+fn user_json(t: &Tenant, i: usize) -> Value {
+    let u = &t.users[i];
+    json!({
+        "UserId": u.id,
+        "UserPrincipalName": u.principal_name,
+        "DisplayName": u.display_name,
+        "Email": u.email,
+        "MobilePhone": u.mobile_phone,
+        "Comments": u.comments,
+        "CreateDate": u.create_date,
+        "UpdateDate": u.create_date,
+        "LastLoginDate": u.last_login_date,
+        "Status": if u.frozen { "freeze" } else { "active" },
+        "ProvisionType": "Manual",
+        "Tags": { "Tag": [] },
+    })
+}
+
+fn group_json(t: &Tenant, i: usize) -> Value {
+    let g = &t.groups[i];
+    json!({
+        "GroupId": g.id,
+        "GroupName": g.name,
+        "DisplayName": g.display_name,
+        "Comments": g.comments,
+        "CreateDate": g.create_date,
+        "UpdateDate": g.create_date,
+    })
+}
+
+fn role_json(t: &Tenant, i: usize, with_trust: bool) -> Value {
+    let r = &t.roles[i];
+    let mut v = json!({
+        "RoleId": r.id,
+        "RoleName": r.name,
+        "Arn": r.arn,
+        "Description": r.description,
+        "MaxSessionDuration": r.max_session_duration,
+        "CreateDate": r.create_date,
+        "UpdateDate": r.create_date,
+        "Tags": { "Tag": [] },
+    });
+    if with_trust {
+        v["AssumeRolePolicyDocument"] = json!(r.trust_policy);
+    }
+    v
+}
+
+fn policy_json(t: &Tenant, i: usize) -> Value {
+    let p = &t.policies[i];
+    json!({
+        "PolicyName": p.name,
+        "PolicyType": p.policy_type,
+        "Description": p.description,
+        "DefaultVersion": "v1",
+        "AttachmentCount": t.attachments[i].len(),
+        "CreateDate": p.create_date,
+        "UpdateDate": p.create_date,
+        "Tags": { "Tag": [] },
+    })
+}
+
+fn group_index(t: &Tenant, name: &str) -> Result<usize, ApiFailure> {
+    t.group_by_name.get(name).copied().ok_or_else(|| {
+        ApiFailure::new(
+            404,
+            "EntityNotExist.Group",
+            &format!("The group does not exist: {name}."),
+        )
+    })
+}
+
+/// Serves one verified call.
+pub fn handle(
+    t: &Tenant,
+    caller: &MockKey,
+    version: &str,
+    action: &str,
+    p: &Params,
+) -> Result<Value, ApiFailure> {
+    match (version, action) {
+        (IMS, "ListUsers") => {
+            let (active, frozen) = match p.get("Status") {
+                None | Some("") | Some("active") => (true, false),
+                Some("freeze") => (false, true),
+                Some("active,freeze") | Some("freeze,active") => (true, true),
+                Some(other) => {
+                    return Err(ApiFailure::new(
+                        400,
+                        "InvalidParameter.Status",
+                        &format!("The parameter Status is invalid: {other:?}."),
+                    ));
+                }
+            };
+            let picked: Vec<usize> = (0..t.users.len())
+                .filter(|&i| if t.users[i].frozen { frozen } else { active })
+                .collect();
+            let scope = p.get("Status").unwrap_or("active");
+            paged(
+                version,
+                action,
+                scope,
+                p,
+                picked.len(),
+                |i| user_json(t, picked[i]),
+                "Users",
+                "User",
+            )
+        }
+        (IMS, "ListGroups") | (RAM, "ListGroups") => paged(
+            version,
+            action,
+            "",
+            p,
+            t.groups.len(),
+            |i| group_json(t, i),
+            "Groups",
+            "Group",
+        ),
+        (IMS, "ListUsersForGroup") | (RAM, "ListUsersForGroup") => {
+            let gi = group_index(t, p.required("GroupName")?)?;
+            let g = &t.groups[gi];
+            paged(
+                version,
+                action,
+                &g.name,
+                p,
+                g.members.len(),
+                |i| {
+                    let (ui, joined) = &g.members[i];
+                    let u = &t.users[*ui];
+                    if version == IMS {
+                        json!({"UserId": u.id, "UserPrincipalName": u.principal_name, "DisplayName": u.display_name, "JoinDate": joined})
+                    } else {
+                        json!({"UserName": u.name, "DisplayName": u.display_name, "JoinDate": joined})
+                    }
+                },
+                "Users",
+                "User",
+            )
+        }
+        (RAM, "ListRoles") => paged(
+            version,
+            action,
+            "",
+            p,
+            t.roles.len(),
+            |i| role_json(t, i, false),
+            "Roles",
+            "Role",
+        ),
+        (RAM, "GetRole") => {
+            let name = p.required("RoleName")?;
+            let &ri = t.role_by_name.get(name).ok_or_else(|| {
+                ApiFailure::new(
+                    404,
+                    "EntityNotExist.Role",
+                    &format!("The role does not exist: {name}."),
+                )
+            })?;
+            Ok(json!({ "Role": role_json(t, ri, true) }))
+        }
+        (RAM, "ListPolicies") => {
+            let kind = p.get("PolicyType").filter(|v| !v.is_empty());
+            if let Some(k) = kind
+                && k != "System"
+                && k != "Custom"
+            {
+                return Err(ApiFailure::new(
+                    400,
+                    "InvalidParameter.PolicyType",
+                    &format!("The parameter PolicyType is invalid: {k:?}."),
+                ));
+            }
+            let picked: Vec<usize> = (0..t.policies.len())
+                .filter(|&i| kind.is_none_or(|k| t.policies[i].policy_type == k))
+                .collect();
+            paged(
+                version,
+                action,
+                kind.unwrap_or("All"),
+                p,
+                picked.len(),
+                |i| policy_json(t, picked[i]),
+                "Policies",
+                "Policy",
+            )
+        }
+        (RAM, "ListEntitiesForPolicy") => {
+            let name = p.required("PolicyName")?;
+            let kind = p.required("PolicyType")?;
+            let pi = t
+                .policies
+                .iter()
+                .position(|x| x.name == name && x.policy_type == kind)
+                .ok_or_else(|| {
+                    ApiFailure::new(
+                        404,
+                        "EntityNotExist.Policy",
+                        &format!("The policy does not exist: {name}."),
+                    )
+                })?;
+            let (mut users, mut groups, mut roles) = (vec![], vec![], vec![]);
+            for a in &t.attachments[pi] {
+                match a.principal {
+                    Principal::User(i) => users.push(json!({"UserId": t.users[i].id, "UserName": t.users[i].name, "DisplayName": t.users[i].display_name, "AttachDate": a.attach_date})),
+                    Principal::Group(i) => groups.push(json!({"GroupName": t.groups[i].name, "Comments": t.groups[i].comments, "AttachDate": a.attach_date})),
+                    Principal::Role(i) => roles.push(json!({"RoleId": t.roles[i].id, "RoleName": t.roles[i].name, "Arn": t.roles[i].arn, "Description": t.roles[i].description, "AttachDate": a.attach_date})),
+                }
+            }
+            Ok(
+                json!({"Users": {"User": users}, "Groups": {"Group": groups}, "Roles": {"Role": roles}}),
+            )
+        }
+        (RAM, "GetAccountAlias") => Ok(json!({ "AccountAlias": t.alias })),
+        (STS, "GetCallerIdentity") => Ok(json!({
+            "AccountId": t.account_id,
+            "Arn": caller.arn(t),
+            "IdentityType": caller.identity_type(),
+            "PrincipalId": caller.principal_id(t),
+            "UserId": if caller.security_token.is_none() { caller.principal_id(t) } else { String::new() },
+            "RoleId": "",
+        })),
+        _ => Err(ApiFailure::new(
+            404,
+            "InvalidAction.NotFound",
+            &format!(
+                "Specified api is not found, please check your url and method. Action {action:?} of version {version:?} is not served here."
+            ),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markers_need_encoding_and_are_scoped() {
+        let m = encode_marker("ListUsers:active", 1000);
+        assert!(m.contains('+') && m.contains('/'), "{m}");
+        assert_eq!(decode_marker("ListUsers:active", &m), Some(1000));
+        assert_eq!(decode_marker("ListUsers:freeze", &m), None);
+        assert_eq!(decode_marker("ListUsers:active", "not a marker"), None);
+    }
+}

@@ -1,0 +1,526 @@
+//! The local Alibaba Cloud API: a real HTTP server that serves RAM, IMS and STS from one
+//! base URL, dispatched by `x-acs-version` and `x-acs-action`. It verifies ACS3 signatures
+//! the way the real gateway does, enforces paging limits, and can inject faults for tests.
+
+pub mod api;
+pub mod tenant;
+pub mod verify;
+
+use crate::credentials::Secret;
+use anyhow::{Context, Result, bail};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::{Request, Response};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+pub use tenant::Tenant;
+use time::OffsetDateTime;
+
+/// The documented demo AccessKey the local API accepts when no key is given.
+pub const DEMO_ACCESS_KEY_ID: &str = "LTAI5tRamsyncDemoKeyId";
+/// The secret of the demo AccessKey. It only opens the local API.
+pub const DEMO_ACCESS_KEY_SECRET: &str = "RamsyncDemoSecretForTheLocalApiOnly";
+
+const MAX_BODY: usize = 64 * 1024;
+
+/// An error answer, in the shape of the real gateway's.
+#[derive(Debug, Clone)]
+pub struct ApiFailure {
+    pub status: u16,
+    pub code: String,
+    pub message: String,
+    pub retry_after_ms: Option<u64>,
+    pub access_denied: Option<Value>,
+}
+
+impl ApiFailure {
+    pub fn new(status: u16, code: &str, message: &str) -> Self {
+        ApiFailure {
+            status,
+            code: code.into(),
+            message: message.into(),
+            retry_after_ms: None,
+            access_denied: None,
+        }
+    }
+}
+
+/// Who an AccessKey belongs to.
+#[derive(Debug, Clone)]
+pub enum Identity {
+    /// A RAM user of the tenant, by login name.
+    User(String),
+    /// An assumed role session.
+    AssumedRole { role: String, session: String },
+}
+
+/// A key the local API accepts.
+#[derive(Debug, Clone)]
+pub struct MockKey {
+    pub secret: Secret,
+    pub security_token: Option<Secret>,
+    pub expires_at: Option<OffsetDateTime>,
+    pub identity: Identity,
+}
+
+impl MockKey {
+    pub fn user(secret: &str, user: &str) -> Self {
+        MockKey {
+            secret: Secret::new(secret),
+            security_token: None,
+            expires_at: None,
+            identity: Identity::User(user.into()),
+        }
+    }
+
+    fn arn(&self, t: &Tenant) -> String {
+        match &self.identity {
+            Identity::User(u) => format!("acs:ram::{}:user/{u}", t.account_id),
+            Identity::AssumedRole { role, session } => {
+                format!("acs:ram::{}:assumed-role/{role}/{session}", t.account_id)
+            }
+        }
+    }
+
+    fn identity_type(&self) -> &'static str {
+        match self.identity {
+            Identity::User(_) => "RAMUser",
+            Identity::AssumedRole { .. } => "AssumedRoleUser",
+        }
+    }
+
+    fn principal_id(&self, t: &Tenant) -> String {
+        match &self.identity {
+            Identity::User(u) => t
+                .users
+                .iter()
+                .find(|x| &x.name == u)
+                .map(|x| x.id.clone())
+                .unwrap_or_else(|| format!("2{:0>15}", u.len())),
+            Identity::AssumedRole { role, session } => {
+                let id = t
+                    .role_by_name
+                    .get(role)
+                    .map(|&i| t.roles[i].id.clone())
+                    .unwrap_or_default();
+                format!("{id}:{session}")
+            }
+        }
+    }
+}
+
+/// A fault to inject into the answers to one action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultKind {
+    /// A 200 answer whose body is cut off mid-JSON.
+    Malformed,
+    /// A 200 answer missing its id and name fields.
+    MissingField,
+    /// A 200 answer whose id and name fields are numbers.
+    WrongType,
+    /// `Throttling.User` with `x-acs-retry-after`.
+    Throttle,
+    /// HTTP 503 `ServiceUnavailable`.
+    ServerError,
+    /// HTTP 403 `NoPermission` with an AccessDeniedDetail.
+    Deny,
+}
+
+#[derive(Debug)]
+pub struct Fault {
+    pub action: String,
+    pub kind: FaultKind,
+    /// How many answers to spoil; None for all of them.
+    remaining: Option<AtomicU64>,
+}
+
+impl Fault {
+    pub fn new(action: &str, kind: FaultKind, times: Option<u64>) -> Self {
+        Fault {
+            action: action.into(),
+            kind,
+            remaining: times.map(AtomicU64::new),
+        }
+    }
+
+    /// Parses `ACTION=KIND[:TIMES]`, for example `ListRoles=deny` or `ListUsers=throttle:2`.
+    pub fn parse(spec: &str) -> Result<Self> {
+        let Some((action, rest)) = spec.split_once('=') else {
+            bail!(
+                "--fault takes ACTION=KIND[:TIMES], for example ListUsers=throttle:2; got {spec:?}"
+            );
+        };
+        let (kind, times) = match rest.split_once(':') {
+            Some((k, n)) => (
+                k,
+                Some(
+                    n.parse::<u64>()
+                        .with_context(|| format!("--fault {spec:?}: TIMES must be a count"))?,
+                ),
+            ),
+            None => (rest, None),
+        };
+        let kind = match kind {
+            "malformed" => FaultKind::Malformed,
+            "missing-field" => FaultKind::MissingField,
+            "wrong-type" => FaultKind::WrongType,
+            "throttle" => FaultKind::Throttle,
+            "server-error" => FaultKind::ServerError,
+            "deny" => FaultKind::Deny,
+            other => bail!(
+                "--fault {spec:?}: unknown kind {other:?}; expected malformed, missing-field, wrong-type, throttle, server-error or deny"
+            ),
+        };
+        Ok(Fault::new(action, kind, times))
+    }
+
+    fn fires(&self) -> bool {
+        match &self.remaining {
+            None => true,
+            Some(n) => n
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| v.checked_sub(1))
+                .is_ok(),
+        }
+    }
+}
+
+/// How to run the local API.
+pub struct MockOptions {
+    pub tenant: Tenant,
+    pub keys: HashMap<String, MockKey>,
+    pub faults: Vec<Fault>,
+}
+
+impl MockOptions {
+    /// The sample tenant with the demo key.
+    pub fn sample() -> Result<Self> {
+        Ok(Self::with_tenant(Tenant::sample()?))
+    }
+
+    /// A tenant with the demo key, which belongs to the user `ramsync-reader`.
+    pub fn with_tenant(tenant: Tenant) -> Self {
+        let keys = HashMap::from([(
+            DEMO_ACCESS_KEY_ID.to_string(),
+            MockKey::user(DEMO_ACCESS_KEY_SECRET, "ramsync-reader"),
+        )]);
+        MockOptions {
+            tenant,
+            keys,
+            faults: Vec::new(),
+        }
+    }
+}
+
+struct MockState {
+    tenant: Tenant,
+    keys: HashMap<String, MockKey>,
+    faults: Vec<Fault>,
+    nonces: verify::NonceCache,
+    calls: Mutex<BTreeMap<String, u64>>,
+}
+
+/// A running local API.
+pub struct MockServer {
+    addr: SocketAddr,
+    state: Arc<MockState>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl MockServer {
+    /// Binds `addr` (use port 0 for any free port) and serves until shut down or dropped.
+    pub async fn start(addr: &str, options: MockOptions) -> Result<Self> {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(MockState {
+            tenant: options.tenant,
+            keys: options.keys,
+            faults: options.faults,
+            nonces: Default::default(),
+            calls: Default::default(),
+        });
+        let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();
+        let serving = state.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let accepted = tokio::select! {
+                    _ = &mut rx => break,
+                    accepted = listener.accept() => accepted,
+                };
+                let Ok((stream, _)) = accepted else { continue };
+                let state = serving.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |req| {
+                        let state = state.clone();
+                        async move { Ok::<_, std::convert::Infallible>(serve(&state, req).await) }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .keep_alive(true)
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Ok(MockServer {
+            addr,
+            state,
+            shutdown: Some(tx),
+            task,
+        })
+    }
+
+    /// The base URL, `http://HOST:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Calls served per `product:Action`, counting only requests whose signature was valid.
+    pub fn calls(&self) -> BTreeMap<String, u64> {
+        self.state.calls.lock().unwrap().clone()
+    }
+
+    pub fn total_calls(&self) -> u64 {
+        self.state.calls.lock().unwrap().values().sum()
+    }
+
+    pub fn tenant(&self) -> &Tenant {
+        &self.state.tenant
+    }
+
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+}
+
+impl Drop for MockServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn product_of(version: &str) -> &'static str {
+    match version {
+        api::RAM => "ram",
+        api::IMS => "ims",
+        api::STS => "sts",
+        _ => "unknown",
+    }
+}
+
+fn request_id() -> String {
+    let b: [u8; 16] = rand::random();
+    let h = hex::encode_upper(b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
+}
+
+async fn serve(state: &MockState, req: Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
+    let id = request_id();
+    let host = req
+        .headers()
+        .get("host")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    match answer(state, req, &id).await {
+        Ok(body) => respond(200, body, &id, None),
+        Err(f) => {
+            let mut body = json!({
+                "RequestId": id,
+                "HostId": host,
+                "Code": f.code,
+                "Message": f.message,
+                "Recommend": format!("https://api.aliyun.com/troubleshoot?q={}", f.code),
+            });
+            if let Some(detail) = &f.access_denied {
+                body["AccessDeniedDetail"] = detail.clone();
+            }
+            respond(f.status, body.to_string(), &id, f.retry_after_ms)
+        }
+    }
+}
+
+fn respond(
+    status: u16,
+    body: String,
+    id: &str,
+    retry_after_ms: Option<u64>,
+) -> Response<Full<Bytes>> {
+    let mut response = Response::builder()
+        .status(status)
+        .header("content-type", "application/json;charset=utf-8")
+        .header("x-acs-request-id", id);
+    if let Some(ms) = retry_after_ms {
+        response = response.header("x-acs-retry-after", ms.to_string());
+    }
+    response
+        .body(Full::new(Bytes::from(body)))
+        .expect("static response parts are valid")
+}
+
+async fn answer(
+    state: &MockState,
+    req: Request<hyper::body::Incoming>,
+    id: &str,
+) -> Result<String, ApiFailure> {
+    let (parts, body) = req.into_parts();
+    let body = Limited::new(body, MAX_BODY)
+        .collect()
+        .await
+        .map_err(|_| {
+            ApiFailure::new(
+                413,
+                "InvalidParameter.Body",
+                "The request body is too large or was cut off.",
+            )
+        })?
+        .to_bytes();
+    let mut headers = Vec::new();
+    for (name, value) in &parts.headers {
+        let value = value.to_str().map_err(|_| {
+            ApiFailure::new(
+                400,
+                "IncompleteSignature",
+                &format!("The header {name} is not valid text."),
+            )
+        })?;
+        headers.push((name.as_str().to_string(), value.to_string()));
+    }
+    let incoming = verify::Incoming {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        raw_query: parts.uri.query().unwrap_or_default(),
+        headers: &headers,
+        body: &body,
+    };
+    if incoming.path != "/" {
+        return Err(ApiFailure::new(
+            404,
+            "InvalidAction.NotFound",
+            "RPC APIs are served at the path /.",
+        ));
+    }
+    let (_, key) = verify::verify(
+        &incoming,
+        &state.keys,
+        &state.nonces,
+        OffsetDateTime::now_utc(),
+    )?;
+    let version = incoming
+        .header("x-acs-version")
+        .unwrap_or_default()
+        .to_string();
+    let action = incoming
+        .header("x-acs-action")
+        .unwrap_or_default()
+        .to_string();
+    *state
+        .calls
+        .lock()
+        .unwrap()
+        .entry(format!("{}:{action}", product_of(&version)))
+        .or_default() += 1;
+    tracing::debug!(%action, %version, "local API call");
+    let fault = state
+        .faults
+        .iter()
+        .find(|f| f.action == action && f.fires())
+        .map(|f| f.kind);
+    match fault {
+        Some(FaultKind::Throttle) => {
+            let mut f = ApiFailure::new(
+                400,
+                "Throttling.User",
+                "Request was denied due to user flow control.",
+            );
+            f.retry_after_ms = Some(50);
+            return Err(f);
+        }
+        Some(FaultKind::ServerError) => {
+            return Err(ApiFailure::new(
+                503,
+                "ServiceUnavailable",
+                "The request has failed due to a temporary failure of the server.",
+            ));
+        }
+        Some(FaultKind::Deny) => {
+            let mut f = ApiFailure::new(
+                403,
+                "NoPermission",
+                "You are not authorized to do this action. You should be authorized by RAM.",
+            );
+            f.access_denied = Some(json!({
+                "AuthAction": format!("ram:{action}"),
+                "AuthPrincipalType": key.identity_type(),
+                "AuthPrincipalOwnerId": state.tenant.account_id,
+                "AuthPrincipalDisplayName": key.arn(&state.tenant),
+                "NoPermissionType": "ImplicitDeny",
+                "PolicyType": "AccountLevelIdentityBasedPolicy",
+                "EncodedDiagnosticMessage": "",
+            }));
+            return Err(f);
+        }
+        Some(FaultKind::Malformed) => {
+            return Ok(format!(
+                "{{\"RequestId\":\"{id}\",\"Users\":{{\"User\":[{{\"UserId\":"
+            ));
+        }
+        _ => {}
+    }
+    let params = api::Params::new(verify::decode_query(incoming.raw_query));
+    let mut body = api::handle(&state.tenant, key, &version, &action, &params)?;
+    body["RequestId"] = json!(id);
+    match fault {
+        Some(FaultKind::MissingField) => spoil(&mut body, &mut |v| *v = Value::Null, true),
+        Some(FaultKind::WrongType) => spoil(&mut body, &mut |v| *v = json!(12345), false),
+        _ => {}
+    }
+    Ok(body.to_string())
+}
+
+const SPOILED: &[&str] = &[
+    "UserId",
+    "GroupId",
+    "RoleId",
+    "PolicyName",
+    "AccountId",
+    "AccountAlias",
+    "UserPrincipalName",
+    "GroupName",
+    "RoleName",
+];
+
+/// Removes (or rewrites) every id and name field in a response.
+fn spoil(v: &mut Value, rewrite: &mut dyn FnMut(&mut Value), remove: bool) {
+    match v {
+        Value::Object(map) => {
+            if remove {
+                map.retain(|k, _| !SPOILED.contains(&k.as_str()));
+            }
+            for (k, child) in map.iter_mut() {
+                if SPOILED.contains(&k.as_str()) {
+                    rewrite(child);
+                } else {
+                    spoil(child, rewrite, remove);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|c| spoil(c, rewrite, remove)),
+        _ => {}
+    }
+}

@@ -1,0 +1,426 @@
+//! The SQLite store. Every sync is a run; its rows are keyed by the run's id, and queries
+//! read the newest complete run, so a failed or interrupted sync never hides the last good one.
+
+use crate::engine::{Entitlement, Grant, Resource};
+use anyhow::{Context, Result, bail};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+use std::path::Path;
+
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS sync_runs (
+    id INTEGER PRIMARY KEY,
+    account TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    status TEXT NOT NULL CHECK (status IN ('running', 'complete', 'failed')),
+    error TEXT,
+    api_calls INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS sync_runs_latest ON sync_runs (account, status, id);
+CREATE TABLE IF NOT EXISTS resource_types (
+    sync_id INTEGER NOT NULL REFERENCES sync_runs (id),
+    id TEXT NOT NULL,
+    display_name TEXT NOT NULL,
+    plugin TEXT NOT NULL,
+    error TEXT,
+    PRIMARY KEY (sync_id, id)
+);
+CREATE TABLE IF NOT EXISTS resources (
+    sync_id INTEGER NOT NULL REFERENCES sync_runs (id),
+    resource_type TEXT NOT NULL,
+    id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    display_name TEXT NOT NULL,
+    parent_type TEXT,
+    parent_id TEXT,
+    attributes TEXT NOT NULL,
+    PRIMARY KEY (sync_id, resource_type, id)
+);
+CREATE INDEX IF NOT EXISTS resources_by_name ON resources (sync_id, resource_type, name);
+CREATE TABLE IF NOT EXISTS entitlements (
+    sync_id INTEGER NOT NULL REFERENCES sync_runs (id),
+    resource_type TEXT NOT NULL,
+    resource_id TEXT NOT NULL,
+    slug TEXT NOT NULL,
+    display_name TEXT NOT NULL,
+    grantable_to TEXT NOT NULL,
+    PRIMARY KEY (sync_id, resource_type, resource_id, slug)
+);
+CREATE TABLE IF NOT EXISTS grants (
+    sync_id INTEGER NOT NULL REFERENCES sync_runs (id),
+    resource_type TEXT NOT NULL,
+    resource_id TEXT NOT NULL,
+    entitlement TEXT NOT NULL,
+    principal_type TEXT NOT NULL,
+    principal_id TEXT NOT NULL,
+    principal_name TEXT NOT NULL,
+    attributes TEXT NOT NULL,
+    PRIMARY KEY (sync_id, resource_type, resource_id, entitlement, principal_type, principal_id)
+);
+CREATE INDEX IF NOT EXISTS grants_by_principal ON grants (sync_id, principal_type, principal_id);
+";
+
+pub struct Store {
+    conn: Connection,
+}
+
+/// One sync run.
+#[derive(Debug, Clone, Serialize)]
+pub struct SyncRun {
+    pub id: i64,
+    pub account: String,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub status: String,
+    pub error: Option<String>,
+    pub api_calls: i64,
+}
+
+/// A stored resource, as the `resources` command prints it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ResourceRow {
+    pub resource_type: String,
+    pub id: String,
+    pub name: String,
+    pub display_name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent_id: Option<String>,
+    pub attributes: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A stored grant, as the `grants` command prints it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct GrantRow {
+    pub resource_type: String,
+    pub resource_id: String,
+    pub resource_name: String,
+    pub entitlement: String,
+    pub principal_type: String,
+    pub principal_id: String,
+    pub principal_name: String,
+    pub attributes: serde_json::Map<String, serde_json::Value>,
+}
+
+fn now() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+fn attributes_json(pairs: &[(String, String)]) -> String {
+    let map: serde_json::Map<String, serde_json::Value> = pairs
+        .iter()
+        .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+        .collect();
+    serde_json::Value::Object(map).to_string()
+}
+
+fn parse_attributes(text: &str) -> serde_json::Map<String, serde_json::Value> {
+    match serde_json::from_str(text) {
+        Ok(serde_json::Value::Object(map)) => map,
+        _ => Default::default(),
+    }
+}
+
+impl Store {
+    /// Opens the database for a sync, creating it if needed.
+    pub fn open_or_create(path: &Path) -> Result<Self> {
+        let conn = Connection::open(path)
+            .with_context(|| format!("cannot open database {}", path.display()))?;
+        let store = Store { conn };
+        store
+            .migrate()
+            .with_context(|| format!("cannot use database {}", path.display()))?;
+        Ok(store)
+    }
+
+    /// Opens an existing database for queries.
+    pub fn open_existing(path: &Path) -> Result<Self> {
+        if !path.exists() {
+            bail!(
+                "no database at {}; run `ramsync sync --db {}` (or `ramsync demo --db {}`) first",
+                path.display(),
+                path.display(),
+                path.display()
+            );
+        }
+        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .with_context(|| format!("cannot open database {}", path.display()))?;
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .with_context(|| format!("{} is not a ramsync database", path.display()))?;
+        if version != SCHEMA_VERSION {
+            bail!(
+                "{} is not a ramsync database (schema version {version}, expected {SCHEMA_VERSION})",
+                path.display()
+            );
+        }
+        Ok(Store { conn })
+    }
+
+    fn migrate(&self) -> Result<()> {
+        self.conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        self.conn.pragma_update(None, "journal_mode", "WAL")?;
+        self.conn.pragma_update(None, "foreign_keys", "ON")?;
+        let version: i64 = self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version > SCHEMA_VERSION {
+            bail!("it was written by a newer ramsync (schema version {version})");
+        }
+        if version != 0 && version != SCHEMA_VERSION {
+            bail!("unknown schema version {version}");
+        }
+        if version == 0 {
+            let tables: i64 =
+                self.conn
+                    .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
+            if tables > 0 {
+                bail!("it is not a ramsync database");
+            }
+        }
+        self.conn.execute_batch(SCHEMA)?;
+        self.conn
+            .pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        Ok(())
+    }
+
+    pub fn begin_sync(&self, account: &str) -> Result<i64> {
+        self.conn.execute(
+            "INSERT INTO sync_runs (account, started_at, status) VALUES (?1, ?2, 'running')",
+            params![account, now()],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    pub fn finish_sync(&self, sync_id: i64, error: Option<&str>, api_calls: u64) -> Result<()> {
+        let status = if error.is_some() {
+            "failed"
+        } else {
+            "complete"
+        };
+        self.conn.execute(
+            "UPDATE sync_runs SET finished_at = ?2, status = ?3, error = ?4, api_calls = ?5 WHERE id = ?1",
+            params![sync_id, now(), status, error, api_calls as i64],
+        )?;
+        Ok(())
+    }
+
+    pub fn put_resource_type(
+        &self,
+        sync_id: i64,
+        id: &str,
+        display_name: &str,
+        plugin: &str,
+        error: Option<&str>,
+    ) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO resource_types (sync_id, id, display_name, plugin, error) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (sync_id, id) DO UPDATE SET error = excluded.error",
+            params![sync_id, id, display_name, plugin, error],
+        )?;
+        Ok(())
+    }
+
+    /// Stores one page of resources in one transaction.
+    pub fn put_resources(&mut self, sync_id: i64, resources: &[Resource]) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT OR IGNORE INTO resources (sync_id, resource_type, id, name, display_name, parent_type, parent_id, attributes)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?;
+            for r in resources {
+                stmt.execute(params![
+                    sync_id,
+                    r.ref_.resource_type,
+                    r.ref_.id,
+                    r.name,
+                    r.display_name,
+                    r.parent.as_ref().map(|p| &p.resource_type),
+                    r.parent.as_ref().map(|p| &p.id),
+                    attributes_json(&r.attributes),
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Stores the entitlements and grants of one resource in one transaction.
+    pub fn put_access(
+        &mut self,
+        sync_id: i64,
+        entitlements: &[Entitlement],
+        grants: &[Grant],
+    ) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT OR IGNORE INTO entitlements (sync_id, resource_type, resource_id, slug, display_name, grantable_to)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for e in entitlements {
+                stmt.execute(params![
+                    sync_id,
+                    e.resource.resource_type,
+                    e.resource.id,
+                    e.slug,
+                    e.display_name,
+                    serde_json::to_string(&e.grantable_to)?,
+                ])?;
+            }
+            let mut stmt = tx.prepare_cached(
+                "INSERT OR IGNORE INTO grants (sync_id, resource_type, resource_id, entitlement, principal_type, principal_id, principal_name, attributes)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?;
+            for g in grants {
+                stmt.execute(params![
+                    sync_id,
+                    g.resource.resource_type,
+                    g.resource.id,
+                    g.entitlement,
+                    g.principal.resource_type,
+                    g.principal.id,
+                    g.principal_name,
+                    attributes_json(&g.attributes),
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The ids of the resources of one type in a sync, for listing nested types.
+    pub fn resources_of_type(&self, sync_id: i64, resource_type: &str) -> Result<Vec<ResourceRow>> {
+        self.query_resources(sync_id, Some(resource_type))
+    }
+
+    /// The newest complete sync of an account.
+    pub fn latest_complete(&self, account: &str) -> Result<Option<SyncRun>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT id, account, started_at, finished_at, status, error, api_calls FROM sync_runs
+                 WHERE account = ?1 AND status = 'complete' ORDER BY id DESC LIMIT 1",
+                params![account],
+                sync_run,
+            )
+            .optional()?)
+    }
+
+    /// All runs, newest first.
+    pub fn runs(&self) -> Result<Vec<SyncRun>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, account, started_at, finished_at, status, error, api_calls FROM sync_runs ORDER BY id DESC",
+        )?;
+        let rows = stmt
+            .query_map([], sync_run)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// The sync that queries read: the newest complete one, or a clear error.
+    pub fn readable_sync(&self, account: &str) -> Result<SyncRun> {
+        match self.latest_complete(account)? {
+            Some(run) => Ok(run),
+            None => bail!("the database has no complete sync yet; run `ramsync sync` first"),
+        }
+    }
+
+    pub fn query_resources(
+        &self,
+        sync_id: i64,
+        resource_type: Option<&str>,
+    ) -> Result<Vec<ResourceRow>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT resource_type, id, name, display_name, parent_type, parent_id, attributes FROM resources
+             WHERE sync_id = ?1 AND (?2 IS NULL OR resource_type = ?2) ORDER BY resource_type, name, id",
+        )?;
+        let rows = stmt
+            .query_map(params![sync_id, resource_type], |r| {
+                let attributes = parse_attributes(&r.get::<_, String>(6)?);
+                let status = attributes
+                    .get("status")
+                    .and_then(|v| v.as_str())
+                    .map(str::to_string);
+                Ok(ResourceRow {
+                    resource_type: r.get(0)?,
+                    id: r.get(1)?,
+                    name: r.get(2)?,
+                    display_name: r.get(3)?,
+                    status,
+                    parent_type: r.get(4)?,
+                    parent_id: r.get(5)?,
+                    attributes,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    pub fn query_grants(&self, sync_id: i64) -> Result<Vec<GrantRow>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT g.resource_type, g.resource_id, COALESCE(r.name, ''), g.entitlement, g.principal_type, g.principal_id,
+                    COALESCE(p.name, g.principal_name), g.attributes
+             FROM grants g
+             LEFT JOIN resources r ON r.sync_id = g.sync_id AND r.resource_type = g.resource_type AND r.id = g.resource_id
+             LEFT JOIN resources p ON p.sync_id = g.sync_id AND p.resource_type = g.principal_type AND p.id = g.principal_id
+             WHERE g.sync_id = ?1
+             ORDER BY g.resource_type, 3, g.entitlement, 7, g.principal_id",
+        )?;
+        let rows = stmt
+            .query_map(params![sync_id], |r| {
+                Ok(GrantRow {
+                    resource_type: r.get(0)?,
+                    resource_id: r.get(1)?,
+                    resource_name: r.get(2)?,
+                    entitlement: r.get(3)?,
+                    principal_type: r.get(4)?,
+                    principal_id: r.get(5)?,
+                    principal_name: r.get(6)?,
+                    attributes: parse_attributes(&r.get::<_, String>(7)?),
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// Resource counts per type, and grant counts per (resource type, entitlement).
+    pub fn counts(&self, sync_id: i64) -> Result<(Vec<(String, i64)>, Vec<(String, String, i64)>)> {
+        let mut stmt = self.conn.prepare(
+            "SELECT t.id, (SELECT count(*) FROM resources r WHERE r.sync_id = t.sync_id AND r.resource_type = t.id)
+             FROM resource_types t WHERE t.sync_id = ?1 ORDER BY t.rowid",
+        )?;
+        let types = stmt
+            .query_map(params![sync_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut stmt = self.conn.prepare(
+            "SELECT resource_type, entitlement, count(*) FROM grants WHERE sync_id = ?1
+             GROUP BY resource_type, entitlement ORDER BY resource_type, entitlement",
+        )?;
+        let grants = stmt
+            .query_map(params![sync_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok((types, grants))
+    }
+}
+
+fn sync_run(r: &rusqlite::Row<'_>) -> rusqlite::Result<SyncRun> {
+    Ok(SyncRun {
+        id: r.get(0)?,
+        account: r.get(1)?,
+        started_at: r.get(2)?,
+        finished_at: r.get(3)?,
+        status: r.get(4)?,
+        error: r.get(5)?,
+        api_calls: r.get(6)?,
+    })
+}

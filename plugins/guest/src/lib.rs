@@ -1,0 +1,51 @@
+//! Shared code for ramsync syncer plugins.
+//!
+//! - `bindings`: the `syncer-plugin` world of the WIT contract, with an `export_syncer!` macro.
+//! - [`Rpc`]: Alibaba Cloud RPC calls over wasi:http (waki), signed by the host through `auth`.
+//! - [`page`]: `Marker`/`IsTruncated`/`MaxItems` paging.
+//! - Error bodies mapped to the WIT error variant; JSON helpers that fail as `bad-response`.
+
+pub mod bindings {
+    wit_bindgen::generate!({
+        world: "syncer-plugin",
+        path: "../../wit",
+        pub_export_macro: true,
+        export_macro_name: "export_syncer",
+        default_bindings_module: "ramsync_guest::bindings",
+    });
+}
+
+mod json;
+mod rpc;
+
+pub use bindings::exports::ramsync::connector::syncer::Guest as Syncer;
+pub use bindings::ramsync::connector::types::{
+    ApiError, Entitlement, EntitlementPage, Error, Grant, GrantPage, Resource, ResourcePage,
+    ResourceRef, Throttle, TypeInfo,
+};
+pub use json::{Json, Object};
+pub use rpc::{Page, Product, Rpc};
+
+/// A resource reference.
+pub fn resource_ref(resource_type: &str, id: &str) -> ResourceRef {
+    ResourceRef {
+        resource_type: resource_type.to_string(),
+        id: id.to_string(),
+    }
+}
+
+/// An empty entitlement page, for types that offer none.
+pub fn no_entitlements() -> EntitlementPage {
+    EntitlementPage {
+        items: Vec::new(),
+        next_page_token: None,
+    }
+}
+
+/// An empty grant page, for types that grant nothing.
+pub fn no_grants() -> GrantPage {
+    GrantPage {
+        items: Vec::new(),
+        next_page_token: None,
+    }
+}
