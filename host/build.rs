@@ -15,6 +15,8 @@ const PLUGINS: &[(&str, &str)] = &[
     ("ramsync-roles", "roles"),
     ("ramsync-policies", "policies"),
 ];
+/// Built for the test suite only, never embedded.
+const TEST_PLUGINS: &[(&str, &str)] = &[("ramsync-test-misbehaving", "test-misbehaving")];
 const TARGET: &str = "wasm32-wasip2";
 
 fn main() {
@@ -36,7 +38,7 @@ fn main() {
         .arg(&target_dir)
         .arg("--manifest-path")
         .arg(root.join("Cargo.toml"));
-    for (package, _) in PLUGINS {
+    for (package, _) in PLUGINS.iter().chain(TEST_PLUGINS) {
         cmd.args(["-p", package]);
     }
     // Flags meant for the host build must not leak into the wasm build.
@@ -56,7 +58,7 @@ fn main() {
     if !status.success() {
         fail("building the plugin components for wasm32-wasip2 failed; see the cargo output above");
     }
-    for (package, name) in PLUGINS {
+    for (package, name) in PLUGINS.iter().chain(TEST_PLUGINS) {
         let built = target_dir
             .join(TARGET)
             .join("release")
@@ -65,6 +67,10 @@ fn main() {
         std::fs::copy(&built, &dest)
             .unwrap_or_else(|e| fail(&format!("cannot copy {}: {e}", built.display())));
     }
+    println!(
+        "cargo:rustc-env=RAMSYNC_TEST_PLUGIN_DIR={}",
+        out_dir.display()
+    );
 }
 
 /// rustup does not add targets on its own when RUSTUP_AUTO_INSTALL=0, so add it here.

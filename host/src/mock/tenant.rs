@@ -444,6 +444,11 @@ impl Tenant {
                         if i % 3 == 0 && groups > 1 {
                             g.push(format!("group{:05}", (i / 3 + 1) % groups));
                         }
+                        // A fifth of everyone is also in the first group, so it spans pages.
+                        if i % 5 == 0 {
+                            g.push("group00000".to_string());
+                        }
+                        g.sort();
                         g.dedup();
                         g
                     },

@@ -18,14 +18,15 @@ pub struct Object<'a> {
 }
 
 impl Json {
-    /// Parses a response body; it must be a JSON object.
-    pub fn parse(action: &str, body: &[u8]) -> Result<Json, Error> {
+    /// Parses a response body; it must be a JSON object. `header_request_id` is the
+    /// `x-acs-request-id` header, used when the body has no RequestId.
+    pub fn parse(action: &str, body: &[u8], header_request_id: &str) -> Result<Json, Error> {
         let value: Value = serde_json::from_slice(body).map_err(|e| {
             Error::BadResponse(ApiError {
                 action: action.into(),
                 code: String::new(),
                 message: format!("the response is not valid JSON: {e}"),
-                request_id: String::new(),
+                request_id: header_request_id.to_string(),
             })
         })?;
         let request_id = value

@@ -122,13 +122,24 @@ impl Rpc {
             .header("x-acs-retry-after")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok());
+        let header_request_id = response
+            .header("x-acs-request-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
         let body = response
             .body()
             .map_err(|e| transient(action, format!("reading the response failed: {e}")))?;
         if (200..300).contains(&status) && retry_after.is_none() {
-            return Json::parse(action, &body);
+            return Json::parse(action, &body, &header_request_id);
         }
-        Err(error_from_response(action, status, retry_after, &body))
+        Err(error_from_response(
+            action,
+            status,
+            retry_after,
+            &body,
+            &header_request_id,
+        ))
     }
 
     /// Calls a paged list action for one page of at most `max_items`.
@@ -177,7 +188,13 @@ fn transient(action: &str, message: String) -> Error {
 }
 
 /// Maps an error response to the WIT error variant by its `Code`, then its HTTP status.
-fn error_from_response(action: &str, status: u16, retry_after: Option<u64>, body: &[u8]) -> Error {
+fn error_from_response(
+    action: &str,
+    status: u16,
+    retry_after: Option<u64>,
+    body: &[u8],
+    header_request_id: &str,
+) -> Error {
     let parsed: Option<serde_json::Value> = serde_json::from_slice(body).ok();
     let field = |k: &str| {
         parsed

@@ -1,0 +1,538 @@
+//! End to end: the `ramsync` binary against the local Alibaba Cloud API, over real HTTP
+//! with real signatures.
+
+mod common;
+
+use common::*;
+use ramsync::mock::{Fault, FaultKind, MockKey, MockOptions, Tenant};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+
+fn sync_args<'a>(db: &'a str, mock: &'a [String]) -> Vec<&'a str> {
+    let mut args = vec!["sync", "--db", db];
+    args.extend(mock.iter().map(String::as_str));
+    args
+}
+
+fn with_faults(faults: Vec<Fault>) -> Mock {
+    let mut options = MockOptions::sample().unwrap();
+    options.faults = faults;
+    Mock::start(options)
+}
+
+#[test]
+fn sync_finds_exactly_the_sample_tenant() {
+    let mock = Mock::sample();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("r.db");
+    let db = db.to_str().unwrap();
+    let endpoints = mock.endpoint_args();
+    let out = ramsync(&sync_args(db, &endpoints), &demo_env());
+    assert!(out.status.success(), "sync failed: {}", stderr(&out));
+    assert!(stdout(&out).contains("complete"), "{}", stdout(&out));
+
+    let expected = expected_sample();
+    let resources = json_lines(&ramsync(&["resources", "--db", db, "--json"], &[]));
+    let of_type = |t: &str| -> Vec<&Value> {
+        resources
+            .iter()
+            .filter(|r| r["resource_type"] == t)
+            .collect()
+    };
+
+    let accounts = of_type("account");
+    assert_eq!(accounts.len(), 1);
+    assert_eq!(accounts[0]["id"], expected.account_id.as_str());
+    assert_eq!(accounts[0]["name"], expected.alias.as_str());
+
+    let users: BTreeMap<String, String> = of_type("user")
+        .iter()
+        .map(|u| {
+            (
+                u["name"].as_str().unwrap().to_string(),
+                u["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        users, expected.users,
+        "users and their statuses, frozen ones included"
+    );
+    assert!(users.values().any(|s| s == "frozen"));
+
+    let names = |t: &str| -> BTreeSet<String> {
+        of_type(t)
+            .iter()
+            .map(|r| r["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(names("group"), expected.groups);
+    assert_eq!(names("role"), expected.roles);
+    let policies: BTreeSet<(String, String)> = of_type("policy")
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap().to_string(),
+                p["attributes"]["policy_type"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(policies, expected.policies, "System and Custom policies");
+    assert_eq!(
+        resources.len(),
+        1 + expected.users.len()
+            + expected.groups.len()
+            + expected.roles.len()
+            + expected.policies.len()
+    );
+    for r in &resources {
+        for field in ["resource_type", "id", "name", "display_name"] {
+            assert!(r[field].is_string(), "{field} missing in {r}");
+        }
+    }
+
+    let grants = json_lines(&ramsync(&["grants", "--db", db, "--json"], &[]));
+    let members: BTreeSet<(String, String)> = grants
+        .iter()
+        .map(|g| {
+            assert_eq!(g["resource_type"], "group");
+            assert_eq!(g["entitlement"], "member");
+            assert_eq!(g["principal_type"], "user");
+            let user = of_type("user")
+                .into_iter()
+                .find(|u| u["id"] == g["principal_id"])
+                .expect("principal is a synced user");
+            assert_eq!(user["name"], g["principal_name"]);
+            let group = of_type("group")
+                .into_iter()
+                .find(|x| x["id"] == g["resource_id"])
+                .expect("resource is a synced group");
+            assert_eq!(group["name"], g["resource_name"]);
+            (
+                g["resource_name"].as_str().unwrap().to_string(),
+                g["principal_name"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(members, expected.members);
+    assert_eq!(grants.len(), expected.members.len());
+
+    // The readable forms show the same data.
+    let table = stdout(&ramsync(&["resources", "--db", db, "--type", "user"], &[]));
+    assert_eq!(table.lines().count(), 1 + expected.users.len());
+    assert!(table.lines().next().unwrap().starts_with("TYPE"));
+    let table = stdout(&ramsync(&["grants", "--db", db], &[]));
+    assert_eq!(table.lines().count(), 1 + expected.members.len());
+}
+
+#[test]
+fn paging_walks_every_page_with_no_wasted_calls() {
+    // Over one page of users (1000), of groups (100), and of members of some groups (100).
+    let tenant = Tenant::synthetic("users=2345,groups=130,roles=3,policies=9").unwrap();
+    let member_pages: u64 = tenant
+        .groups
+        .iter()
+        .map(|g| (g.members.len() as u64).div_ceil(100).max(1))
+        .sum();
+    let largest = tenant.groups.iter().map(|g| g.members.len()).max().unwrap();
+    assert!(
+        largest > 100,
+        "some group must need a second page of members"
+    );
+    let mock = Mock::start(MockOptions::with_tenant(tenant));
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("p.db");
+    let db = db.to_str().unwrap();
+    let endpoints = mock.endpoint_args();
+    let out = ramsync(&sync_args(db, &endpoints), &demo_env());
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let resources = json_lines(&ramsync(
+        &["resources", "--db", db, "--json", "--type", "user"],
+        &[],
+    ));
+    assert_eq!(resources.len(), 2345);
+    assert_eq!(
+        resources.iter().filter(|u| u["status"] == "frozen").count(),
+        2345 / 10
+    );
+    let groups = json_lines(&ramsync(
+        &["resources", "--db", db, "--json", "--type", "group"],
+        &[],
+    ));
+    assert_eq!(groups.len(), 130);
+    let grants = json_lines(&ramsync(&["grants", "--db", db, "--json"], &[]));
+    let expected_grants: usize = mock
+        .server()
+        .tenant()
+        .groups
+        .iter()
+        .map(|g| g.members.len())
+        .sum();
+    assert_eq!(grants.len(), expected_grants);
+
+    let calls = mock.server().calls();
+    let expected: BTreeMap<String, u64> = [
+        ("ims:ListUsers", 3),
+        ("ims:ListGroups", 2),
+        ("ims:ListUsersForGroup", member_pages),
+        ("ram:ListRoles", 1),
+        ("ram:ListPolicies", 1),
+        ("ram:GetAccountAlias", 1),
+        ("sts:GetCallerIdentity", 1),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    assert_eq!(
+        calls, expected,
+        "the minimum number of calls, each at the API's largest page size"
+    );
+}
+
+#[test]
+fn missing_credentials_are_one_clear_line() {
+    let out = ramsync(&["sync", "--db", "/tmp/never-created.db"], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("ALIBABA_CLOUD_ACCESS_KEY_ID")
+            && err.contains("ALIBABA_CLOUD_ACCESS_KEY_SECRET"),
+        "{err}"
+    );
+    assert!(!std::path::Path::new("/tmp/never-created.db").exists());
+}
+
+#[test]
+fn unknown_endpoint_product_is_refused() {
+    let out = ramsync(
+        &[
+            "sync",
+            "--db",
+            "x.db",
+            "--endpoint",
+            "ecs=http://127.0.0.1:1",
+        ],
+        &demo_env(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("unknown product \"ecs\""), "{err}");
+    let out = ramsync(&["sync", "--db", "x.db", "--endpoint", "ram"], &demo_env());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("PRODUCT=URL"), "{}", stderr(&out));
+}
+
+#[test]
+fn unreadable_database_path_is_one_clear_line() {
+    let out = ramsync(&["sync", "--db", "/nonexistent-dir/sub/r.db"], &demo_env());
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("cannot open database /nonexistent-dir/sub/r.db"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+
+    let out = ramsync(&["resources", "--db", "/nonexistent-dir/r.db"], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("no database at /nonexistent-dir/r.db"),
+        "{}",
+        stderr(&out)
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let not_db = dir.path().join("notes.txt");
+    std::fs::write(
+        &not_db,
+        "just some text, not SQLite at all, long enough to have a header",
+    )
+    .unwrap();
+    let out = ramsync(&["resources", "--db", not_db.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("not a ramsync database") || stderr(&out).contains("notes.txt"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn rejected_keys_say_so_and_name_the_variables() {
+    let mock = Mock::sample();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("r.db");
+    let db = db.to_str().unwrap();
+    let endpoints = mock.endpoint_args();
+    let wrong_secret = [
+        ("ALIBABA_CLOUD_ACCESS_KEY_ID", DEMO_ID),
+        ("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "not-the-secret-XYZ"),
+    ];
+    let out = ramsync(&sync_args(db, &endpoints), &wrong_secret);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("keys rejected") && err.contains("SignatureDoesNotMatch"),
+        "{err}"
+    );
+    assert!(err.contains("ALIBABA_CLOUD_ACCESS_KEY_SECRET"), "{err}");
+    assert!(
+        !err.contains("not-the-secret-XYZ"),
+        "the secret must never be printed"
+    );
+
+    let unknown = [
+        ("ALIBABA_CLOUD_ACCESS_KEY_ID", "LTAIunknown"),
+        ("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "whatever-secret"),
+    ];
+    let out = ramsync(&sync_args(db, &endpoints), &unknown);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("InvalidAccessKeyId.NotFound"),
+        "{}",
+        stderr(&out)
+    );
+
+    // Nothing complete was stored, and the failures are recorded as such.
+    let runs = json_lines(&ramsync(&["runs", "--db", db, "--json"], &[]));
+    assert_eq!(runs.len(), 2);
+    assert!(runs.iter().all(|r| r["status"] == "failed"));
+    let out = ramsync(&["resources", "--db", db], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("no complete sync"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn missing_permission_names_the_action_and_keeps_the_last_good_sync() {
+    let good = Mock::sample();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("r.db");
+    let db = db.to_str().unwrap();
+    let endpoints = good.endpoint_args();
+    assert!(
+        ramsync(&sync_args(db, &endpoints), &demo_env())
+            .status
+            .success()
+    );
+    let before = stdout(&ramsync(&["resources", "--db", db, "--json"], &[]));
+
+    let denied = with_faults(vec![Fault::new("ListRoles", FaultKind::Deny, None)]);
+    let endpoints = denied.endpoint_args();
+    let out = ramsync(&sync_args(db, &endpoints), &demo_env());
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("permission missing for action ram:ListRoles"),
+        "{err}"
+    );
+    assert!(
+        err.contains("AccessDeniedDetail") && err.contains("RequestId"),
+        "{err}"
+    );
+    assert!(err.contains("last complete sync"), "{err}");
+
+    let after = stdout(&ramsync(&["resources", "--db", db, "--json"], &[]));
+    assert_eq!(
+        before, after,
+        "a failed sync never replaces the last good one"
+    );
+    let runs = json_lines(&ramsync(&["runs", "--db", db, "--json"], &[]));
+    assert_eq!(runs[0]["status"], "failed");
+    assert_eq!(runs[1]["status"], "complete");
+}
+
+#[test]
+fn bad_responses_name_the_action_and_request_id() {
+    for (kind, needle) in [
+        (FaultKind::Malformed, "not valid JSON"),
+        (FaultKind::MissingField, "missing field Role"),
+        (FaultKind::WrongType, "should be a string"),
+    ] {
+        let mock = with_faults(vec![Fault::new("ListRoles", kind, None)]);
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("r.db");
+        let db = db.to_str().unwrap();
+        let endpoints = mock.endpoint_args();
+        let out = ramsync(&sync_args(db, &endpoints), &demo_env());
+        assert_eq!(out.status.code(), Some(1), "{kind:?}");
+        let err = stderr(&out);
+        assert!(
+            err.contains("bad response") && err.contains("ListRoles") && err.contains(needle),
+            "{kind:?}: {err}"
+        );
+        let id = err.split("RequestId ").nth(1).unwrap_or_default();
+        assert!(id.len() >= 36, "{kind:?}: no RequestId in {err}");
+        assert!(!err.contains("panicked"), "{err}");
+        // The other resource types were still synced and reported as fine.
+        assert!(!err.contains("\n  user:"), "{err}");
+    }
+}
+
+#[test]
+fn throttling_and_server_errors_are_retried() {
+    let mock = with_faults(vec![
+        Fault::new("ListUsers", FaultKind::Throttle, Some(2)),
+        Fault::new("ListGroups", FaultKind::ServerError, Some(1)),
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("r.db");
+    let db = db.to_str().unwrap();
+    let endpoints = mock.endpoint_args();
+    let out = ramsync(&sync_args(db, &endpoints), &demo_env());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let calls = mock.server().calls();
+    assert_eq!(
+        calls["ims:ListUsers"], 3,
+        "two throttled attempts, then success"
+    );
+    assert_eq!(calls["ims:ListGroups"], 2, "one server error, then success");
+    let users = json_lines(&ramsync(
+        &["resources", "--db", db, "--json", "--type", "user"],
+        &[],
+    ));
+    assert_eq!(users.len(), expected_sample().users.len());
+}
+
+#[test]
+fn sts_credentials_carry_the_security_token() {
+    let mut options = MockOptions::sample().unwrap();
+    let mut key = MockKey::user("sts-secret-value", "ramsync-reader");
+    key.security_token = Some(ramsync::credentials::Secret::new("CAIS-token-value"));
+    options.keys.insert("STS.tempkey".into(), key);
+    let mock = Mock::start(options);
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("r.db");
+    let db = db.to_str().unwrap();
+    let endpoints = mock.endpoint_args();
+    let env = [
+        ("ALIBABA_CLOUD_ACCESS_KEY_ID", "STS.tempkey"),
+        ("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "sts-secret-value"),
+        ("ALIBABA_CLOUD_SECURITY_TOKEN", "CAIS-token-value"),
+    ];
+    let out = ramsync(&sync_args(db, &endpoints), &env);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let env = [
+        ("ALIBABA_CLOUD_ACCESS_KEY_ID", "STS.tempkey"),
+        ("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "sts-secret-value"),
+        ("ALIBABA_CLOUD_SECURITY_TOKEN", "wrong-token"),
+    ];
+    let out = ramsync(&sync_args(db, &endpoints), &env);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("InvalidSecurityToken"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains("wrong-token") && !stderr(&out).contains("sts-secret-value"));
+}
+
+#[test]
+fn sign_reproduces_the_published_test_vector() {
+    let input = serde_json::json!({
+        "method": "POST",
+        "host": "ecs.cn-shanghai.aliyuncs.com",
+        "path": "/",
+        "query": {"ImageId": "win2019_1809_x64_dtc_zh-cn_40G_alibase_20230811.vhd", "RegionId": "cn-shanghai"},
+        "headers": {
+            "x-acs-action": "RunInstances",
+            "x-acs-version": "2014-05-26",
+            "x-acs-date": "2023-10-26T10:22:32Z",
+            "x-acs-signature-nonce": "3156853299f313e23d1673dc12e1703d"
+        },
+        "body": "",
+        "access_key_id": "YourAccessKeyId",
+        "access_key_secret": "YourAccessKeySecret"
+    });
+    let out = run_sign(&input.to_string());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(
+        v["string_to_sign"],
+        "ACS3-HMAC-SHA256\n7ea06492da5221eba5297e897ce16e55f964061054b7695beedaac1145b1e259"
+    );
+    assert_eq!(
+        v["authorization"],
+        "ACS3-HMAC-SHA256 Credential=YourAccessKeyId,SignedHeaders=host;x-acs-action;x-acs-content-sha256;x-acs-date;x-acs-signature-nonce;x-acs-version,Signature=06563a9e1b43f5dfe96b81484da74bceab24a1d853912eee15083a6f0f3283c0"
+    );
+    assert!(
+        v["canonical_request"]
+            .as_str()
+            .unwrap()
+            .starts_with("POST\n/\nImageId=")
+    );
+
+    // Without a date and nonce the signer adds fresh ones, different every time.
+    let mut fresh = input.clone();
+    fresh["headers"]
+        .as_object_mut()
+        .unwrap()
+        .retain(|k, _| !k.starts_with("x-acs-date") && !k.starts_with("x-acs-signature"));
+    let a: Value = serde_json::from_str(&stdout(&run_sign(&fresh.to_string()))).unwrap();
+    let b: Value = serde_json::from_str(&stdout(&run_sign(&fresh.to_string()))).unwrap();
+    assert_ne!(
+        a["added_headers"]["x-acs-signature-nonce"],
+        b["added_headers"]["x-acs-signature-nonce"]
+    );
+    assert!(
+        a["added_headers"]["x-acs-date"]
+            .as_str()
+            .unwrap()
+            .ends_with('Z')
+    );
+
+    let out = run_sign("{\"method\": 3}");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("invalid input on stdin"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+fn run_sign(input: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ramsync"))
+        .arg("sign")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn demo_runs_and_points_at_next_steps() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("demo.db");
+    let out = ramsync(&["demo", "--db", db.to_str().unwrap()], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let expected = expected_sample();
+    assert!(
+        text.contains(&format!("{:<10} {:>7}", "user", expected.users.len())),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "{:<17} {:>7}",
+            "group member",
+            expected.members.len()
+        )),
+        "{text}"
+    );
+    assert!(text.contains(db.to_str().unwrap()), "{text}");
+    assert!(text.contains("resources --db"), "{text}");
+}

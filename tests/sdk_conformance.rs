@@ -1,0 +1,237 @@
+//! Conformance against the official Alibaba Cloud Python SDK from PyPI: the signer must
+//! produce the SDK's Authorization, and the SDK's own clients must read the local API and be
+//! refused by it where the real service refuses them. The SDK is installed into a venv
+//! under target/ on first use.
+
+mod common;
+
+use common::*;
+use ramsync::credentials::Credential;
+use ramsync::engine::{HttpRequest, Limits, Signer};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// The venv's python, installing the pinned SDK on first use.
+fn python() -> PathBuf {
+    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
+    PYTHON
+        .get_or_init(|| {
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| repo_root().join("target"));
+            let venv = target.join("sdk-venv");
+            let python = venv.join("bin/python");
+            let requirements = repo_root().join("tests/conformance/requirements.txt");
+            let stamp = venv.join("installed-requirements.txt");
+            let wanted = std::fs::read_to_string(&requirements).unwrap();
+            if std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str())
+                && python.exists()
+            {
+                return python;
+            }
+            let host_python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+            let status = Command::new(&host_python)
+                .args(["-m", "venv"])
+                .arg(&venv)
+                .status()
+                .expect("python3 is needed for the SDK conformance tests");
+            assert!(
+                status.success(),
+                "creating the venv at {} failed",
+                venv.display()
+            );
+            let status = Command::new(&python)
+                .args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    "-r",
+                ])
+                .arg(&requirements)
+                .status()
+                .unwrap();
+            assert!(
+                status.success(),
+                "pip install -r {} failed",
+                requirements.display()
+            );
+            std::fs::write(&stamp, wanted).unwrap();
+            python
+        })
+        .clone()
+}
+
+fn run_python(script: &str, args: &[&str]) -> String {
+    let out = Command::new(python())
+        .arg(repo_root().join("tests/conformance").join(script))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{script} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn pairs(v: &Value) -> Vec<(String, String)> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p[0].as_str().unwrap().to_string(),
+                p[1].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn signer_matches_the_sdk_on_generated_requests() {
+    let cases: Vec<Value> = run_python("signer_vectors.py", &["400"])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(cases.len(), 400);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let engine = ramsync::engine::new_engine().unwrap();
+    let signer = Signer::load(
+        &engine,
+        "signer-acs3",
+        ramsync::builtin::SIGNER.wasm,
+        Limits::default(),
+    )
+    .unwrap();
+    let (mut tokens, mut unicode) = (0, 0);
+    for case in &cases {
+        let query = pairs(&case["query"]);
+        let headers = pairs(&case["headers"]);
+        let expected = case["authorization"].as_str().unwrap();
+        let (ak, sk) = (
+            case["access_key_id"].as_str().unwrap(),
+            case["access_key_secret"].as_str().unwrap(),
+        );
+        unicode += query.iter().any(|(_, v)| !v.is_ascii()) as usize;
+
+        let native = ramsync_acs3::sign(
+            &ramsync_acs3::SigningInput {
+                method: case["method"].as_str().unwrap(),
+                path: "/",
+                query: &query,
+                headers: &headers,
+                hashed_payload: case["payload_hash"].as_str().unwrap(),
+            },
+            ak,
+            sk,
+        );
+        assert_eq!(
+            native.authorization, expected,
+            "native signer differs on {case}"
+        );
+
+        let token = case["security_token"].as_str().map(str::to_string);
+        tokens += token.is_some() as usize;
+        let request = HttpRequest {
+            method: case["method"].as_str().unwrap().into(),
+            host: case["host"].as_str().unwrap().into(),
+            path: "/".into(),
+            query,
+            headers: headers
+                .into_iter()
+                .filter(|(k, _)| k != "x-acs-security-token")
+                .collect(),
+            body: case["body"].as_str().unwrap().as_bytes().to_vec(),
+        };
+        let signature = runtime
+            .block_on(signer.sign(&request, &Credential::new(ak, sk, token)))
+            .unwrap()
+            .unwrap();
+        let authorization = signature
+            .headers
+            .iter()
+            .find(|(k, _)| k == "authorization")
+            .map(|(_, v)| v.as_str());
+        assert_eq!(
+            authorization,
+            Some(expected),
+            "signer component differs on {case}"
+        );
+    }
+    assert!(
+        tokens > 50 && unicode > 50,
+        "the generated cases cover STS tokens ({tokens}) and Unicode ({unicode})"
+    );
+}
+
+#[test]
+fn sdk_clients_read_the_local_api_and_are_refused_like_the_real_one() {
+    let mock = Mock::sample();
+    let endpoint = mock.url().trim_start_matches("http://").to_string();
+    let out: Value = serde_json::from_str(&run_python(
+        "sdk_clients.py",
+        &[&endpoint, DEMO_ID, DEMO_SECRET],
+    ))
+    .unwrap();
+    let expected = expected_sample();
+
+    let users: BTreeMap<String, String> =
+        serde_json::from_value::<BTreeMap<String, String>>(out["users"].clone())
+            .unwrap()
+            .into_iter()
+            .map(|(k, v)| (k, if v == "freeze" { "frozen".into() } else { v }))
+            .collect();
+    assert_eq!(users, expected.users);
+    assert_eq!(out["user_pages"], expected.users.len().div_ceil(7));
+    let active: Vec<String> = expected
+        .users
+        .iter()
+        .filter(|(_, s)| *s == "active")
+        .map(|(u, _)| u.clone())
+        .collect();
+    assert_eq!(
+        out["users_without_status"],
+        serde_json::json!(active),
+        "IMS ListUsers without Status returns active users only"
+    );
+
+    assert_eq!(out["groups"], serde_json::json!(expected.groups));
+    assert_eq!(out["group_pages"], expected.groups.len().div_ceil(3));
+    let members: Vec<[String; 2]> = expected
+        .members
+        .iter()
+        .map(|(g, u)| [g.clone(), u.clone()])
+        .collect();
+    assert_eq!(out["members"], serde_json::json!(members));
+    assert_eq!(out["roles"], serde_json::json!(expected.roles));
+    assert_eq!(out["role_pages"], expected.roles.len().div_ceil(2));
+    let policies: Vec<[String; 2]> = expected
+        .policies
+        .iter()
+        .map(|(n, t)| [n.clone(), t.clone()])
+        .collect();
+    assert_eq!(out["policies"], serde_json::json!(policies));
+    assert_eq!(out["account_id"], expected.account_id.as_str());
+    assert_eq!(out["alias"], expected.alias.as_str());
+
+    assert_eq!(out["errors"]["wrong_secret"], "SignatureDoesNotMatch");
+    assert_eq!(out["errors"]["unknown_key"], "InvalidAccessKeyId.NotFound");
+    assert_eq!(
+        out["errors"]["max_items_too_large"],
+        "InvalidParameter.MaxItems"
+    );
+    assert_eq!(out["errors"]["unknown_group"], "EntityNotExist.Group");
+    assert_eq!(out["raw"]["fresh"], 200);
+    assert_eq!(out["raw"]["stale_date"], "InvalidTimeStamp.Expired");
+    assert_eq!(out["raw"]["reused_nonce"], "SignatureNonceUsed");
+    assert_eq!(out["raw"]["unsigned"], "IncompleteSignature");
+}
