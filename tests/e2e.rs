@@ -92,21 +92,16 @@ fn sync_finds_exactly_the_sample_tenant() {
     }
 
     let grants = json_lines(&ramsync(&["grants", "--db", db, "--json"], &[]));
+    let find = |t: &str, id: &Value| of_type(t).into_iter().find(|r| &r["id"] == id).cloned();
     let members: BTreeSet<(String, String)> = grants
         .iter()
+        .filter(|g| g["entitlement"] == "member")
         .map(|g| {
             assert_eq!(g["resource_type"], "group");
-            assert_eq!(g["entitlement"], "member");
             assert_eq!(g["principal_type"], "user");
-            let user = of_type("user")
-                .into_iter()
-                .find(|u| u["id"] == g["principal_id"])
-                .expect("principal is a synced user");
+            let user = find("user", &g["principal_id"]).expect("principal is a synced user");
             assert_eq!(user["name"], g["principal_name"]);
-            let group = of_type("group")
-                .into_iter()
-                .find(|x| x["id"] == g["resource_id"])
-                .expect("resource is a synced group");
+            let group = find("group", &g["resource_id"]).expect("resource is a synced group");
             assert_eq!(group["name"], g["resource_name"]);
             (
                 g["resource_name"].as_str().unwrap().to_string(),
@@ -115,14 +110,176 @@ fn sync_finds_exactly_the_sample_tenant() {
         })
         .collect();
     assert_eq!(members, expected.members);
-    assert_eq!(grants.len(), expected.members.len());
+
+    // Policy attachments, matched to the synced users, groups and roles.
+    let attached: BTreeSet<(String, String, String)> = grants
+        .iter()
+        .filter(|g| g["entitlement"] == "attached")
+        .map(|g| {
+            assert_eq!(g["resource_type"], "policy");
+            let principal_type = g["principal_type"].as_str().unwrap();
+            let principal = find(principal_type, &g["principal_id"])
+                .unwrap_or_else(|| panic!("unmatched principal in {g}"));
+            assert_eq!(principal["name"], g["principal_name"]);
+            assert!(g["attributes"]["attach_date"].is_string(), "{g}");
+            (
+                g["resource_name"].as_str().unwrap().to_string(),
+                principal_type.to_string(),
+                g["principal_name"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(attached, expected.attachments);
+
+    // Role assumption, from the trust policies: every principal kind and condition.
+    let own = expected.account_id.as_str();
+    let upn = |name: &str| format!("{name}@northwind.onaliyun.com");
+    let assume: BTreeSet<(String, String, String, bool, bool, bool)> = grants
+        .iter()
+        .filter(|g| g["entitlement"] == "assume")
+        .map(|g| {
+            let a = &g["attributes"];
+            assert_eq!(g["cross_account"], a["cross_account"], "{g}");
+            match g["principal_type"].as_str().unwrap() {
+                t @ ("user" | "role") if g["cross_account"] == false => {
+                    let principal = find(t, &g["principal_id"])
+                        .unwrap_or_else(|| panic!("unmatched principal in {g}"));
+                    assert_eq!(principal["name"], g["principal_name"]);
+                }
+                // The synced account is matched to its resource; others keep their ARN.
+                "account" if g["principal_id"] == own => {
+                    assert_eq!(g["principal_name"], expected.alias.as_str())
+                }
+                "account" => assert_eq!(
+                    g["principal_name"],
+                    format!("acs:ram::{}:root", g["principal_id"].as_str().unwrap())
+                ),
+                _ => assert_eq!(g["principal_id"], g["principal_name"]),
+            }
+            (
+                g["resource_name"].as_str().unwrap().to_string(),
+                g["principal_type"].as_str().unwrap().to_string(),
+                g["principal_name"].as_str().unwrap().to_string(),
+                a["cross_account"].as_bool().unwrap(),
+                a["external_id_required"].as_bool().unwrap(),
+                a["mfa_required"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    let want = |r: &str, t: &str, n: &str, cross: bool, ext: bool, mfa: bool| {
+        (r.to_string(), t.to_string(), n.to_string(), cross, ext, mfa)
+    };
+    let expected_assume: BTreeSet<_> = [
+        want(
+            "VendorByocAccess",
+            "account",
+            "acs:ram::1688001234567890:root",
+            true,
+            true,
+            false,
+        ),
+        want(
+            "CrossAccountOps",
+            "account",
+            "acs:ram::1122334455667788:root",
+            true,
+            false,
+            false,
+        ),
+        want(
+            "CrossAccountOps",
+            "user",
+            "acs:ram::1122334455667788:user/oncall-bot",
+            true,
+            false,
+            false,
+        ),
+        want(
+            "AliyunECSInstanceForOpsRole",
+            "service",
+            "ecs.aliyuncs.com",
+            false,
+            false,
+            false,
+        ),
+        want(
+            "AliyunFCDefaultRole",
+            "service",
+            "fc.aliyuncs.com",
+            false,
+            false,
+            false,
+        ),
+        want(
+            "OktaAdmins",
+            "identity-provider",
+            &format!("acs:ram::{own}:saml-provider/okta"),
+            false,
+            false,
+            false,
+        ),
+        want(
+            "DeployRole",
+            "user",
+            &upn("ci-deployer"),
+            false,
+            false,
+            false,
+        ),
+        want("DeployRole", "user", &upn("hzhou"), false, false, false),
+        want("BreakGlass", "account", "northwind", false, false, true),
+        want("AuditReader", "role", "DeployRole", false, false, false),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(assume, expected_assume);
+    let breakglass = grants
+        .iter()
+        .find(|g| g["resource_name"] == "BreakGlass")
+        .unwrap();
+    assert_eq!(breakglass["attributes"]["source_ip"], "203.0.113.0/24");
+    let vendor = grants
+        .iter()
+        .find(|g| g["resource_name"] == "VendorByocAccess")
+        .unwrap();
+    assert_eq!(vendor["principal_id"], "1688001234567890");
+    assert!(
+        !stdout(&ramsync(&["grants", "--db", db], &[])).contains("nw-7f3c2a91"),
+        "the ExternalId value is never shown"
+    );
+    assert!(
+        !serde_json::to_string(&grants)
+            .unwrap()
+            .contains("nw-7f3c2a91")
+    );
+    let roles = of_type("role");
+    let deploy = roles.iter().find(|r| r["name"] == "DeployRole").unwrap();
+    assert_eq!(
+        deploy["attributes"]["trust_policy_denies"],
+        format!("acs:ram::{own}:user/ihe")
+    );
+    let broken = roles
+        .iter()
+        .find(|r| r["name"] == "LegacyBrokenTrust")
+        .unwrap();
+    assert!(
+        broken["attributes"]["trust_policy_error"]
+            .as_str()
+            .unwrap()
+            .contains("unrecognised RAM principal"),
+        "{broken}"
+    );
+    assert_eq!(
+        grants.len(),
+        expected.members.len() + expected.attachments.len() + expected_assume.len()
+    );
 
     // The readable forms show the same data.
     let table = stdout(&ramsync(&["resources", "--db", db, "--type", "user"], &[]));
     assert_eq!(table.lines().count(), 1 + expected.users.len());
     assert!(table.lines().next().unwrap().starts_with("TYPE"));
     let table = stdout(&ramsync(&["grants", "--db", db], &[]));
-    assert_eq!(table.lines().count(), 1 + expected.members.len());
+    assert_eq!(table.lines().count(), 1 + grants.len());
 }
 
 #[test]
@@ -162,14 +319,23 @@ fn paging_walks_every_page_with_no_wasted_calls() {
     ));
     assert_eq!(groups.len(), 130);
     let grants = json_lines(&ramsync(&["grants", "--db", db, "--json"], &[]));
-    let expected_grants: usize = mock
-        .server()
-        .tenant()
-        .groups
-        .iter()
-        .map(|g| g.members.len())
-        .sum();
-    assert_eq!(grants.len(), expected_grants);
+    let tenant = mock.server().tenant();
+    let expected_members: usize = tenant.groups.iter().map(|g| g.members.len()).sum();
+    assert_eq!(
+        grants
+            .iter()
+            .filter(|g| g["entitlement"] == "member")
+            .count(),
+        expected_members
+    );
+    let attached_policies = tenant.attachments.iter().filter(|a| !a.is_empty()).count() as u64;
+    assert!(attached_policies > 0 && attached_policies < tenant.policies.len() as u64);
+    let attached_custom = (0..tenant.policies.len())
+        .filter(|&i| {
+            !tenant.attachments[i].is_empty() && tenant.policies[i].policy_type == "Custom"
+        })
+        .count() as u64;
+    assert!(attached_custom > 0);
 
     let calls = mock.server().calls();
     let expected: BTreeMap<String, u64> = [
@@ -177,7 +343,10 @@ fn paging_walks_every_page_with_no_wasted_calls() {
         ("ims:ListGroups", 2),
         ("ims:ListUsersForGroup", member_pages),
         ("ram:ListRoles", 1),
+        ("ram:GetRole", 3),
         ("ram:ListPolicies", 1),
+        ("ram:ListEntitiesForPolicy", attached_policies),
+        ("ram:GetPolicy", attached_custom),
         ("ram:GetAccountAlias", 1),
         ("sts:GetCallerIdentity", 1),
     ]
@@ -186,7 +355,7 @@ fn paging_walks_every_page_with_no_wasted_calls() {
     .collect();
     assert_eq!(
         calls, expected,
-        "the minimum number of calls, each at the API's largest page size"
+        "the minimum number of calls: largest page sizes, ListEntitiesForPolicy only for attached policies"
     );
 }
 
@@ -535,4 +704,133 @@ fn demo_runs_and_points_at_next_steps() {
     );
     assert!(text.contains(db.to_str().unwrap()), "{text}");
     assert!(text.contains("resources --db"), "{text}");
+}
+
+#[test]
+fn mock_command_serves_until_stopped_and_prints_its_url() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let tenant_path = dir.path().join("tenant.json");
+    std::fs::write(
+        &tenant_path,
+        r#"{"account_id":"1111222233334444","alias":"tiny","users":[{"name":"ann","display_name":"Ann","groups":["ops"]},{"name":"bo","display_name":"Bo","status":"frozen"}],"groups":[{"name":"ops"}]}"#,
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ramsync"))
+        .args([
+            "mock",
+            "--listen",
+            "127.0.0.1:0",
+            "--tenant",
+            tenant_path.to_str().unwrap(),
+            "--access-key-id",
+            "LTAItiny",
+            "--access-key-secret",
+            "tiny-secret",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let url = first
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .expect("a line with http://HOST:PORT")
+        .to_string();
+    let db = dir.path().join("t.db");
+    let db = db.to_str().unwrap();
+    let endpoints: Vec<String> = ["ram", "ims", "sts"]
+        .iter()
+        .flat_map(|p| ["--endpoint".to_string(), format!("{p}={url}")])
+        .collect();
+    let out = ramsync(
+        &sync_args(db, &endpoints),
+        &[
+            ("ALIBABA_CLOUD_ACCESS_KEY_ID", "LTAItiny"),
+            ("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "tiny-secret"),
+        ],
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let users = json_lines(&ramsync(
+        &["resources", "--db", db, "--json", "--type", "user"],
+        &[],
+    ));
+    let got: BTreeSet<(String, String)> = users
+        .iter()
+        .map(|u| {
+            (
+                u["name"].as_str().unwrap().to_string(),
+                u["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let want: BTreeSet<(String, String)> = [
+        ("ann@tiny.onaliyun.com", "active"),
+        ("bo@tiny.onaliyun.com", "frozen"),
+    ]
+    .iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    assert_eq!(got, want);
+
+    // A broken tenant file is refused with the file named.
+    std::fs::write(
+        &tenant_path,
+        r#"{"account_id":"1111222233334444","alias":"tiny","users":[{"name":"x"}]}"#,
+    )
+    .unwrap();
+    let out = ramsync(
+        &[
+            "mock",
+            "--listen",
+            "127.0.0.1:0",
+            "--tenant",
+            tenant_path.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("invalid tenant file") && stderr(&out).contains("display_name"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn no_secret_reaches_logs_or_the_database() {
+    let mut options = MockOptions::sample().unwrap();
+    let mut key = MockKey::user("secret-value-0123456789", "ramsync-reader");
+    key.security_token = Some(ramsync::credentials::Secret::new("token-value-ABCDEFGH"));
+    options.keys.insert("STS.hygiene".into(), key);
+    let mock = Mock::start(options);
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("r.db");
+    let db_str = db.to_str().unwrap();
+    let mut args = vec!["-vv", "--log-format", "json"];
+    let endpoints = mock.endpoint_args();
+    args.extend(sync_args(db_str, &endpoints));
+    let env = [
+        ("ALIBABA_CLOUD_ACCESS_KEY_ID", "STS.hygiene"),
+        ("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "secret-value-0123456789"),
+        ("ALIBABA_CLOUD_SECURITY_TOKEN", "token-value-ABCDEFGH"),
+    ];
+    let out = ramsync(&args, &env);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).lines().count() > 3, "debug logging was on");
+    for secret in ["secret-value-0123456789", "token-value-ABCDEFGH"] {
+        assert!(!stderr(&out).contains(secret) && !stdout(&out).contains(secret));
+        for file in std::fs::read_dir(dir.path()).unwrap() {
+            let bytes = std::fs::read(file.unwrap().path()).unwrap();
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "{secret} found in the database files"
+            );
+        }
+    }
 }

@@ -116,7 +116,13 @@ fn a_host_outside_the_allowlist_is_denied_and_named() {
     mock.runtime.block_on(async {
         let (_, syncer, ctx) = misbehaving(&mock, tight_limits()).await;
         match syncer.list_resources(&ctx, None, Some("evil-host")).await {
-            Err(CallError::Denied { host }) => assert_eq!(host, "https://evil.example.com"),
+            Err(e @ CallError::Denied { .. }) => {
+                let CallError::Denied { host } = &e else { unreachable!() };
+                assert_eq!(host, "https://evil.example.com");
+                let text = ramsync::scheduler::describe("test-misbehaving", "misbehaving", "listing", &e, &ctx, &SyncOptions::default());
+                assert!(text.starts_with("host not allowed: plugin test-misbehaving tried to reach https://evil.example.com"), "{text}");
+                assert!(text.contains("--endpoint"), "{text}");
+            }
             other => panic!("expected a denial, got {other:?}"),
         }
     });

@@ -116,6 +116,52 @@ pub enum Command {
     },
     /// Sign a request read as JSON on stdin with the signer plugin, and print how.
     Sign,
+    /// Everything one user can do, with the path that grants it; or, with --resource, who
+    /// holds a policy, can assume a role, or is in a group.
+    Access {
+        #[arg(long)]
+        db: PathBuf,
+        /// A user, by UserPrincipalName or login name.
+        #[arg(
+            long,
+            required_unless_present = "resource",
+            conflicts_with = "resource"
+        )]
+        principal: Option<String>,
+        /// TYPE:NAME, for example policy:AdministratorAccess, role:DeployRole or group:admins.
+        #[arg(long)]
+        resource: Option<String>,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+        #[arg(long, default_value = "default")]
+        account: String,
+    },
+    /// The risky facts an auditor looks for first, most severe first.
+    Findings {
+        #[arg(long)]
+        db: PathBuf,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+        #[arg(long, default_value = "default")]
+        account: String,
+    },
+    /// Resources and grants added and removed between two complete syncs (default: the last
+    /// two). Exits 0 when nothing changed, 1 when something did, 2 on error.
+    Diff {
+        #[arg(long)]
+        db: PathBuf,
+        /// The older sync run id.
+        from_sync: Option<i64>,
+        /// The newer sync run id.
+        to_sync: Option<i64>,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+        #[arg(long, default_value = "default")]
+        account: String,
+    },
 }
 
 fn parse_endpoint(arg: &str) -> Result<(String, String), String> {
@@ -269,7 +315,97 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Sign => sign().await,
+        Command::Access {
+            db,
+            principal,
+            resource,
+            json,
+            account,
+        } => {
+            let store = Store::open_existing(&db)?;
+            let access = crate::access::Access::new(&store, &account)?;
+            let paths = match (&principal, &resource) {
+                (Some(p), _) => access.of_principal(p)?,
+                (None, Some(r)) => access.of_resource(r)?,
+                (None, None) => bail!("give --principal NAME or --resource TYPE:NAME"),
+            };
+            if json {
+                print_json_lines(&paths)?;
+            } else if paths.is_empty() {
+                println!("no access found");
+            } else {
+                print_lines(paths.iter().map(|p| p.line()));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Findings { db, json, account } => {
+            let store = Store::open_existing(&db)?;
+            let findings = crate::findings::findings(&store, &account)?;
+            if json {
+                print_json_lines(&findings)?;
+            } else {
+                let table = findings
+                    .iter()
+                    .map(|f| {
+                        vec![
+                            f.severity.to_string(),
+                            f.code.to_string(),
+                            format!("{}:{}", f.resource_type, f.resource_name),
+                            f.evidence.clone(),
+                        ]
+                    })
+                    .collect();
+                print_table(&["SEVERITY", "CODE", "RESOURCE", "EVIDENCE"], table);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Diff {
+            db,
+            from_sync,
+            to_sync,
+            json,
+            account,
+        } => {
+            // Exit 1 means "changed", so errors exit 2 here.
+            let result = (|| -> Result<_> {
+                let store = Store::open_existing(&db)?;
+                let (from, to) = crate::diff::pick(&store, &account, from_sync, to_sync)?;
+                Ok((from.id, to.id, crate::diff::diff(&store, from.id, to.id)?))
+            })();
+            let (from, to, changes) = match result {
+                Ok(v) => v,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            if json {
+                print_json_lines(&changes)?;
+            } else if changes.is_empty() {
+                println!("no changes between sync runs {from} and {to}");
+            } else {
+                println!("changes from sync run {from} to {to}:");
+                print_lines(changes.iter().map(|c| c.line()));
+            }
+            Ok(if changes.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
     }
+}
+
+fn print_lines(lines: impl Iterator<Item = String>) {
+    use std::io::Write;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    for line in lines {
+        if writeln!(out, "{line}").is_err() {
+            return;
+        }
+    }
+    let _ = out.flush();
 }
 
 /// Runs one sync of one account into the database at `db`.
@@ -307,14 +443,25 @@ fn print_sync(db: &Path, report: &SyncReport, account: &str) -> Result<()> {
     }
     let store = Store::open_existing(db)?;
     let (types, grants) = store.counts(report.sync_id)?;
+    let memory = peak_memory_mib()
+        .map(|m| format!(", peak memory {m} MiB"))
+        .unwrap_or_default();
     println!(
-        "sync run {} of account {account}: complete in {:.2} s, {} API calls",
+        "sync run {} of account {account}: complete in {:.2} s, {} API calls{memory}",
         report.sync_id,
         report.elapsed.as_secs_f64(),
         report.api_calls
     );
     print_counts(&store, report.sync_id, &types, &grants)?;
     Ok(())
+}
+
+/// The process's peak resident memory, where the OS reports it (Linux).
+fn peak_memory_mib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib.div_ceil(1024))
 }
 
 fn print_counts(
@@ -386,6 +533,9 @@ async fn demo(db: &Path) -> Result<ExitCode> {
     println!("  {exe} resources --db {d} --type user");
     println!("  {exe} grants --db {d}");
     println!("  {exe} resources --db {d} --json | head -3");
+    println!("  {exe} access --db {d} --principal hzhou        # what one user can do, and how");
+    println!("  {exe} access --db {d} --resource policy:AdministratorAccess");
+    println!("  {exe} findings --db {d}");
     println!(
         "  {exe} mock --listen 127.0.0.1:8080          # serve the local API, then in another shell:"
     );

@@ -91,9 +91,13 @@ fn wctx<T>(result: wasmtime::Result<T>, context: impl FnOnce() -> String) -> Res
 }
 
 fn compile(engine: &wasmtime::Engine, name: &str, wasm: &[u8]) -> Result<Component> {
-    wctx(Component::from_binary(engine, wasm), || {
-        format!("plugin {name}: not a valid component")
-    })
+    let cache = crate::component_cache::default_dir();
+    let (component, cached) = wctx(
+        crate::component_cache::load_or_compile(engine, wasm, cache.as_deref()),
+        || format!("plugin {name}: not a valid component"),
+    )?;
+    tracing::debug!(plugin = name, cached, "plugin loaded");
+    Ok(component)
 }
 
 fn limited<T>(store: &mut Store<T>, limits: &Limits) {

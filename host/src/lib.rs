@@ -3,17 +3,24 @@
 //!
 //! The host is split by what it supplies:
 //! - [`engine`]: the wasmtime engine, plugin loading, per-call stores and limits
+//!   ([`component_cache`]: compiled components cached on disk)
 //! - [`http_policy`]: the outbound HTTP allowlist and timeouts
 //! - [`credentials`]: where credentials come from; only the signer sees them
 //! - [`scheduler`]: paging, concurrency and retries
 //! - [`store`]: the SQLite store
 //! - [`cli`]: the command line
 //! - [`mock`]: the local Alibaba Cloud API
+//!
+//! Reports over the store: [`access`] (effective access), [`findings`], [`diff`].
 
+pub mod access;
 pub mod builtin;
 pub mod cli;
+pub mod component_cache;
 pub mod credentials;
+pub mod diff;
 pub mod engine;
+pub mod findings;
 pub mod http_policy;
 pub mod mock;
 pub mod progress;

@@ -201,10 +201,15 @@ async fn sync_type(
         .map(|resource| access_of(syncer, ctx, options, resource))
         .buffer_unordered(options.concurrency.max(1));
     while let Some(result) = results.next().await {
-        let (entitlements, grants) = result?;
+        let (resource, entitlements, grants, attributes) = result?;
         store
             .put_access(sync_id, &entitlements, &grants)
             .map_err(internal)?;
+        if !attributes.is_empty() {
+            store
+                .merge_attributes(sync_id, &resource.ref_, &attributes)
+                .map_err(internal)?;
+        }
         report.grants += grants.len();
         progress.add_grants(grants.len(), ctx.http_calls.load(Ordering::Relaxed));
     }
@@ -212,12 +217,20 @@ async fn sync_type(
 }
 
 /// All pages of one resource's entitlements and grants.
-async fn access_of(
+/// One resource's entitlements, grants, and attributes learned while listing grants.
+type Access<'r> = (
+    &'r Resource,
+    Vec<crate::engine::Entitlement>,
+    Vec<crate::engine::Grant>,
+    Vec<(String, String)>,
+);
+
+async fn access_of<'r>(
     syncer: &Syncer,
     ctx: &CallContext,
     options: &SyncOptions,
-    resource: &Resource,
-) -> Result<(Vec<crate::engine::Entitlement>, Vec<crate::engine::Grant>), Failure> {
+    resource: &'r Resource,
+) -> Result<Access<'r>, Failure> {
     let mut entitlements = Vec::new();
     let mut token: Option<String> = None;
     loop {
@@ -237,6 +250,7 @@ async fn access_of(
         }
     }
     let mut grants = Vec::new();
+    let mut attributes = Vec::new();
     let mut token: Option<String> = None;
     loop {
         let what = format!(
@@ -249,6 +263,7 @@ async fn access_of(
         .await
         .map_err(|e| (e, what.clone()))?;
         grants.extend(page.items);
+        attributes.extend(page.resource_attributes);
         match page.next_page_token {
             Some(next) if token.as_deref() == Some(next.as_str()) => {
                 return Err((
@@ -260,7 +275,7 @@ async fn access_of(
             None => break,
         }
     }
-    Ok((entitlements, grants))
+    Ok((resource, entitlements, grants, attributes))
 }
 
 /// The wait before attempt `attempt + 1`, or None when the error is not worth retrying.
@@ -341,7 +356,7 @@ pub fn plugin_error_line(e: &PluginError) -> String {
 }
 
 /// What failed and what to do about it, in a sentence or two.
-fn describe(
+pub fn describe(
     plugin: &str,
     resource_type: &str,
     what: &str,

@@ -105,6 +105,9 @@ pub struct GrantRow {
     pub principal_type: String,
     pub principal_id: String,
     pub principal_name: String,
+    /// For role assumption: whether the principal belongs to another account.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cross_account: Option<bool>,
     pub attributes: serde_json::Map<String, serde_json::Value>,
 }
 
@@ -122,11 +125,20 @@ fn attributes_json(pairs: &[(String, String)]) -> String {
     serde_json::Value::Object(map).to_string()
 }
 
+/// Stored attributes are strings; flags read back as JSON booleans.
 fn parse_attributes(text: &str) -> serde_json::Map<String, serde_json::Value> {
-    match serde_json::from_str(text) {
+    let mut map = match serde_json::from_str(text) {
         Ok(serde_json::Value::Object(map)) => map,
         _ => Default::default(),
+    };
+    for value in map.values_mut() {
+        match value.as_str() {
+            Some("true") => *value = serde_json::Value::Bool(true),
+            Some("false") => *value = serde_json::Value::Bool(false),
+            _ => {}
+        }
     }
+    map
 }
 
 impl Store {
@@ -277,9 +289,19 @@ impl Store {
                     serde_json::to_string(&e.grantable_to)?,
                 ])?;
             }
+            // An empty principal id asks for a match by name among this sync's resources:
+            // exactly, then case-insensitively (role ARNs are lowercase), then a login name
+            // against a UserPrincipalName. Unmatched principals keep their name as the id.
             let mut stmt = tx.prepare_cached(
                 "INSERT OR IGNORE INTO grants (sync_id, resource_type, resource_id, entitlement, principal_type, principal_id, principal_name, attributes)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                 VALUES (?1, ?2, ?3, ?4, ?5,
+                   COALESCE(NULLIF(?6, ''),
+                     (SELECT id FROM resources WHERE sync_id = ?1 AND resource_type = ?5 AND name = ?7),
+                     (SELECT id FROM resources WHERE sync_id = ?1 AND resource_type = ?5
+                        AND (lower(name) = lower(?7) OR substr(name, 1, length(?7) + 1) = ?7 || '@')
+                      ORDER BY name LIMIT 1),
+                     ?7),
+                   ?7, ?8)",
             )?;
             for g in grants {
                 stmt.execute(params![
@@ -295,6 +317,26 @@ impl Store {
             }
         }
         tx.commit()?;
+        Ok(())
+    }
+
+    /// Merges attributes into a stored resource's own.
+    pub fn merge_attributes(
+        &self,
+        sync_id: i64,
+        resource: &crate::engine::ResourceRef,
+        attributes: &[(String, String)],
+    ) -> Result<()> {
+        self.conn.execute(
+            "UPDATE resources SET attributes = json_patch(attributes, ?4)
+             WHERE sync_id = ?1 AND resource_type = ?2 AND id = ?3",
+            params![
+                sync_id,
+                resource.resource_type,
+                resource.id,
+                attributes_json(attributes)
+            ],
+        )?;
         Ok(())
     }
 
@@ -345,40 +387,57 @@ impl Store {
              WHERE sync_id = ?1 AND (?2 IS NULL OR resource_type = ?2) ORDER BY resource_type, name, id",
         )?;
         let rows = stmt
-            .query_map(params![sync_id, resource_type], |r| {
-                let attributes = parse_attributes(&r.get::<_, String>(6)?);
-                let status = attributes
-                    .get("status")
-                    .and_then(|v| v.as_str())
-                    .map(str::to_string);
-                Ok(ResourceRow {
-                    resource_type: r.get(0)?,
-                    id: r.get(1)?,
-                    name: r.get(2)?,
-                    display_name: r.get(3)?,
-                    status,
-                    parent_type: r.get(4)?,
-                    parent_id: r.get(5)?,
-                    attributes,
-                })
-            })?
+            .query_map(params![sync_id, resource_type], resource_row)?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
     }
 
     pub fn query_grants(&self, sync_id: i64) -> Result<Vec<GrantRow>> {
-        let mut stmt = self.conn.prepare_cached(
+        self.grants_where("", params![sync_id])
+    }
+
+    /// Grants held by one principal (indexed by principal).
+    pub fn grants_held_by(
+        &self,
+        sync_id: i64,
+        principal_type: &str,
+        principal_id: &str,
+    ) -> Result<Vec<GrantRow>> {
+        self.grants_where(
+            "AND g.principal_type = ?2 AND g.principal_id = ?3",
+            params![sync_id, principal_type, principal_id],
+        )
+    }
+
+    /// Grants of one resource's entitlements (indexed by resource).
+    pub fn grants_on(
+        &self,
+        sync_id: i64,
+        resource_type: &str,
+        resource_id: &str,
+    ) -> Result<Vec<GrantRow>> {
+        self.grants_where(
+            "AND g.resource_type = ?2 AND g.resource_id = ?3",
+            params![sync_id, resource_type, resource_id],
+        )
+    }
+
+    fn grants_where(&self, clause: &str, params: &[&dyn rusqlite::ToSql]) -> Result<Vec<GrantRow>> {
+        let sql = format!(
             "SELECT g.resource_type, g.resource_id, COALESCE(r.name, ''), g.entitlement, g.principal_type, g.principal_id,
                     COALESCE(p.name, g.principal_name), g.attributes
              FROM grants g
              LEFT JOIN resources r ON r.sync_id = g.sync_id AND r.resource_type = g.resource_type AND r.id = g.resource_id
              LEFT JOIN resources p ON p.sync_id = g.sync_id AND p.resource_type = g.principal_type AND p.id = g.principal_id
-             WHERE g.sync_id = ?1
-             ORDER BY g.resource_type, 3, g.entitlement, 7, g.principal_id",
-        )?;
+             WHERE g.sync_id = ?1 {clause}
+             ORDER BY g.resource_type, 3, g.entitlement, 7, g.principal_id"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = stmt
-            .query_map(params![sync_id], |r| {
+            .query_map(params, |r| {
+                let attributes = parse_attributes(&r.get::<_, String>(7)?);
                 Ok(GrantRow {
+                    cross_account: attributes.get("cross_account").and_then(|v| v.as_bool()),
                     resource_type: r.get(0)?,
                     resource_id: r.get(1)?,
                     resource_name: r.get(2)?,
@@ -386,11 +445,78 @@ impl Store {
                     principal_type: r.get(4)?,
                     principal_id: r.get(5)?,
                     principal_name: r.get(6)?,
-                    attributes: parse_attributes(&r.get::<_, String>(7)?),
+                    attributes,
                 })
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
+    }
+
+    /// A resource by name: exactly, then case-insensitively, then a login name against a
+    /// UserPrincipalName (`alice` finds `alice@corp.onaliyun.com`).
+    pub fn find_resource(
+        &self,
+        sync_id: i64,
+        resource_type: &str,
+        name: &str,
+    ) -> Result<Option<ResourceRow>> {
+        let id: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT id FROM resources WHERE sync_id = ?1 AND resource_type = ?2
+                   AND (name = ?3 OR lower(name) = lower(?3) OR substr(name, 1, length(?3) + 1) = ?3 || '@' OR id = ?3)
+                 ORDER BY name = ?3 DESC, lower(name) = lower(?3) DESC, name LIMIT 1",
+                params![sync_id, resource_type, name],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(id) = id else { return Ok(None) };
+        self.resource(sync_id, resource_type, &id)
+    }
+
+    /// One resource by id.
+    pub fn resource(
+        &self,
+        sync_id: i64,
+        resource_type: &str,
+        id: &str,
+    ) -> Result<Option<ResourceRow>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT resource_type, id, name, display_name, parent_type, parent_id, attributes FROM resources
+             WHERE sync_id = ?1 AND resource_type = ?2 AND id = ?3",
+        )?;
+        Ok(stmt
+            .query_row(params![sync_id, resource_type, id], resource_row)
+            .optional()?)
+    }
+
+    /// A sync run by id.
+    pub fn run(&self, id: i64) -> Result<Option<SyncRun>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT id, account, started_at, finished_at, status, error, api_calls FROM sync_runs WHERE id = ?1",
+                params![id],
+                sync_run,
+            )
+            .optional()?)
+    }
+
+    /// The newest complete syncs of an account, newest first.
+    pub fn complete_runs(&self, account: &str, limit: usize) -> Result<Vec<SyncRun>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, account, started_at, finished_at, status, error, api_calls FROM sync_runs
+             WHERE account = ?1 AND status = 'complete' ORDER BY id DESC LIMIT ?2",
+        )?;
+        let rows = stmt
+            .query_map(params![account, limit as i64], sync_run)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// Direct SQL access for read-only reports.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
     }
 
     /// Resource counts per type, and grant counts per (resource type, entitlement).
@@ -411,6 +537,24 @@ impl Store {
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok((types, grants))
     }
+}
+
+fn resource_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ResourceRow> {
+    let attributes = parse_attributes(&r.get::<_, String>(6)?);
+    let status = attributes
+        .get("status")
+        .and_then(|v| v.as_str())
+        .map(str::to_string);
+    Ok(ResourceRow {
+        resource_type: r.get(0)?,
+        id: r.get(1)?,
+        name: r.get(2)?,
+        display_name: r.get(3)?,
+        status,
+        parent_type: r.get(4)?,
+        parent_id: r.get(5)?,
+        attributes,
+    })
 }
 
 fn sync_run(r: &rusqlite::Row<'_>) -> rusqlite::Result<SyncRun> {

@@ -107,6 +107,8 @@ pub struct Expected {
     pub policies: BTreeSet<(String, String)>,
     /// (GroupName, UserPrincipalName)
     pub members: BTreeSet<(String, String)>,
+    /// (PolicyName, principal type, principal name)
+    pub attachments: BTreeSet<(String, String, String)>,
 }
 
 pub fn expected_sample() -> Expected {
@@ -117,7 +119,26 @@ pub fn expected_sample() -> Expected {
     let upn = |name: &str| format!("{name}@{alias}.onaliyun.com");
     let mut users = BTreeMap::new();
     let mut members = BTreeSet::new();
+    let mut attachments = BTreeSet::new();
+    let policies_of = |x: &Value| -> Vec<String> {
+        x.get("policies")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|p| p.as_str().unwrap().to_string())
+            .collect()
+    };
+    for (kind, key) in [("group", "groups"), ("role", "roles")] {
+        for x in t[key].as_array().unwrap() {
+            for p in policies_of(x) {
+                attachments.insert((p, kind.to_string(), x["name"].as_str().unwrap().to_string()));
+            }
+        }
+    }
     for u in t["users"].as_array().unwrap() {
+        for p in policies_of(u) {
+            attachments.insert((p, "user".to_string(), upn(u["name"].as_str().unwrap())));
+        }
         let name = u["name"].as_str().unwrap();
         let status = u.get("status").and_then(Value::as_str).unwrap_or("active");
         users.insert(upn(name), status.to_string());
@@ -156,5 +177,6 @@ pub fn expected_sample() -> Expected {
             })
             .collect(),
         members,
+        attachments,
     }
 }

@@ -320,6 +320,32 @@ pub fn handle(
                 json!({"Users": {"User": users}, "Groups": {"Group": groups}, "Roles": {"Role": roles}}),
             )
         }
+        (RAM, "GetPolicy") => {
+            let name = p.required("PolicyName")?;
+            let kind = p.required("PolicyType")?;
+            let pi = t
+                .policies
+                .iter()
+                .position(|x| x.name == name && x.policy_type == kind)
+                .ok_or_else(|| {
+                    ApiFailure::new(
+                        404,
+                        "EntityNotExist.Policy",
+                        &format!("The policy does not exist: {name}."),
+                    )
+                })?;
+            let mut policy = policy_json(t, pi);
+            policy["PolicyDocument"] = json!(t.policies[pi].document);
+            Ok(json!({
+                "Policy": policy,
+                "DefaultPolicyVersion": {
+                    "VersionId": "v1",
+                    "IsDefaultVersion": true,
+                    "CreateDate": t.policies[pi].create_date,
+                    "PolicyDocument": t.policies[pi].document,
+                },
+            }))
+        }
         (RAM, "GetAccountAlias") => Ok(json!({ "AccountAlias": t.alias })),
         (STS, "GetCallerIdentity") => Ok(json!({
             "AccountId": t.account_id,

@@ -88,6 +88,7 @@ impl ramsync_guest::Syncer for Groups {
         Ok(GrantPage {
             items,
             next_page_token: page.next_marker,
+            resource_attributes: Vec::new(),
         })
     }
 }

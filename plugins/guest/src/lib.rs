@@ -34,6 +34,15 @@ pub fn resource_ref(resource_type: &str, id: &str) -> ResourceRef {
     }
 }
 
+/// A resource attribute by name.
+pub fn attribute<'a>(resource: &'a Resource, key: &str) -> Option<&'a str> {
+    resource
+        .attributes
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
 /// An empty entitlement page, for types that offer none.
 pub fn no_entitlements() -> EntitlementPage {
     EntitlementPage {
@@ -47,5 +56,6 @@ pub fn no_grants() -> GrantPage {
     GrantPage {
         items: Vec::new(),
         next_page_token: None,
+        resource_attributes: Vec::new(),
     }
 }

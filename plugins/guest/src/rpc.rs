@@ -223,7 +223,9 @@ fn error_from_response(
         action: action.into(),
         code: code.clone(),
         message,
-        request_id: field("RequestId"),
+        request_id: Some(field("RequestId"))
+            .filter(|id| !id.is_empty())
+            .unwrap_or_else(|| header_request_id.to_string()),
     };
     let is = |prefix: &str| code == prefix || code.starts_with(&format!("{prefix}."));
     if is("Throttling") || retry_after.is_some() || status == 429 {

@@ -1,9 +1,12 @@
-//! Syncer plugin for `policy`s: RAM ListPolicies, System and Custom alike
-//! (no `PolicyType` filter).
+//! Syncer plugin for `policy`s: RAM ListPolicies, System and Custom alike (no `PolicyType`
+//! filter), with an `attached` entitlement whose grants come from RAM ListEntitiesForPolicy.
+//! That call is made only for policies whose `AttachmentCount` is above 0: most of the
+//! thousand-plus System policies are attached nowhere. Attached Custom policies are also
+//! read (RAM GetPolicy) to tell whether they allow everything.
 
 use ramsync_guest::{
-    Error, Product, Resource, ResourcePage, ResourceRef, Rpc, TypeInfo, no_entitlements, no_grants,
-    resource_ref,
+    Entitlement, EntitlementPage, Error, Grant, GrantPage, Product, Resource, ResourcePage,
+    ResourceRef, Rpc, TypeInfo, attribute, no_grants, resource_ref,
 };
 
 /// RAM ListPolicies accepts MaxItems up to 1000.
@@ -17,7 +20,7 @@ impl ramsync_guest::Syncer for Policies {
             id: "policy".into(),
             display_name: "Policy".into(),
             parent_type: None,
-            skip_entitlements_and_grants: true,
+            skip_entitlements_and_grants: false,
         }
     }
 
@@ -36,6 +39,7 @@ impl ramsync_guest::Syncer for Policies {
                     "policy {name} has unknown PolicyType {policy_type:?}"
                 )));
             }
+            policy.opt_i64("AttachmentCount")?;
             // Policy names are unique only within their type.
             items.push(Resource {
                 ref_: resource_ref("policy", &format!("{policy_type}:{name}")),
@@ -59,17 +63,93 @@ impl ramsync_guest::Syncer for Policies {
     }
 
     fn entitlements(
-        _resource: Resource,
+        resource: Resource,
         _page_token: Option<String>,
-    ) -> Result<ramsync_guest::EntitlementPage, Error> {
-        Ok(no_entitlements())
+    ) -> Result<EntitlementPage, Error> {
+        Ok(EntitlementPage {
+            items: vec![Entitlement {
+                display_name: format!("Attached {}", resource.name),
+                resource: resource.ref_,
+                slug: "attached".into(),
+                grantable_to: vec!["user".into(), "group".into(), "role".into()],
+            }],
+            next_page_token: None,
+        })
     }
 
-    fn grants(
-        _resource: Resource,
-        _page_token: Option<String>,
-    ) -> Result<ramsync_guest::GrantPage, Error> {
-        Ok(no_grants())
+    fn grants(resource: Resource, _page_token: Option<String>) -> Result<GrantPage, Error> {
+        // Unknown counts are asked about rather than assumed to be zero.
+        if attribute(&resource, "attachment_count") == Some("0") {
+            return Ok(no_grants());
+        }
+        let policy_type = attribute(&resource, "policy_type")
+            .unwrap_or("Custom")
+            .to_string();
+        let rpc = Rpc::new(Product::RAM)?;
+        let body = rpc.call(
+            "ListEntitiesForPolicy",
+            &[("PolicyName", &resource.name), ("PolicyType", &policy_type)],
+        )?;
+        let root = body.root();
+        let mut items = Vec::new();
+        let mut grant = |principal: ResourceRef, name: &str, attach_date: Option<&str>| {
+            items.push(Grant {
+                resource: resource.ref_.clone(),
+                entitlement: "attached".into(),
+                principal,
+                principal_name: name.to_string(),
+                attributes: attach_date
+                    .map(|d| vec![("attach_date".to_string(), d.to_string())])
+                    .unwrap_or_default(),
+            });
+        };
+        for user in root.list("Users", "User")? {
+            grant(
+                resource_ref("user", user.str("UserId")?),
+                user.str("UserName")?,
+                user.opt_str("AttachDate")?,
+            );
+        }
+        // ListEntitiesForPolicy gives no GroupId: the host matches the group by name.
+        for group in root.list("Groups", "Group")? {
+            grant(
+                resource_ref("group", ""),
+                group.str("GroupName")?,
+                group.opt_str("AttachDate")?,
+            );
+        }
+        for role in root.list("Roles", "Role")? {
+            grant(
+                resource_ref("role", role.str("RoleId")?),
+                role.str("RoleName")?,
+                role.opt_str("AttachDate")?,
+            );
+        }
+        // Whether an attached custom policy allows everything, as AdministratorAccess does.
+        let mut resource_attributes = Vec::new();
+        if policy_type == "Custom" {
+            let policy = rpc.call(
+                "GetPolicy",
+                &[("PolicyName", &resource.name), ("PolicyType", &policy_type)],
+            )?;
+            let version = policy.root().object("DefaultPolicyVersion")?;
+            let document = version.str("PolicyDocument")?;
+            match ramsync_policy_doc::allows_everything(document) {
+                Ok(all) => {
+                    resource_attributes.push(("allows_everything".to_string(), all.to_string()))
+                }
+                Err(problem) => {
+                    resource_attributes.push(("policy_document_error".to_string(), problem))
+                }
+            }
+        } else if resource.name == "AdministratorAccess" {
+            resource_attributes.push(("allows_everything".to_string(), "true".to_string()));
+        }
+        Ok(GrantPage {
+            items,
+            next_page_token: None,
+            resource_attributes,
+        })
     }
 }
 

@@ -1,0 +1,276 @@
+//! Effective access, read from the store with indexed queries: everything one user can do
+//! (policies attached directly, through groups, and through roles it can assume, chains
+//! included), and the reverse: who holds a policy, can assume a role, or is in a group.
+
+use crate::store::{GrantRow, ResourceRow, Store, SyncRun};
+use anyhow::{Result, bail};
+use serde::Serialize;
+use std::collections::HashSet;
+
+/// One way a principal reaches something, as a path of `type:name` steps.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct AccessPath {
+    /// The first step: who has the access.
+    pub principal: String,
+    /// The last step: the policy, role or group reached.
+    pub target: String,
+    /// Every step, principal first.
+    pub path: Vec<String>,
+    /// Conditions on the way, for example `mfa_required` or `external_id_required` on a role.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<String>,
+}
+
+impl AccessPath {
+    pub fn line(&self) -> String {
+        let mut s = self.path.join(" -> ");
+        if !self.conditions.is_empty() {
+            s.push_str(&format!("  [{}]", self.conditions.join(", ")));
+        }
+        s
+    }
+}
+
+fn step(t: &str, name: &str) -> String {
+    format!("{t}:{name}")
+}
+
+/// Conditions of an `assume` grant worth showing, never their values where they are secret.
+fn conditions_of(g: &GrantRow) -> Vec<String> {
+    let mut out = Vec::new();
+    let flag = |k: &str| {
+        g.attributes
+            .get(k)
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false)
+    };
+    if flag("external_id_required") {
+        out.push(format!("{}: ExternalId required", g.resource_name));
+    }
+    if flag("mfa_required") {
+        out.push(format!("{}: MFA required", g.resource_name));
+    }
+    if let Some(ip) = g.attributes.get("source_ip").and_then(|v| v.as_str()) {
+        out.push(format!("{}: source IP {ip}", g.resource_name));
+    }
+    out
+}
+
+pub struct Access<'s> {
+    store: &'s Store,
+    sync: SyncRun,
+}
+
+impl<'s> Access<'s> {
+    pub fn new(store: &'s Store, account: &str) -> Result<Self> {
+        Ok(Access {
+            store,
+            sync: store.readable_sync(account)?,
+        })
+    }
+
+    fn account_id(&self) -> Result<Option<String>> {
+        Ok(self
+            .store
+            .query_resources(self.sync.id, Some("account"))?
+            .into_iter()
+            .next()
+            .map(|a| a.id))
+    }
+
+    fn user(&self, name: &str) -> Result<ResourceRow> {
+        match self.store.find_resource(self.sync.id, "user", name)? {
+            Some(u) => Ok(u),
+            None => bail!(
+                "no user named {name:?} in sync run {}; give a UserPrincipalName or login name",
+                self.sync.id
+            ),
+        }
+    }
+
+    /// Everything one user can do, each with the path that grants it.
+    pub fn of_principal(&self, name: &str) -> Result<Vec<AccessPath>> {
+        let user = self.user(name)?;
+        let me = step("user", &user.name);
+        let sync = self.sync.id;
+        let mut out = Vec::new();
+        let held = self.store.grants_held_by(sync, "user", &user.id)?;
+        for g in held.iter().filter(|g| g.entitlement == "attached") {
+            out.push(self.path(
+                &me,
+                vec![me.clone(), step("policy", &g.resource_name)],
+                Vec::new(),
+            ));
+        }
+        for g in held.iter().filter(|g| g.entitlement == "member") {
+            let group = step("group", &g.resource_name);
+            out.push(self.path(&me, vec![me.clone(), group.clone()], Vec::new()));
+            for p in self
+                .store
+                .grants_held_by(sync, "group", &g.resource_id)?
+                .iter()
+                .filter(|p| p.entitlement == "attached")
+            {
+                out.push(self.path(
+                    &me,
+                    vec![me.clone(), group.clone(), step("policy", &p.resource_name)],
+                    Vec::new(),
+                ));
+            }
+        }
+        // Roles: trusted directly, or through a trust in the whole account, then chains.
+        let mut queue: Vec<(GrantRow, Vec<String>, Vec<String>)> = Vec::new();
+        for g in held.iter().filter(|g| g.entitlement == "assume") {
+            queue.push((g.clone(), vec![me.clone()], Vec::new()));
+        }
+        if let Some(account) = self.account_id()? {
+            for g in self
+                .store
+                .grants_held_by(sync, "account", &account)?
+                .iter()
+                .filter(|g| g.entitlement == "assume")
+            {
+                queue.push((
+                    g.clone(),
+                    vec![me.clone(), step("account", &account)],
+                    Vec::new(),
+                ));
+            }
+        }
+        let mut seen = HashSet::new();
+        while let Some((g, prefix, mut conditions)) = queue.pop() {
+            if !seen.insert(g.resource_id.clone()) {
+                continue;
+            }
+            conditions.extend(conditions_of(&g));
+            let mut path = prefix;
+            path.push(step("role", &g.resource_name));
+            out.push(self.path(&me, path.clone(), conditions.clone()));
+            for p in self.store.grants_held_by(sync, "role", &g.resource_id)? {
+                match p.entitlement.as_str() {
+                    "attached" => {
+                        let mut with_policy = path.clone();
+                        with_policy.push(step("policy", &p.resource_name));
+                        out.push(self.path(&me, with_policy, conditions.clone()));
+                    }
+                    "assume" => queue.push((p.clone(), path.clone(), conditions.clone())),
+                    _ => {}
+                }
+            }
+        }
+        out.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(out)
+    }
+
+    fn path(&self, principal: &str, path: Vec<String>, conditions: Vec<String>) -> AccessPath {
+        AccessPath {
+            principal: principal.to_string(),
+            target: path.last().cloned().unwrap_or_default(),
+            path,
+            conditions,
+        }
+    }
+
+    /// Who holds a policy, can assume a role, or is in a group, directly or through others.
+    pub fn of_resource(&self, spec: &str) -> Result<Vec<AccessPath>> {
+        let Some((t, name)) = spec.split_once(':') else {
+            bail!(
+                "--resource takes TYPE:NAME, for example policy:AdministratorAccess or role:DeployRole; got {spec:?}"
+            );
+        };
+        if !matches!(t, "policy" | "role" | "group") {
+            bail!(
+                "--resource type must be policy, role or group; got {t:?} (for a user's access use --principal)"
+            );
+        }
+        let Some(resource) = self.store.find_resource(self.sync.id, t, name)? else {
+            bail!("no {t} named {name:?} in sync run {}", self.sync.id);
+        };
+        let target = step(t, &resource.name);
+        let mut out = Vec::new();
+        match t {
+            "policy" => {
+                for g in self.store.grants_on(self.sync.id, "policy", &resource.id)? {
+                    let holder = step(&g.principal_type, &g.principal_name);
+                    out.push(self.path(&holder, vec![holder.clone(), target.clone()], Vec::new()));
+                    match g.principal_type.as_str() {
+                        "group" => self.members(
+                            &g.principal_id,
+                            vec![holder.clone(), target.clone()],
+                            &mut out,
+                        )?,
+                        "role" => self.assumers(
+                            &g.principal_id,
+                            vec![holder.clone(), target.clone()],
+                            Vec::new(),
+                            &mut HashSet::new(),
+                            &mut out,
+                        )?,
+                        _ => {}
+                    }
+                }
+            }
+            "role" => self.assumers(
+                &resource.id,
+                vec![target.clone()],
+                Vec::new(),
+                &mut HashSet::new(),
+                &mut out,
+            )?,
+            _ => self.members(&resource.id, vec![target.clone()], &mut out)?,
+        }
+        out.sort_by(|a, b| a.path.cmp(&b.path));
+        out.dedup();
+        Ok(out)
+    }
+
+    fn members(
+        &self,
+        group_id: &str,
+        suffix: Vec<String>,
+        out: &mut Vec<AccessPath>,
+    ) -> Result<()> {
+        for m in self
+            .store
+            .grants_on(self.sync.id, "group", group_id)?
+            .iter()
+            .filter(|m| m.entitlement == "member")
+        {
+            let user = step("user", &m.principal_name);
+            let mut path = vec![user.clone()];
+            path.extend(suffix.iter().cloned());
+            out.push(self.path(&user, path, Vec::new()));
+        }
+        Ok(())
+    }
+
+    fn assumers(
+        &self,
+        role_id: &str,
+        suffix: Vec<String>,
+        conditions: Vec<String>,
+        seen: &mut HashSet<String>,
+        out: &mut Vec<AccessPath>,
+    ) -> Result<()> {
+        if !seen.insert(role_id.to_string()) {
+            return Ok(());
+        }
+        for g in self
+            .store
+            .grants_on(self.sync.id, "role", role_id)?
+            .iter()
+            .filter(|g| g.entitlement == "assume")
+        {
+            let who = step(&g.principal_type, &g.principal_name);
+            let mut path = vec![who.clone()];
+            path.extend(suffix.iter().cloned());
+            let mut c = conditions.clone();
+            c.extend(conditions_of(g));
+            out.push(self.path(&who, path.clone(), c.clone()));
+            if g.principal_type == "role" {
+                self.assumers(&g.principal_id, path, c, seen, out)?;
+            }
+        }
+        Ok(())
+    }
+}
