@@ -137,6 +137,12 @@ pub enum Command {
         #[arg(long, default_value = "default")]
         account: String,
     },
+    /// Grant an entitlement to a principal. Without --yes, print the API call it would make
+    /// and change nothing. Granting what already exists succeeds and says so.
+    Grant(ProvisionArgs),
+    /// Revoke an entitlement from a principal. Without --yes, print the API call it would make
+    /// and change nothing. Revoking what is absent succeeds and says so.
+    Revoke(ProvisionArgs),
     /// The risky facts an auditor looks for first, most severe first.
     Findings {
         #[arg(long)]
@@ -162,6 +168,31 @@ pub enum Command {
         #[arg(long, default_value = "default")]
         account: String,
     },
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ProvisionArgs {
+    /// TYPE:NAME:ENTITLEMENT, for example group:admins:member or policy:AdministratorAccess:attached
+    /// (a policy may be named System:NAME or Custom:NAME).
+    #[arg(long)]
+    entitlement: String,
+    /// TYPE:NAME, for example user:alice@corp.onaliyun.com (or user:alice), group:admins, role:DeployRole.
+    #[arg(long)]
+    principal: String,
+    /// Make the change. Without it nothing is changed.
+    #[arg(long)]
+    yes: bool,
+    /// A synced database to find the resource and principal in.
+    #[arg(long)]
+    db: Option<PathBuf>,
+    #[arg(long, default_value = "default")]
+    account: String,
+    /// Send a product's calls to URL instead of its public endpoint; PRODUCT is ram, ims or sts.
+    #[arg(long = "endpoint", value_name = "PRODUCT=URL", value_parser = parse_endpoint)]
+    endpoints: Vec<(String, String)>,
+    /// Print the outcome as one JSON object.
+    #[arg(long)]
+    json: bool,
 }
 
 fn parse_endpoint(arg: &str) -> Result<(String, String), String> {
@@ -338,6 +369,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Grant(args) => provision(false, args).await,
+        Command::Revoke(args) => provision(true, args).await,
         Command::Findings { db, json, account } => {
             let store = Store::open_existing(&db)?;
             let findings = crate::findings::findings(&store, &account)?;
@@ -394,6 +427,174 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             })
         }
     }
+}
+
+/// A resource for a provisioning call: from the synced store when there is one, else from its name.
+fn provisioning_resource(
+    store: Option<(&Store, i64)>,
+    resource_type: &str,
+    name: &str,
+) -> Result<crate::engine::Resource> {
+    use crate::engine::{Resource, ResourceRef};
+    if let Some((store, sync)) = store {
+        let Some(row) = store.find_resource(sync, resource_type, name)? else {
+            bail!("no {resource_type} named {name:?} in sync run {sync}");
+        };
+        let attributes = row
+            .attributes
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    v.as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| v.to_string()),
+                )
+            })
+            .collect();
+        return Ok(Resource {
+            ref_: ResourceRef {
+                resource_type: row.resource_type,
+                id: row.id,
+            },
+            name: row.name,
+            display_name: row.display_name,
+            parent: None,
+            attributes,
+        });
+    }
+    let (name, attributes) = match name.split_once(':') {
+        Some((kind @ ("System" | "Custom"), rest)) if resource_type == "policy" => (
+            rest.to_string(),
+            vec![("policy_type".to_string(), kind.to_string())],
+        ),
+        _ => (name.to_string(), Vec::new()),
+    };
+    Ok(Resource {
+        ref_: ResourceRef {
+            resource_type: resource_type.into(),
+            id: String::new(),
+        },
+        display_name: name.clone(),
+        name,
+        parent: None,
+        attributes,
+    })
+}
+
+async fn provision(revoke: bool, args: ProvisionArgs) -> Result<ExitCode> {
+    let verb = if revoke { "revoke" } else { "grant" };
+    let (resource_type, rest) = args.entitlement.split_once(':').unwrap_or(("", ""));
+    let Some((resource_name, slug)) = rest
+        .rsplit_once(':')
+        .filter(|(n, s)| !n.is_empty() && !s.is_empty())
+    else {
+        bail!(
+            "--entitlement takes TYPE:NAME:ENTITLEMENT, for example group:admins:member; got {:?}",
+            args.entitlement
+        );
+    };
+    let Some((principal_type, principal_name)) = args
+        .principal
+        .split_once(':')
+        .filter(|(t, n)| !t.is_empty() && !n.is_empty())
+    else {
+        bail!(
+            "--principal takes TYPE:NAME, for example user:alice@corp.onaliyun.com; got {:?}",
+            args.principal
+        );
+    };
+    let mut endpoints = Endpoints::default();
+    for (product, url) in &args.endpoints {
+        endpoints.set(product, url)?;
+    }
+    let limits = Limits::default();
+    let plugins = Plugins::builtin(limits).await?;
+    let provisionable: Vec<String> = plugins
+        .syncers
+        .iter()
+        .flat_map(|s| {
+            s.info
+                .provisions
+                .iter()
+                .map(move |p| format!("{}:{p}", s.info.id))
+        })
+        .collect();
+    let Some(syncer) = plugins
+        .syncers
+        .iter()
+        .find(|s| s.info.id == resource_type && s.info.provisions.iter().any(|p| p == slug))
+    else {
+        bail!(
+            "cannot {verb} {resource_type}:{slug}; ramsync can {verb} {}",
+            provisionable.join(", ")
+        );
+    };
+    let store = args.db.as_deref().map(Store::open_existing).transpose()?;
+    let sync = match &store {
+        Some(s) => Some((s, s.readable_sync(&args.account)?.id)),
+        None => None,
+    };
+    let resource = provisioning_resource(sync, resource_type, resource_name)?;
+    let principal = provisioning_resource(sync, principal_type, principal_name)?;
+    // A dry run makes no call, so it needs no credentials.
+    let credential = if args.yes {
+        Some(Credential::from_env()?)
+    } else {
+        Credential::from_env().ok()
+    };
+    let auth = credential.map(|credential| {
+        Arc::new(Auth {
+            signer: plugins.signer.clone(),
+            credential,
+        })
+    });
+    let ctx = CallContext::new(endpoints, auth, limits);
+    let change = match syncer
+        .provision(&ctx, revoke, &resource, slug, &principal, !args.yes)
+        .await
+    {
+        Ok(change) => change,
+        Err(crate::engine::CallError::Plugin(crate::engine::PluginError::Forbidden(a))) => bail!(
+            "{verb} refused: permission missing for action ram:{}: {}",
+            a.action,
+            crate::scheduler::plugin_error_line(&crate::engine::PluginError::Forbidden(a.clone()))
+        ),
+        Err(crate::engine::CallError::Plugin(e)) => bail!(
+            "{verb} refused: {}",
+            crate::scheduler::plugin_error_line(&e)
+        ),
+        Err(e) => bail!("{verb} failed: {e:?}"),
+    };
+    let call = format!(
+        "{} {}",
+        change.action,
+        change
+            .parameters
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    if args.json {
+        let out = serde_json::json!({
+            "dry_run": !args.yes,
+            "call": change.action,
+            "parameters": change.parameters.iter().cloned().collect::<BTreeMap<_, _>>(),
+            "changed": change.changed,
+            "message": change.message,
+        });
+        println!("{out}");
+    } else if !args.yes {
+        println!("would call: {call}");
+        println!("nothing was changed; run again with --yes to make the change");
+    } else if change.changed {
+        println!("{} ({call})", change.message);
+        println!("run `ramsync sync` to refresh the database");
+    } else {
+        println!("{}; nothing to do ({call})", change.message);
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn print_lines(lines: impl Iterator<Item = String>) {
@@ -496,11 +697,13 @@ fn print_counts(
 async fn demo(db: &Path) -> Result<ExitCode> {
     let server = MockServer::start("127.0.0.1:0", MockOptions::sample()?).await?;
     let url = server.url();
-    let tenant = server.tenant();
-    println!(
-        "Started the local Alibaba Cloud API at {url} with the sample tenant {:?} (account {}).",
-        tenant.alias, tenant.account_id
-    );
+    {
+        let tenant = server.tenant();
+        println!(
+            "Started the local Alibaba Cloud API at {url} with the sample tenant {:?} (account {}).",
+            tenant.alias, tenant.account_id
+        );
+    }
     let credential = Credential::new(DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, None);
     let options = SyncOptions::default();
     let report = sync(db, Endpoints::all_at(&url)?, credential, &options).await?;
@@ -571,16 +774,18 @@ async fn mock(
         options.faults.push(Fault::parse(f)?);
     }
     let server = MockServer::start(listen, options).await?;
-    let t = server.tenant();
-    println!(
-        "local Alibaba Cloud API (RAM, IMS, STS) listening on {} — tenant {:?}: {} users, {} groups, {} roles, {} policies",
-        server.url(),
-        t.alias,
-        t.users.len(),
-        t.groups.len(),
-        t.roles.len(),
-        t.policies.len()
-    );
+    {
+        let t = server.tenant();
+        println!(
+            "local Alibaba Cloud API (RAM, IMS, STS) listening on {} — tenant {:?}: {} users, {} groups, {} roles, {} policies",
+            server.url(),
+            t.alias,
+            t.users.len(),
+            t.groups.len(),
+            t.roles.len(),
+            t.policies.len()
+        );
+    }
     if !custom_key {
         println!(
             "accepting the demo AccessKey: ALIBABA_CLOUD_ACCESS_KEY_ID={DEMO_ACCESS_KEY_ID} ALIBABA_CLOUD_ACCESS_KEY_SECRET={DEMO_ACCESS_KEY_SECRET}"

@@ -40,6 +40,7 @@ pub use bindings::signer::ramsync::connector::types::{
     ApiError, Entitlement, EntitlementPage, Error as PluginError, Grant, GrantPage, HttpRequest,
     Resource, ResourcePage, ResourceRef, TypeInfo,
 };
+pub use bindings::syncer::exports::ramsync::connector::provisioner::Change;
 
 /// How often the epoch advances; plugin deadlines are counted in these ticks.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -345,6 +346,7 @@ impl Syncer {
                 display_name: String::new(),
                 parent_type: None,
                 skip_entitlements_and_grants: true,
+                provisions: Vec::new(),
             },
             pre,
         };
@@ -453,6 +455,29 @@ impl Syncer {
             i.ramsync_connector_syncer()
                 .call_grants(s, resource, token)
                 .await
+        })
+        .await
+    }
+
+    /// Grants (or with `revoke`, revokes) `entitlement` of `resource` to `principal`.
+    pub async fn provision(
+        &self,
+        ctx: &CallContext,
+        revoke: bool,
+        resource: &Resource,
+        entitlement: &str,
+        principal: &Resource,
+        dry_run: bool,
+    ) -> Result<Change, CallError> {
+        self.run(ctx, async |i, s| {
+            let p = i.ramsync_connector_provisioner();
+            if revoke {
+                p.call_revoke(s, resource, entitlement, principal, dry_run)
+                    .await
+            } else {
+                p.call_grant(s, resource, entitlement, principal, dry_run)
+                    .await
+            }
         })
         .await
     }

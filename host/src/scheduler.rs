@@ -345,7 +345,8 @@ pub fn plugin_error_line(e: &PluginError) -> String {
         | PluginError::Forbidden(a)
         | PluginError::NotFound(a)
         | PluginError::Transient(a)
-        | PluginError::BadResponse(a) => api_line(a),
+        | PluginError::BadResponse(a)
+        | PluginError::Conflict(a) => api_line(a),
         PluginError::Throttled(t) => format!(
             "{} (retry after {} ms)",
             api_line(&t.detail),
@@ -391,6 +392,9 @@ pub fn describe(
         }
         CallError::Plugin(PluginError::NotFound(a)) => {
             format!("not found while {what}: {}", api_line(a))
+        }
+        CallError::Plugin(PluginError::Conflict(a)) => {
+            format!("conflict while {what}: {}", api_line(a))
         }
         CallError::Plugin(PluginError::InvalidInput(m)) => {
             format!("plugin {plugin} could not proceed while {what}: {m}")

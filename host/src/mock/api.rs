@@ -378,3 +378,130 @@ mod tests {
         assert_eq!(decode_marker("ListUsers:active", "not a marker"), None);
     }
 }
+
+/// Whether an action changes the tenant.
+pub fn is_mutation(version: &str, action: &str) -> bool {
+    version == RAM
+        && matches!(
+            action,
+            "AddUserToGroup"
+                | "RemoveUserFromGroup"
+                | "AttachPolicyToUser"
+                | "AttachPolicyToGroup"
+                | "AttachPolicyToRole"
+                | "DetachPolicyFromUser"
+                | "DetachPolicyFromGroup"
+                | "DetachPolicyFromRole"
+        )
+}
+
+fn user_index(t: &Tenant, name: &str) -> Result<usize, ApiFailure> {
+    t.users.iter().position(|u| u.name == name).ok_or_else(|| {
+        ApiFailure::new(
+            404,
+            "EntityNotExist.User",
+            &format!("The user does not exist: {name}."),
+        )
+    })
+}
+
+fn now() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(time::macros::format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second]Z"
+        ))
+        .unwrap_or_default()
+}
+
+/// Serves one verified call that changes the tenant, with the real error codes.
+pub fn mutate(t: &mut Tenant, action: &str, p: &Params) -> Result<Value, ApiFailure> {
+    match action {
+        "AddUserToGroup" | "RemoveUserFromGroup" => {
+            let gi = group_index(t, p.required("GroupName")?)?;
+            let ui = user_index(t, p.required("UserName")?)?;
+            let members = &mut t.groups[gi].members;
+            let at = members.iter().position(|(u, _)| *u == ui);
+            match (action, at) {
+                ("AddUserToGroup", Some(_)) => Err(ApiFailure::new(
+                    409,
+                    "EntityAlreadyExists.User.Group",
+                    "The user has already belonged to the group.",
+                )),
+                ("AddUserToGroup", None) => {
+                    members.push((ui, now()));
+                    Ok(json!({}))
+                }
+                (_, Some(i)) => {
+                    members.remove(i);
+                    Ok(json!({}))
+                }
+                (_, None) => Err(ApiFailure::new(
+                    404,
+                    "EntityNotExist.User.Group",
+                    "The user does not belong to the group.",
+                )),
+            }
+        }
+        _ => {
+            let attach = action.starts_with("Attach");
+            let kind = action
+                .trim_start_matches("AttachPolicyTo")
+                .trim_start_matches("DetachPolicyFrom");
+            let name = p.required("PolicyName")?;
+            let policy_type = p.required("PolicyType")?;
+            let pi = t
+                .policies
+                .iter()
+                .position(|x| x.name == name && x.policy_type == policy_type)
+                .ok_or_else(|| {
+                    ApiFailure::new(
+                        404,
+                        "EntityNotExist.Policy",
+                        &format!("The policy does not exist: {name}."),
+                    )
+                })?;
+            let principal = match kind {
+                "User" => Principal::User(user_index(t, p.required("UserName")?)?),
+                "Group" => Principal::Group(group_index(t, p.required("GroupName")?)?),
+                _ => {
+                    let role = p.required("RoleName")?;
+                    Principal::Role(t.role_by_name.get(role).copied().ok_or_else(|| {
+                        ApiFailure::new(
+                            404,
+                            "EntityNotExist.Role",
+                            &format!("The role does not exist: {role}."),
+                        )
+                    })?)
+                }
+            };
+            let list = &mut t.attachments[pi];
+            let at = list.iter().position(|a| a.principal == principal);
+            match (attach, at) {
+                (true, Some(_)) => Err(ApiFailure::new(
+                    409,
+                    &format!("EntityAlreadyExists.{kind}.Policy"),
+                    &format!(
+                        "The policy has already been attached to the {}.",
+                        kind.to_lowercase()
+                    ),
+                )),
+                (true, None) => {
+                    list.push(super::tenant::Attachment {
+                        principal,
+                        attach_date: now(),
+                    });
+                    Ok(json!({}))
+                }
+                (false, Some(i)) => {
+                    list.remove(i);
+                    Ok(json!({}))
+                }
+                (false, None) => Err(ApiFailure::new(
+                    404,
+                    &format!("EntityNotExist.{kind}.Policy"),
+                    &format!("The policy is not attached to the {}.", kind.to_lowercase()),
+                )),
+            }
+        }
+    }
+}

@@ -216,7 +216,7 @@ impl MockOptions {
 }
 
 struct MockState {
-    tenant: Tenant,
+    tenant: std::sync::RwLock<Tenant>,
     keys: HashMap<String, MockKey>,
     faults: Vec<Fault>,
     nonces: verify::NonceCache,
@@ -239,7 +239,7 @@ impl MockServer {
             .with_context(|| format!("cannot listen on {addr}"))?;
         let addr = listener.local_addr()?;
         let state = Arc::new(MockState {
-            tenant: options.tenant,
+            tenant: std::sync::RwLock::new(options.tenant),
             keys: options.keys,
             faults: options.faults,
             nonces: Default::default(),
@@ -289,8 +289,9 @@ impl MockServer {
         self.state.calls.lock().unwrap().values().sum()
     }
 
-    pub fn tenant(&self) -> &Tenant {
-        &self.state.tenant
+    /// The tenant as it is now; provisioning calls change it.
+    pub fn tenant(&self) -> std::sync::RwLockReadGuard<'_, Tenant> {
+        self.state.tenant.read().unwrap_or_else(|e| e.into_inner())
     }
 
     pub async fn shutdown(mut self) {
@@ -436,6 +437,7 @@ async fn answer(
         .entry(format!("{}:{action}", product_of(&version)))
         .or_default() += 1;
     tracing::debug!(%action, %version, "local API call");
+    let tenant = state.tenant.read().unwrap_or_else(|e| e.into_inner());
     let fault = state
         .faults
         .iter()
@@ -467,8 +469,8 @@ async fn answer(
             f.access_denied = Some(json!({
                 "AuthAction": format!("ram:{action}"),
                 "AuthPrincipalType": key.identity_type(),
-                "AuthPrincipalOwnerId": state.tenant.account_id,
-                "AuthPrincipalDisplayName": key.arn(&state.tenant),
+                "AuthPrincipalOwnerId": tenant.account_id,
+                "AuthPrincipalDisplayName": key.arn(&tenant),
                 "NoPermissionType": "ImplicitDeny",
                 "PolicyType": "AccountLevelIdentityBasedPolicy",
                 "EncodedDiagnosticMessage": "",
@@ -483,7 +485,13 @@ async fn answer(
         _ => {}
     }
     let params = api::Params::new(verify::decode_query(incoming.raw_query));
-    let mut body = api::handle(&state.tenant, key, &version, &action, &params)?;
+    let mut body = if api::is_mutation(&version, &action) {
+        drop(tenant);
+        let mut tenant = state.tenant.write().unwrap_or_else(|e| e.into_inner());
+        api::mutate(&mut tenant, &action, &params)?
+    } else {
+        api::handle(&tenant, key, &version, &action, &params)?
+    };
     body["RequestId"] = json!(id);
     match fault {
         Some(FaultKind::MissingField) => spoil(&mut body, &mut |v| *v = Value::Null, true),

@@ -14,6 +14,7 @@ impl ramsync_guest::Syncer for Account {
             display_name: "Account".into(),
             parent_type: None,
             skip_entitlements_and_grants: true,
+            provisions: Vec::new(),
         }
     }
 
@@ -65,4 +66,5 @@ impl ramsync_guest::Syncer for Account {
     }
 }
 
+ramsync_guest::no_provisioning!(Account);
 ramsync_guest::bindings::export_syncer!(Account);

@@ -2,8 +2,8 @@
 //! come from IMS ListUsersForGroup.
 
 use ramsync_guest::{
-    Entitlement, EntitlementPage, Error, Grant, GrantPage, Product, Resource, ResourcePage,
-    ResourceRef, Rpc, TypeInfo, resource_ref,
+    Change, Entitlement, EntitlementPage, Error, Grant, GrantPage, Mutation, Product, Resource,
+    ResourcePage, ResourceRef, Rpc, TypeInfo, login_name, resource_ref,
 };
 
 /// IMS ListGroups and ListUsersForGroup accept MaxItems up to 100.
@@ -18,6 +18,7 @@ impl ramsync_guest::Syncer for Groups {
             display_name: "Group".into(),
             parent_type: None,
             skip_entitlements_and_grants: false,
+            provisions: vec!["member".into()],
         }
     }
 
@@ -90,6 +91,70 @@ impl ramsync_guest::Syncer for Groups {
             next_page_token: page.next_marker,
             resource_attributes: Vec::new(),
         })
+    }
+}
+
+/// RAM AddUserToGroup / RemoveUserFromGroup, for the `member` entitlement.
+fn membership(
+    resource: &Resource,
+    entitlement: &str,
+    principal: &Resource,
+    action: &str,
+) -> Result<Mutation, Error> {
+    if entitlement != "member" {
+        return Err(Error::InvalidInput(format!(
+            "a group offers only the member entitlement, not {entitlement:?}"
+        )));
+    }
+    if principal.ref_.resource_type != "user" {
+        return Err(Error::InvalidInput(format!(
+            "only users can be group members, not a {}",
+            principal.ref_.resource_type
+        )));
+    }
+    Ok(Mutation {
+        product: Product::RAM,
+        action: action.to_string(),
+        parameters: vec![
+            ("GroupName", resource.name.clone()),
+            ("UserName", login_name(&principal.name).to_string()),
+        ],
+    })
+}
+
+impl ramsync_guest::Provisioner for Groups {
+    fn grant(
+        resource: Resource,
+        entitlement: String,
+        principal: Resource,
+        dry_run: bool,
+    ) -> Result<Change, Error> {
+        membership(&resource, &entitlement, &principal, "AddUserToGroup")?.run(
+            dry_run,
+            &format!("added {} to group {}", principal.name, resource.name),
+            &format!(
+                "{} is already a member of group {}",
+                principal.name, resource.name
+            ),
+            None,
+        )
+    }
+
+    fn revoke(
+        resource: Resource,
+        entitlement: String,
+        principal: Resource,
+        dry_run: bool,
+    ) -> Result<Change, Error> {
+        membership(&resource, &entitlement, &principal, "RemoveUserFromGroup")?.run(
+            dry_run,
+            &format!("removed {} from group {}", principal.name, resource.name),
+            &format!(
+                "{} is not a member of group {}",
+                principal.name, resource.name
+            ),
+            Some("EntityNotExist.User.Group"),
+        )
     }
 }
 

@@ -16,14 +16,17 @@ pub mod bindings {
 }
 
 mod json;
+mod provision;
 mod rpc;
 
+pub use bindings::exports::ramsync::connector::provisioner::{Change, Guest as Provisioner};
 pub use bindings::exports::ramsync::connector::syncer::Guest as Syncer;
 pub use bindings::ramsync::connector::types::{
     ApiError, Entitlement, EntitlementPage, Error, Grant, GrantPage, Resource, ResourcePage,
     ResourceRef, Throttle, TypeInfo,
 };
 pub use json::{Json, Object};
+pub use provision::{Mutation, login_name};
 pub use rpc::{Page, Product, Rpc};
 
 /// A resource reference.
@@ -58,4 +61,33 @@ pub fn no_grants() -> GrantPage {
         next_page_token: None,
         resource_attributes: Vec::new(),
     }
+}
+
+/// Implements `provisioner` for a syncer that provisions nothing.
+#[macro_export]
+macro_rules! no_provisioning {
+    ($t:ty) => {
+        impl $crate::Provisioner for $t {
+            fn grant(
+                _resource: $crate::Resource,
+                entitlement: String,
+                _principal: $crate::Resource,
+                _dry_run: bool,
+            ) -> Result<$crate::Change, $crate::Error> {
+                Err($crate::Error::InvalidInput(format!(
+                    "this syncer cannot grant {entitlement}"
+                )))
+            }
+            fn revoke(
+                _resource: $crate::Resource,
+                entitlement: String,
+                _principal: $crate::Resource,
+                _dry_run: bool,
+            ) -> Result<$crate::Change, $crate::Error> {
+                Err($crate::Error::InvalidInput(format!(
+                    "this syncer cannot revoke {entitlement}"
+                )))
+            }
+        }
+    };
 }

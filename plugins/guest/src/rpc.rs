@@ -246,6 +246,9 @@ fn error_from_response(
     if is("NoPermission") || is("Forbidden") || status == 403 {
         return Error::Forbidden(e);
     }
+    if is("EntityAlreadyExists") || status == 409 {
+        return Error::Conflict(e);
+    }
     if is("EntityNotExist") || status == 404 {
         return Error::NotFound(e);
     }

@@ -5,8 +5,8 @@
 //! read (RAM GetPolicy) to tell whether they allow everything.
 
 use ramsync_guest::{
-    Entitlement, EntitlementPage, Error, Grant, GrantPage, Product, Resource, ResourcePage,
-    ResourceRef, Rpc, TypeInfo, attribute, no_grants, resource_ref,
+    Change, Entitlement, EntitlementPage, Error, Grant, GrantPage, Mutation, Product, Resource,
+    ResourcePage, ResourceRef, Rpc, TypeInfo, attribute, login_name, no_grants, resource_ref,
 };
 
 /// RAM ListPolicies accepts MaxItems up to 1000.
@@ -21,6 +21,7 @@ impl ramsync_guest::Syncer for Policies {
             display_name: "Policy".into(),
             parent_type: None,
             skip_entitlements_and_grants: false,
+            provisions: vec!["attached".into()],
         }
     }
 
@@ -150,6 +151,93 @@ impl ramsync_guest::Syncer for Policies {
             next_page_token: None,
             resource_attributes,
         })
+    }
+}
+
+/// RAM AttachPolicyTo{User,Group,Role} / DetachPolicyFrom{User,Group,Role}, for the
+/// `attached` entitlement. Returns the call and the code RAM gives when it is not attached.
+fn attachment(
+    resource: &Resource,
+    entitlement: &str,
+    principal: &Resource,
+    attach: bool,
+) -> Result<(Mutation, String), Error> {
+    if entitlement != "attached" {
+        return Err(Error::InvalidInput(format!(
+            "a policy offers only the attached entitlement, not {entitlement:?}"
+        )));
+    }
+    let (kind, key, name) = match principal.ref_.resource_type.as_str() {
+        "user" => ("User", "UserName", login_name(&principal.name).to_string()),
+        "group" => ("Group", "GroupName", principal.name.clone()),
+        "role" => ("Role", "RoleName", principal.name.clone()),
+        other => {
+            return Err(Error::InvalidInput(format!(
+                "policies attach to users, groups and roles, not a {other}"
+            )));
+        }
+    };
+    let action = if attach {
+        format!("AttachPolicyTo{kind}")
+    } else {
+        format!("DetachPolicyFrom{kind}")
+    };
+    let policy_type = attribute(resource, "policy_type")
+        .unwrap_or("Custom")
+        .to_string();
+    let mutation = Mutation {
+        product: Product::RAM,
+        action,
+        parameters: vec![
+            ("PolicyType", policy_type),
+            ("PolicyName", resource.name.clone()),
+            (key, name),
+        ],
+    };
+    Ok((mutation, format!("EntityNotExist.{kind}.Policy")))
+}
+
+impl ramsync_guest::Provisioner for Policies {
+    fn grant(
+        resource: Resource,
+        entitlement: String,
+        principal: Resource,
+        dry_run: bool,
+    ) -> Result<Change, Error> {
+        let (call, _) = attachment(&resource, &entitlement, &principal, true)?;
+        call.run(
+            dry_run,
+            &format!(
+                "attached policy {} to {} {}",
+                resource.name, principal.ref_.resource_type, principal.name
+            ),
+            &format!(
+                "policy {} is already attached to {} {}",
+                resource.name, principal.ref_.resource_type, principal.name
+            ),
+            None,
+        )
+    }
+
+    fn revoke(
+        resource: Resource,
+        entitlement: String,
+        principal: Resource,
+        dry_run: bool,
+    ) -> Result<Change, Error> {
+        let (call, absent) = attachment(&resource, &entitlement, &principal, false)?;
+        call.run(
+            dry_run,
+            &format!(
+                "detached policy {} from {} {}",
+                resource.name, principal.ref_.resource_type, principal.name
+            ),
+            &format!(
+                "policy {} is not attached to {} {}",
+                resource.name, principal.ref_.resource_type, principal.name
+            ),
+            Some(&absent),
+        )
     }
 }
 

@@ -20,6 +20,7 @@ impl ramsync_guest::Syncer for Roles {
             display_name: "Role".into(),
             parent_type: None,
             skip_entitlements_and_grants: false,
+            provisions: Vec::new(),
         }
     }
 
@@ -147,4 +148,5 @@ impl ramsync_guest::Syncer for Roles {
     }
 }
 
+ramsync_guest::no_provisioning!(Roles);
 ramsync_guest::bindings::export_syncer!(Roles);

@@ -15,6 +15,7 @@ impl ramsync_guest::Syncer for Misbehaving {
             display_name: "Misbehaving".into(),
             parent_type: None,
             skip_entitlements_and_grants: true,
+            provisions: Vec::new(),
         }
     }
 
@@ -74,4 +75,5 @@ impl ramsync_guest::Syncer for Misbehaving {
     }
 }
 
+ramsync_guest::no_provisioning!(Misbehaving);
 ramsync_guest::bindings::export_syncer!(Misbehaving);

@@ -18,6 +18,7 @@ impl ramsync_guest::Syncer for Users {
             display_name: "User".into(),
             parent_type: None,
             skip_entitlements_and_grants: true,
+            provisions: Vec::new(),
         }
     }
 
@@ -84,4 +85,5 @@ impl ramsync_guest::Syncer for Users {
     }
 }
 
+ramsync_guest::no_provisioning!(Users);
 ramsync_guest::bindings::export_syncer!(Users);
