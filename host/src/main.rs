@@ -3,6 +3,12 @@ use ramsync::cli::{Cli, LogFormat};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // Output piped into `head` ends quietly, as for other command-line tools, not with a panic.
+    #[cfg(unix)]
+    // SAFETY: restores the default disposition of SIGPIPE before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     init_logging(cli.log_format, cli.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread()

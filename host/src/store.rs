@@ -460,18 +460,26 @@ impl Store {
         resource_type: &str,
         name: &str,
     ) -> Result<Option<ResourceRow>> {
-        let id: Option<String> = self
-            .conn
-            .query_row(
-                "SELECT id FROM resources WHERE sync_id = ?1 AND resource_type = ?2
-                   AND (name = ?3 OR lower(name) = lower(?3) OR substr(name, 1, length(?3) + 1) = ?3 || '@' OR id = ?3)
-                 ORDER BY name = ?3 DESC, lower(name) = lower(?3) DESC, name LIMIT 1",
-                params![sync_id, resource_type, name],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let Some(id) = id else { return Ok(None) };
-        self.resource(sync_id, resource_type, &id)
+        // Exact names, then login names (UserPrincipalNames starting with `name@`), are index
+        // lookups; only the case-insensitive and by-id fallback scans the type's resources.
+        let queries = [
+            "SELECT id FROM resources WHERE sync_id = ?1 AND resource_type = ?2 AND name = ?3 LIMIT 1",
+            "SELECT id FROM resources WHERE sync_id = ?1 AND resource_type = ?2
+               AND name >= ?3 || '@' AND name < ?3 || 'A' ORDER BY name LIMIT 1",
+            "SELECT id FROM resources WHERE sync_id = ?1 AND resource_type = ?2
+               AND (lower(name) = lower(?3) OR id = ?3) ORDER BY name LIMIT 1",
+        ];
+        for sql in queries {
+            let id: Option<String> = self
+                .conn
+                .prepare_cached(sql)?
+                .query_row(params![sync_id, resource_type, name], |r| r.get(0))
+                .optional()?;
+            if let Some(id) = id {
+                return self.resource(sync_id, resource_type, &id);
+            }
+        }
+        Ok(None)
     }
 
     /// One resource by id.
