@@ -834,3 +834,46 @@ fn no_secret_reaches_logs_or_the_database() {
         }
     }
 }
+
+#[test]
+fn list_entities_for_policy_only_for_attached_policies() {
+    // A realistic tenant: 1,500 System policies, 20 of them attached somewhere.
+    let tenant = Tenant::synthetic(
+        "users=300,groups=10,roles=2,policies=1500,custom_policies=0,attached_policies=20",
+    )
+    .unwrap();
+    assert_eq!(
+        tenant
+            .policies
+            .iter()
+            .filter(|p| p.policy_type == "System")
+            .count(),
+        1500
+    );
+    assert_eq!(
+        tenant.attachments.iter().filter(|a| !a.is_empty()).count(),
+        20
+    );
+    let mock = Mock::start(MockOptions::with_tenant(tenant));
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("p.db");
+    let db = db.to_str().unwrap();
+    let endpoints = mock.endpoint_args();
+    let out = ramsync(&sync_args(db, &endpoints), &demo_env());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let calls = mock.server().calls();
+    assert_eq!(
+        calls["ram:ListPolicies"], 2,
+        "1,500 policies at 1,000 per page"
+    );
+    assert_eq!(calls["ram:ListEntitiesForPolicy"], 20);
+    assert!(
+        !calls.contains_key("ram:GetPolicy"),
+        "no Custom policies to read"
+    );
+    let policies = json_lines(&ramsync(
+        &["resources", "--db", db, "--json", "--type", "policy"],
+        &[],
+    ));
+    assert_eq!(policies.len(), 1500);
+}

@@ -275,3 +275,66 @@ fn refusals_are_clear_and_carry_the_access_denied_detail() {
         stderr(&out)
     );
 }
+
+#[test]
+fn diff_shows_what_grant_and_revoke_changed() {
+    let mock = Mock::sample();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("d.db");
+    let db = db.to_str().unwrap();
+    let mut args = vec!["sync".to_string(), "--db".to_string(), db.to_string()];
+    args.extend(mock.endpoint_args());
+    let sync: Vec<&str> = args.iter().map(String::as_str).collect();
+    assert!(ramsync(&sync, &demo_env()).status.success());
+
+    let admin = "user:bzhao@northwind.onaliyun.com";
+    assert!(
+        provision(
+            &mock,
+            "grant",
+            "group:admins:member",
+            admin,
+            &["--yes", "--db", db],
+            &demo_env()
+        )
+        .status
+        .success()
+    );
+    assert!(
+        provision(
+            &mock,
+            "revoke",
+            "policy:AdministratorAccess:attached",
+            "role:OktaAdmins",
+            &["--yes", "--db", db],
+            &demo_env()
+        )
+        .status
+        .success()
+    );
+    // A dry run changes nothing.
+    assert!(
+        provision(
+            &mock,
+            "grant",
+            "group:finance:member",
+            admin,
+            &["--db", db],
+            &demo_env()
+        )
+        .status
+        .success()
+    );
+    assert!(ramsync(&sync, &demo_env()).status.success());
+
+    let out = ramsync(&["diff", "--db", db], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let lines: Vec<String> = stdout(&out).lines().skip(1).map(str::to_string).collect();
+    assert_eq!(
+        lines,
+        vec![
+            format!("+ group:admins member {admin}"),
+            "- policy:AdministratorAccess attached role:OktaAdmins".to_string(),
+        ]
+    );
+}

@@ -371,13 +371,18 @@ impl Tenant {
     }
 
     /// A generated tenant of the given size, from a spec like
-    /// `users=100000,groups=5000,roles=1000,policies=2000`.
+    /// `users=100000,groups=5000,roles=1000,policies=2000`. Every other policy is Custom
+    /// unless `custom_policies=N` limits them; the first half of the policies is attached
+    /// somewhere unless `attached_policies=N` says how many.
     pub fn synthetic(spec: &str) -> Result<Self> {
-        let mut sizes: BTreeMap<&str, usize> = [
-            ("users", 1000),
-            ("groups", 50),
-            ("roles", 20),
-            ("policies", 100),
+        const KEYS: &str = "users, groups, roles, policies, custom_policies or attached_policies";
+        let mut sizes: BTreeMap<&str, Option<usize>> = [
+            ("users", Some(1000)),
+            ("groups", Some(50)),
+            ("roles", Some(20)),
+            ("policies", Some(100)),
+            ("custom_policies", None),
+            ("attached_policies", None),
         ]
         .into();
         for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -387,44 +392,49 @@ impl Tenant {
                 );
             };
             let Some(slot) = sizes.get_mut(key.trim()) else {
-                bail!(
-                    "--synthetic: unknown key {key:?}; expected users, groups, roles or policies"
-                );
+                bail!("--synthetic: unknown key {key:?}; expected {KEYS}");
             };
-            *slot = value
-                .trim()
-                .parse()
-                .with_context(|| format!("--synthetic: {key} must be a count, got {value:?}"))?;
+            *slot =
+                Some(value.trim().parse().with_context(|| {
+                    format!("--synthetic: {key} must be a count, got {value:?}")
+                })?);
         }
+        let size = |k: &str| sizes[k].unwrap_or_default();
         let (users, groups, roles, policies) = (
-            sizes["users"],
-            sizes["groups"],
-            sizes["roles"],
-            sizes["policies"],
+            size("users"),
+            size("groups"),
+            size("roles"),
+            size("policies"),
         );
+        let custom = sizes["custom_policies"].unwrap_or(policies / 2);
+        let attached = sizes["attached_policies"]
+            .unwrap_or(policies.div_ceil(2))
+            .min(policies);
         let account_id = "1000000000000001".to_string();
         let policy_specs: Vec<PolicySpec> = (0..policies)
-            .map(|i| PolicySpec {
-                name: if i % 2 == 0 {
-                    format!("SystemPolicy{i:05}")
-                } else {
-                    format!("custom-policy-{i:05}")
-                },
-                policy_type: if i % 2 == 0 {
-                    "System".into()
-                } else {
-                    "Custom".into()
-                },
-                description: String::new(),
-                document: serde_json::Value::Null,
+            .map(|i| {
+                let is_custom = i % 2 == 1 && i / 2 < custom;
+                PolicySpec {
+                    name: if is_custom {
+                        format!("custom-policy-{i:05}")
+                    } else {
+                        format!("SystemPolicy{i:05}")
+                    },
+                    policy_type: if is_custom {
+                        "Custom".into()
+                    } else {
+                        "System".into()
+                    },
+                    description: String::new(),
+                    document: serde_json::Value::Null,
+                }
             })
             .collect();
         let pick = |i: usize| -> Vec<String> {
-            if policies == 0 || i % 7 != 0 {
+            if attached == 0 || i % 7 != 0 {
                 Vec::new()
             } else {
-                // Only the first half is ever attached, as in real tenants most policies are not.
-                vec![policy_specs[(i / 7) % policies.div_ceil(2)].name.clone()]
+                vec![policy_specs[(i / 7) % attached].name.clone()]
             }
         };
         let file = TenantFile {
