@@ -655,6 +655,26 @@ fn sign_reproduces_the_published_test_vector() {
             .ends_with('Z')
     );
 
+    // An STS token is signed but never printed.
+    let mut sts = input.clone();
+    sts["security_token"] = serde_json::json!("CAIS-very-secret-token");
+    let out = run_sign(&sts.to_string());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert!(!stdout(&out).contains("CAIS-very-secret-token"));
+    assert!(
+        v["canonical_request"]
+            .as_str()
+            .unwrap()
+            .contains("x-acs-security-token:<redacted>")
+    );
+    assert!(
+        v["authorization"]
+            .as_str()
+            .unwrap()
+            .contains("x-acs-security-token")
+    );
+
     let out = run_sign("{\"method\": 3}");
     assert_eq!(out.status.code(), Some(1));
     assert!(

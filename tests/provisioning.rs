@@ -126,10 +126,7 @@ fn policies_attach_to_groups_found_in_the_synced_store() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("p.db");
     let db = db.to_str().unwrap();
-    let mut args = vec!["sync".to_string(), "--db".to_string(), db.to_string()];
-    args.extend(mock.endpoint_args());
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    assert!(ramsync(&args, &demo_env()).status.success());
+    mock.sync(db);
 
     let out = provision(
         &mock,
@@ -147,7 +144,7 @@ fn policies_attach_to_groups_found_in_the_synced_store() {
         stdout(&out)
     );
     // The next sync sees it.
-    assert!(ramsync(&args, &demo_env()).status.success());
+    mock.sync(db);
     let grants = json_lines(&ramsync(&["grants", "--db", db, "--json"], &[]));
     assert!(
         grants
@@ -282,10 +279,7 @@ fn diff_shows_what_grant_and_revoke_changed() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("d.db");
     let db = db.to_str().unwrap();
-    let mut args = vec!["sync".to_string(), "--db".to_string(), db.to_string()];
-    args.extend(mock.endpoint_args());
-    let sync: Vec<&str> = args.iter().map(String::as_str).collect();
-    assert!(ramsync(&sync, &demo_env()).status.success());
+    mock.sync(db);
 
     let admin = "user:bzhao@northwind.onaliyun.com";
     assert!(
@@ -325,7 +319,7 @@ fn diff_shows_what_grant_and_revoke_changed() {
         .status
         .success()
     );
-    assert!(ramsync(&sync, &demo_env()).status.success());
+    mock.sync(db);
 
     let out = ramsync(&["diff", "--db", db], &[]);
     assert_eq!(out.status.code(), Some(1));

@@ -16,11 +16,7 @@ fn upn(name: &str) -> String {
 fn synced_sample(dir: &tempfile::TempDir) -> String {
     let mock = Mock::sample();
     let db = dir.path().join("r.db").to_str().unwrap().to_string();
-    let mut args = vec!["sync".to_string(), "--db".to_string(), db.clone()];
-    args.extend(mock.endpoint_args());
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = ramsync(&args, &demo_env());
-    assert!(out.status.success(), "{}", stderr(&out));
+    mock.sync(&db);
     db
 }
 
@@ -252,13 +248,7 @@ fn diff_reports_drift_with_its_exit_code() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("d.db");
     let db = db.to_str().unwrap();
-    let sync = |mock: &Mock| {
-        let mut args = vec!["sync".to_string(), "--db".to_string(), db.to_string()];
-        args.extend(mock.endpoint_args());
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let out = ramsync(&args, &demo_env());
-        assert!(out.status.success(), "{}", stderr(&out));
-    };
+    let sync = |mock: &Mock| mock.sync(db);
     let out = ramsync(&["diff", "--db", db], &[]);
     assert_eq!(out.status.code(), Some(2), "no database yet");
 

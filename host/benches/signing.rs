@@ -6,7 +6,9 @@ use ramsync::credentials::Credential;
 use ramsync::engine::{HttpRequest, Limits, Signer};
 use std::hint::black_box;
 
-fn request() -> (Vec<(String, String)>, Vec<(String, String)>) {
+type Pairs = Vec<(String, String)>;
+
+fn request() -> (Pairs, Pairs) {
     let query = vec![
         ("MaxItems".to_string(), "1000".to_string()),
         ("Status".to_string(), "active,freeze".to_string()),

@@ -906,13 +906,28 @@ async fn sign() -> Result<ExitCode> {
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
     let out = serde_json::json!({
-        "canonical_request": signature.canonical_request,
+        // The STS token is a secret: shown redacted, like everywhere else.
+        "canonical_request": redact_token(&signature.canonical_request),
         "string_to_sign": signature.string_to_sign,
         "authorization": header("authorization").unwrap_or_default(),
         "added_headers": added,
     });
     println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(ExitCode::SUCCESS)
+}
+
+fn redact_token(canonical_request: &str) -> String {
+    canonical_request
+        .lines()
+        .map(|l| {
+            if l.starts_with("x-acs-security-token:") {
+                "x-acs-security-token:<redacted>"
+            } else {
+                l
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn print_json_lines<T: serde::Serialize>(rows: &[T]) -> Result<()> {

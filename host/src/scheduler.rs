@@ -325,7 +325,7 @@ fn short(e: &CallError) -> String {
 }
 
 fn api_line(e: &crate::engine::ApiError) -> String {
-    let mut s = format!("{}", e.action);
+    let mut s = e.action.to_string();
     if !e.code.is_empty() {
         s.push_str(&format!(" returned {}", e.code));
     }

@@ -67,6 +67,9 @@ pub struct Store {
     conn: Connection,
 }
 
+/// Resources per type, and grants per (resource type, entitlement).
+pub type Counts = (Vec<(String, i64)>, Vec<(String, String, i64)>);
+
 /// One sync run.
 #[derive(Debug, Clone, Serialize)]
 pub struct SyncRun {
@@ -528,7 +531,7 @@ impl Store {
     }
 
     /// Resource counts per type, and grant counts per (resource type, entitlement).
-    pub fn counts(&self, sync_id: i64) -> Result<(Vec<(String, i64)>, Vec<(String, String, i64)>)> {
+    pub fn counts(&self, sync_id: i64) -> Result<Counts> {
         let mut stmt = self.conn.prepare(
             "SELECT t.id, (SELECT count(*) FROM resources r WHERE r.sync_id = t.sync_id AND r.resource_type = t.id)
              FROM resource_types t WHERE t.sync_id = ?1 ORDER BY t.rowid",

@@ -51,6 +51,15 @@ impl Mock {
         self.server().url()
     }
 
+    /// Runs `ramsync sync --db DB` against this server with the demo key, and checks it completed.
+    pub fn sync(&self, db: &str) {
+        let mut args = vec!["sync".to_string(), "--db".to_string(), db.to_string()];
+        args.extend(self.endpoint_args());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = ramsync(&args, &demo_env());
+        assert!(out.status.success(), "sync failed: {}", stderr(&out));
+    }
+
     /// `--endpoint` arguments pointing every product at this server.
     pub fn endpoint_args(&self) -> Vec<String> {
         ["ram", "ims", "sts"]

@@ -67,8 +67,7 @@ fn paged(
     params: &Params,
     total: usize,
     item: impl Fn(usize) -> Value,
-    outer: &str,
-    inner: &str,
+    (outer, inner): (&str, &str),
 ) -> Result<Value, ApiFailure> {
     let (min, max, default) = max_items_range(version, action);
     let max_items = match params.get("MaxItems") {
@@ -211,8 +210,7 @@ pub fn handle(
                 p,
                 picked.len(),
                 |i| user_json(t, picked[i]),
-                "Users",
-                "User",
+                ("Users", "User"),
             )
         }
         (IMS, "ListGroups") | (RAM, "ListGroups") => paged(
@@ -222,8 +220,7 @@ pub fn handle(
             p,
             t.groups.len(),
             |i| group_json(t, i),
-            "Groups",
-            "Group",
+            ("Groups", "Group"),
         ),
         (IMS, "ListUsersForGroup") | (RAM, "ListUsersForGroup") => {
             let gi = group_index(t, p.required("GroupName")?)?;
@@ -243,8 +240,7 @@ pub fn handle(
                         json!({"UserName": u.name, "DisplayName": u.display_name, "JoinDate": joined})
                     }
                 },
-                "Users",
-                "User",
+                ("Users", "User"),
             )
         }
         (RAM, "ListRoles") => paged(
@@ -254,8 +250,7 @@ pub fn handle(
             p,
             t.roles.len(),
             |i| role_json(t, i, false),
-            "Roles",
-            "Role",
+            ("Roles", "Role"),
         ),
         (RAM, "GetRole") => {
             let name = p.required("RoleName")?;
@@ -290,8 +285,7 @@ pub fn handle(
                 p,
                 picked.len(),
                 |i| policy_json(t, picked[i]),
-                "Policies",
-                "Policy",
+                ("Policies", "Policy"),
             )
         }
         (RAM, "ListEntitiesForPolicy") => {
@@ -362,20 +356,6 @@ pub fn handle(
                 "Specified api is not found, please check your url and method. Action {action:?} of version {version:?} is not served here."
             ),
         )),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn markers_need_encoding_and_are_scoped() {
-        let m = encode_marker("ListUsers:active", 1000);
-        assert!(m.contains('+') && m.contains('/'), "{m}");
-        assert_eq!(decode_marker("ListUsers:active", &m), Some(1000));
-        assert_eq!(decode_marker("ListUsers:freeze", &m), None);
-        assert_eq!(decode_marker("ListUsers:active", "not a marker"), None);
     }
 }
 
@@ -503,5 +483,19 @@ pub fn mutate(t: &mut Tenant, action: &str, p: &Params) -> Result<Value, ApiFail
                 )),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markers_need_encoding_and_are_scoped() {
+        let m = encode_marker("ListUsers:active", 1000);
+        assert!(m.contains('+') && m.contains('/'), "{m}");
+        assert_eq!(decode_marker("ListUsers:active", &m), Some(1000));
+        assert_eq!(decode_marker("ListUsers:freeze", &m), None);
+        assert_eq!(decode_marker("ListUsers:active", "not a marker"), None);
     }
 }

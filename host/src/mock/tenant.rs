@@ -431,7 +431,7 @@ impl Tenant {
             })
             .collect();
         let pick = |i: usize| -> Vec<String> {
-            if attached == 0 || i % 7 != 0 {
+            if attached == 0 || !i.is_multiple_of(7) {
                 Vec::new()
             } else {
                 vec![policy_specs[(i / 7) % attached].name.clone()]
