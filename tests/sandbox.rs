@@ -39,10 +39,10 @@ async fn misbehaving(mock: &Mock, limits: Limits) -> (Plugins, Arc<Syncer>, Call
         .unwrap(),
     );
     plugins.syncers.push(syncer.clone());
-    let auth = Arc::new(Auth {
-        signer: plugins.signer.clone(),
-        credential: Credential::new(DEMO_ID, DEMO_SECRET, None),
-    });
+    let auth = Arc::new(Auth::fixed(
+        plugins.signer.clone(),
+        Credential::new(DEMO_ID, DEMO_SECRET, None),
+    ));
     let ctx = CallContext::new(Endpoints::all_at(&mock.url()).unwrap(), Some(auth), limits);
     (plugins, syncer, ctx)
 }

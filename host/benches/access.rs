@@ -27,10 +27,10 @@ fn access(c: &mut Criterion) {
     let path = dir.path().join("access.db");
     runtime.block_on(async {
         let plugins = Plugins::builtin(Limits::default()).await.unwrap();
-        let auth = Arc::new(Auth {
-            signer: plugins.signer.clone(),
-            credential: Credential::new(DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, None),
-        });
+        let auth = Arc::new(Auth::fixed(
+            plugins.signer.clone(),
+            Credential::new(DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, None),
+        ));
         let ctx = CallContext::new(
             Endpoints::all_at(&server.url()).unwrap(),
             Some(auth),

@@ -80,10 +80,10 @@ fn full_sync(c: &mut Criterion) {
     let plugins = runtime
         .block_on(Plugins::builtin(Limits::default()))
         .unwrap();
-    let auth = Arc::new(Auth {
-        signer: plugins.signer.clone(),
-        credential: Credential::new(DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, None),
-    });
+    let auth = Arc::new(Auth::fixed(
+        plugins.signer.clone(),
+        Credential::new(DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, None),
+    ));
     let ctx = CallContext::new(
         Endpoints::all_at(&server.url()).unwrap(),
         Some(auth),

@@ -8,6 +8,7 @@ use crate::mock::{
 };
 use crate::scheduler::{SyncOptions, SyncReport};
 use crate::store::Store;
+use crate::sts::{AssumeRole, CredentialSource};
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::collections::BTreeMap;
@@ -82,6 +83,19 @@ pub enum Command {
         /// The name this account's sync runs are recorded under.
         #[arg(long, default_value = "default")]
         account: String,
+        /// Sync as this role, assumed with STS AssumeRole (acs:ram::<account>:role/<name>).
+        /// Repeat for a chain: each role is assumed with the previous one's credentials.
+        #[arg(long = "assume-role", value_name = "ROLE_ARN")]
+        assume_role: Vec<String>,
+        /// The ExternalId the (last) role's trust policy requires.
+        #[arg(long, requires = "assume_role")]
+        external_id: Option<String>,
+        /// The session name for AssumeRole.
+        #[arg(long, default_value = "ramsync", requires = "assume_role")]
+        role_session_name: String,
+        /// How long assumed-role credentials last; they are refreshed before they expire.
+        #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(u32).range(900..=43200))]
+        duration_seconds: u32,
     },
     /// List the resources of the newest complete sync.
     Resources {
@@ -228,12 +242,30 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             endpoints,
             concurrency,
             account,
+            assume_role,
+            external_id,
+            role_session_name,
+            duration_seconds,
         } => {
             let mut e = Endpoints::default();
             for (product, url) in &endpoints {
                 e.set(product, url)?;
             }
-            let credential = Credential::from_env()?;
+            let mut credential = CredentialSource::Fixed(Credential::from_env()?);
+            for (i, arn) in assume_role.iter().enumerate() {
+                if !arn.starts_with("acs:ram::") || !arn.contains(":role/") {
+                    bail!(
+                        "--assume-role takes a role ARN like acs:ram::1234567890123456:role/ramsync-reader; got {arn:?}"
+                    );
+                }
+                let mut spec = AssumeRole::new(arn);
+                spec.session_name = role_session_name.clone();
+                spec.duration_seconds = duration_seconds;
+                if i + 1 == assume_role.len() {
+                    spec.external_id = external_id.clone();
+                }
+                credential = credential.assume(spec);
+            }
             let options = SyncOptions {
                 account,
                 concurrency: concurrency as usize,
@@ -543,12 +575,8 @@ async fn provision(revoke: bool, args: ProvisionArgs) -> Result<ExitCode> {
     } else {
         Credential::from_env().ok()
     };
-    let auth = credential.map(|credential| {
-        Arc::new(Auth {
-            signer: plugins.signer.clone(),
-            credential,
-        })
-    });
+    let auth =
+        credential.map(|credential| Arc::new(Auth::fixed(plugins.signer.clone(), credential)));
     let ctx = CallContext::new(endpoints, auth, limits);
     let change = match syncer
         .provision(&ctx, revoke, &resource, slug, &principal, !args.yes)
@@ -613,7 +641,7 @@ fn print_lines(lines: impl Iterator<Item = String>) {
 pub async fn sync(
     db: &Path,
     endpoints: Endpoints,
-    credential: Credential,
+    source: CredentialSource,
     options: &SyncOptions,
 ) -> Result<SyncReport> {
     let mut store = Store::open_or_create(db)?;
@@ -621,7 +649,7 @@ pub async fn sync(
     let plugins = Plugins::builtin(limits).await?;
     let auth = Arc::new(Auth {
         signer: plugins.signer.clone(),
-        credential,
+        source,
     });
     let ctx = CallContext::new(endpoints, Some(auth), limits);
     crate::scheduler::sync(&plugins, &ctx, &mut store, options).await
@@ -706,7 +734,13 @@ async fn demo(db: &Path) -> Result<ExitCode> {
     }
     let credential = Credential::new(DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, None);
     let options = SyncOptions::default();
-    let report = sync(db, Endpoints::all_at(&url)?, credential, &options).await?;
+    let report = sync(
+        db,
+        Endpoints::all_at(&url)?,
+        CredentialSource::Fixed(credential),
+        &options,
+    )
+    .await?;
     if !report.is_complete() {
         print_sync(db, &report, &options.account)?;
         return Ok(ExitCode::FAILURE);

@@ -209,10 +209,20 @@ impl Signer {
     }
 }
 
-/// Signs on behalf of a syncer with one account's credential.
+/// Signs on behalf of a syncer with one account's credentials.
 pub struct Auth {
     pub signer: Arc<Signer>,
-    pub credential: Credential,
+    pub source: crate::sts::CredentialSource,
+}
+
+impl Auth {
+    /// A fixed AccessKey or STS credential.
+    pub fn fixed(signer: Arc<Signer>, credential: Credential) -> Self {
+        Auth {
+            signer,
+            source: crate::sts::CredentialSource::Fixed(credential),
+        }
+    }
 }
 
 /// Everything a syncer call needs from the host, shared by all calls of one sync.
@@ -244,7 +254,8 @@ pub struct SyncerState {
     policy: HttpPolicy,
     limits: StoreLimits,
     endpoints: Arc<Endpoints>,
-    auth: Option<Arc<Auth>>,
+    /// The signer and this call's credential, fetched (and refreshed) before the call.
+    auth: Option<(Arc<Signer>, Credential)>,
 }
 
 impl WasiView for SyncerState {
@@ -273,14 +284,13 @@ impl bindings::syncer::ramsync::connector::auth::Host for SyncerState {
         &mut self,
         request: HttpRequest,
     ) -> wasmtime::Result<Result<Vec<(String, String)>, PluginError>> {
-        let Some(auth) = self.auth.clone() else {
+        let Some((signer, credential)) = self.auth.clone() else {
             return Ok(Err(PluginError::InvalidInput(
                 "no credential is configured for this call".into(),
             )));
         };
-        let signed = auth
-            .signer
-            .sign(&request, &auth.credential)
+        let signed = signer
+            .sign(&request, &credential)
             .await
             .map_err(wasmtime::Error::from_anyhow)?;
         Ok(signed.map(|signature| {
@@ -311,6 +321,8 @@ pub enum CallError {
     Trap(String),
     /// The call took longer than the wall-clock limit.
     Timeout(Duration),
+    /// The credentials could not be obtained, for example AssumeRole was refused.
+    Credentials(String),
 }
 
 /// A loaded syncer plugin.
@@ -351,7 +363,7 @@ impl Syncer {
             pre,
         };
         let ctx = CallContext::new(Endpoints::default(), None, limits);
-        let (mut store, _) = syncer.new_store(&ctx);
+        let (mut store, _) = syncer.new_store(&ctx, None);
         let instance = wctx(syncer.pre.instantiate_async(&mut store).await, || {
             format!("plugin {name}: cannot instantiate")
         })?;
@@ -369,12 +381,13 @@ impl Syncer {
         Ok(syncer)
     }
 
-    fn new_store(&self, ctx: &CallContext) -> (Store<SyncerState>, Arc<HttpActivity>) {
+    fn new_store(
+        &self,
+        ctx: &CallContext,
+        auth: Option<(Arc<Signer>, Credential)>,
+    ) -> (Store<SyncerState>, Arc<HttpActivity>) {
         let activity = Arc::new(HttpActivity::default());
-        let token = ctx
-            .auth
-            .as_ref()
-            .and_then(|a| a.credential.security_token().cloned());
+        let token = auth.as_ref().and_then(|(_, c)| c.security_token().cloned());
         let state = SyncerState {
             wasi: bare_wasi(),
             table: ResourceTable::new(),
@@ -382,7 +395,7 @@ impl Syncer {
             policy: HttpPolicy::new(ctx.endpoints.clone(), token, activity.clone()),
             limits: store_limits(&ctx.limits),
             endpoints: ctx.endpoints.clone(),
-            auth: ctx.auth.clone(),
+            auth,
         };
         let mut store = Store::new(self.pre.engine(), state);
         store.limiter(|s| &mut s.limits);
@@ -398,7 +411,18 @@ impl Syncer {
             &mut Store<SyncerState>,
         ) -> wasmtime::Result<Result<T, PluginError>>,
     {
-        let (mut store, activity) = self.new_store(ctx);
+        let auth = match &ctx.auth {
+            None => None,
+            Some(a) => {
+                let credential = a
+                    .source
+                    .current(&a.signer, &ctx.endpoints)
+                    .await
+                    .map_err(|e| CallError::Credentials(format!("{e:#}")))?;
+                Some((a.signer.clone(), credential))
+            }
+        };
+        let (mut store, activity) = self.new_store(ctx, auth);
         let outcome = tokio::time::timeout(ctx.limits.call_timeout, async {
             let instance = self.pre.instantiate_async(&mut store).await?;
             call(&instance, &mut store).await

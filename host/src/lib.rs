@@ -6,6 +6,7 @@
 //!   ([`component_cache`]: compiled components cached on disk)
 //! - [`http_policy`]: the outbound HTTP allowlist and timeouts
 //! - [`credentials`]: where credentials come from; only the signer sees them
+//!   ([`sts`]: AssumeRole, cached and refreshed)
 //! - [`scheduler`]: paging, concurrency and retries
 //! - [`store`]: the SQLite store
 //! - [`cli`]: the command line
@@ -26,3 +27,4 @@ pub mod mock;
 pub mod progress;
 pub mod scheduler;
 pub mod store;
+pub mod sts;

@@ -62,7 +62,10 @@ impl SyncReport {
 
 /// A failure that makes every other call fail too, so the sync stops at once.
 fn is_fatal(e: &CallError) -> bool {
-    matches!(e, CallError::Plugin(PluginError::Unauthorized(_)))
+    matches!(
+        e,
+        CallError::Plugin(PluginError::Unauthorized(_)) | CallError::Credentials(_)
+    )
 }
 
 /// Runs one full sync into `store` and records it as complete or failed.
@@ -321,6 +324,7 @@ fn short(e: &CallError) -> String {
         CallError::Denied { host } => format!("denied host {host}"),
         CallError::Trap(m) => m.clone(),
         CallError::Timeout(d) => format!("timed out after {d:?}"),
+        CallError::Credentials(m) => m.clone(),
     }
 }
 
@@ -410,5 +414,6 @@ pub fn describe(
             "plugin {plugin} did not finish {what} within {d:?}, after {} attempts",
             options.max_attempts
         ),
+        CallError::Credentials(m) => format!("credentials: {m}"),
     }
 }

@@ -65,6 +65,8 @@ pub struct MockKey {
     pub security_token: Option<Secret>,
     pub expires_at: Option<OffsetDateTime>,
     pub identity: Identity,
+    /// The account the key belongs to; the tenant's account when None.
+    pub account_id: Option<String>,
 }
 
 impl MockKey {
@@ -74,14 +76,39 @@ impl MockKey {
             security_token: None,
             expires_at: None,
             identity: Identity::User(user.into()),
+            account_id: None,
+        }
+    }
+
+    /// A key of a user of another account, for testing cross-account trust.
+    pub fn foreign_user(secret: &str, account_id: &str, user: &str) -> Self {
+        MockKey {
+            account_id: Some(account_id.into()),
+            ..MockKey::user(secret, user)
+        }
+    }
+
+    fn account<'a>(&'a self, t: &'a Tenant) -> &'a str {
+        self.account_id.as_deref().unwrap_or(&t.account_id)
+    }
+
+    /// The principal ARN a trust policy names this caller by.
+    fn trust_arn(&self, t: &Tenant) -> String {
+        match &self.identity {
+            Identity::User(u) => format!("acs:ram::{}:user/{u}", self.account(t)),
+            Identity::AssumedRole { role, .. } => format!(
+                "acs:ram::{}:role/{}",
+                self.account(t),
+                role.to_ascii_lowercase()
+            ),
         }
     }
 
     fn arn(&self, t: &Tenant) -> String {
         match &self.identity {
-            Identity::User(u) => format!("acs:ram::{}:user/{u}", t.account_id),
+            Identity::User(u) => format!("acs:ram::{}:user/{u}", self.account(t)),
             Identity::AssumedRole { role, session } => {
-                format!("acs:ram::{}:assumed-role/{role}/{session}", t.account_id)
+                format!("acs:ram::{}:assumed-role/{role}/{session}", self.account(t))
             }
         }
     }
@@ -217,7 +244,7 @@ impl MockOptions {
 
 struct MockState {
     tenant: std::sync::RwLock<Tenant>,
-    keys: HashMap<String, MockKey>,
+    keys: std::sync::RwLock<HashMap<String, MockKey>>,
     faults: Vec<Fault>,
     nonces: verify::NonceCache,
     calls: Mutex<BTreeMap<String, u64>>,
@@ -240,7 +267,7 @@ impl MockServer {
         let addr = listener.local_addr()?;
         let state = Arc::new(MockState {
             tenant: std::sync::RwLock::new(options.tenant),
-            keys: options.keys,
+            keys: std::sync::RwLock::new(options.keys),
             faults: options.faults,
             nonces: Default::default(),
             calls: Default::default(),
@@ -416,12 +443,13 @@ async fn answer(
             "RPC APIs are served at the path /.",
         ));
     }
-    let (_, key) = verify::verify(
-        &incoming,
-        &state.keys,
-        &state.nonces,
-        OffsetDateTime::now_utc(),
-    )?;
+    let key = {
+        let keys = state.keys.read().unwrap_or_else(|e| e.into_inner());
+        verify::verify(&incoming, &keys, &state.nonces, OffsetDateTime::now_utc())?
+            .1
+            .clone()
+    };
+    let key = &key;
     let version = incoming
         .header("x-acs-version")
         .unwrap_or_default()
@@ -485,7 +513,16 @@ async fn answer(
         _ => {}
     }
     let params = api::Params::new(verify::decode_query(incoming.raw_query));
-    let mut body = if api::is_mutation(&version, &action) {
+    let mut body = if version == api::STS && action == "AssumeRole" {
+        let (body, id, issued) =
+            api::assume_role(&tenant, key, &params, OffsetDateTime::now_utc())?;
+        state
+            .keys
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, issued);
+        body
+    } else if api::is_mutation(&version, &action) {
         drop(tenant);
         let mut tenant = state.tenant.write().unwrap_or_else(|e| e.into_inner());
         api::mutate(&mut tenant, &action, &params)?

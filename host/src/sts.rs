@@ -1,0 +1,237 @@
+//! STS AssumeRole, made by the host: the request is signed by the signer plugin and sent
+//! only to the configured STS endpoint. Temporary credentials are cached and refreshed
+//! before they expire, also during long syncs; chains (key -> role A -> role B) work.
+
+use crate::credentials::Credential;
+use crate::engine::{HttpRequest, Signer};
+use crate::http_policy::Endpoints;
+use anyhow::{Context, Result, anyhow, bail};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use std::future::Future;
+use std::pin::Pin;
+use time::OffsetDateTime;
+
+/// The settings of one AssumeRole step.
+#[derive(Debug, Clone)]
+pub struct AssumeRole {
+    pub role_arn: String,
+    pub session_name: String,
+    pub duration_seconds: u32,
+    /// Sent as `ExternalId`; never logged.
+    pub external_id: Option<String>,
+    /// An inline policy that narrows the session.
+    pub policy: Option<String>,
+}
+
+impl AssumeRole {
+    pub fn new(role_arn: &str) -> Self {
+        AssumeRole {
+            role_arn: role_arn.into(),
+            session_name: "ramsync".into(),
+            duration_seconds: 3600,
+            external_id: None,
+            policy: None,
+        }
+    }
+}
+
+/// Where a sync's credentials come from.
+pub enum CredentialSource {
+    /// An AccessKey, or STS credentials given as they are.
+    Fixed(Credential),
+    /// Credentials of a role assumed with the credentials of `base`.
+    AssumeRole {
+        base: Box<CredentialSource>,
+        spec: AssumeRole,
+        cache: tokio::sync::Mutex<Option<(Credential, OffsetDateTime)>>,
+    },
+}
+
+type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+impl CredentialSource {
+    /// Assumes `spec` on top of this source.
+    pub fn assume(self, spec: AssumeRole) -> Self {
+        CredentialSource::AssumeRole {
+            base: Box::new(self),
+            spec,
+            cache: Default::default(),
+        }
+    }
+
+    /// The credential to use now, assuming (or re-assuming) roles as needed.
+    pub fn current<'a>(
+        &'a self,
+        signer: &'a Signer,
+        endpoints: &'a Endpoints,
+    ) -> BoxFuture<'a, Result<Credential>> {
+        Box::pin(async move {
+            match self {
+                CredentialSource::Fixed(c) => Ok(c.clone()),
+                CredentialSource::AssumeRole { base, spec, cache } => {
+                    let mut cached = cache.lock().await;
+                    if let Some((credential, expires)) = cached.as_ref()
+                        && !needs_refresh(
+                            *expires,
+                            spec.duration_seconds,
+                            OffsetDateTime::now_utc(),
+                        )
+                    {
+                        return Ok(credential.clone());
+                    }
+                    let base = base.current(signer, endpoints).await?;
+                    let (credential, expires) = assume_role(signer, endpoints, &base, spec).await?;
+                    tracing::info!(role = %spec.role_arn, expires = %expires, "assumed role");
+                    *cached = Some((credential.clone(), expires));
+                    Ok(credential)
+                }
+            }
+        })
+    }
+}
+
+/// Refresh when less than a fifth of the session, and at least a minute, is left.
+pub fn needs_refresh(expires: OffsetDateTime, duration_seconds: u32, now: OffsetDateTime) -> bool {
+    let margin = time::Duration::seconds((duration_seconds as i64 / 5).max(60));
+    expires - now < margin
+}
+
+/// Calls STS AssumeRole with `base`, signed by the signer plugin.
+pub async fn assume_role(
+    signer: &Signer,
+    endpoints: &Endpoints,
+    base: &Credential,
+    spec: &AssumeRole,
+) -> Result<(Credential, OffsetDateTime)> {
+    let arn = &spec.role_arn;
+    let base_url = endpoints
+        .base_url("sts")
+        .ok_or_else(|| anyhow!("no STS endpoint is configured"))?;
+    let host = url::Url::parse(&base_url)
+        .ok()
+        .and_then(|u| {
+            u.host_str().map(|h| match u.port() {
+                Some(p) => format!("{h}:{p}"),
+                None => h.to_string(),
+            })
+        })
+        .ok_or_else(|| anyhow!("the STS endpoint {base_url} has no host"))?;
+    let mut query = vec![
+        ("RoleArn".to_string(), arn.clone()),
+        ("RoleSessionName".to_string(), spec.session_name.clone()),
+        (
+            "DurationSeconds".to_string(),
+            spec.duration_seconds.to_string(),
+        ),
+    ];
+    if let Some(id) = &spec.external_id {
+        query.push(("ExternalId".into(), id.clone()));
+    }
+    if let Some(policy) = &spec.policy {
+        query.push(("Policy".into(), policy.clone()));
+    }
+    let canonical = ramsync_acs3::canonical_query(&query);
+    let headers = vec![
+        ("host".to_string(), host.clone()),
+        ("x-acs-action".to_string(), "AssumeRole".to_string()),
+        ("x-acs-version".to_string(), "2015-04-01".to_string()),
+    ];
+    let request = HttpRequest {
+        method: "POST".into(),
+        host,
+        path: "/".into(),
+        query,
+        headers: headers.clone(),
+        body: Vec::new(),
+    };
+    let signature = signer.sign(&request, base).await?.map_err(|e| {
+        anyhow!(
+            "AssumeRole {arn}: signing failed: {}",
+            crate::scheduler::plugin_error_line(&e)
+        )
+    })?;
+    let mut builder = http::Request::post(format!("{base_url}/?{canonical}"));
+    for (name, value) in headers.iter().chain(signature.headers.iter()) {
+        builder = builder.header(name.as_str(), value.as_str());
+    }
+    let body = Empty::<Bytes>::new()
+        .map_err(|never| match never {})
+        .boxed_unsync();
+    let request = builder
+        .body(body)
+        .context("building the AssumeRole request")?;
+    let (response, io) =
+        wasmtime_wasi_http::default_send_request(request, Some(crate::http_policy::clamp(None)))
+            .await
+            .map_err(|e| anyhow!("AssumeRole {arn}: cannot reach STS at {base_url}: {e}"))?;
+    tokio::spawn(async move {
+        let _ = io.await;
+    });
+    let status = response.status();
+    let body = http_body_util::Limited::new(response.into_body(), 1 << 20)
+        .collect()
+        .await
+        .map_err(|e| anyhow!("AssumeRole {arn}: reading the response failed: {e}"))?
+        .to_bytes();
+    let json: serde_json::Value = serde_json::from_slice(&body).map_err(|_| {
+        anyhow!("AssumeRole {arn}: STS answered HTTP {status} with a body that is not JSON")
+    })?;
+    let field = |k: &str| {
+        json.get(k)
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_string()
+    };
+    if !status.is_success() {
+        let code = field("Code");
+        let hint = match (code.as_str(), &spec.external_id) {
+            ("NoPermission", None) => {
+                " (ExternalId required? Is this identity trusted by the role?)"
+            }
+            ("NoPermission", Some(_)) => {
+                " (is the ExternalId right? Is this identity trusted by the role?)"
+            }
+            _ => "",
+        };
+        bail!(
+            "AssumeRole {arn} refused: {code}{hint}: {} (RequestId {})",
+            field("Message"),
+            field("RequestId")
+        );
+    }
+    let c = json
+        .get("Credentials")
+        .ok_or_else(|| anyhow!("AssumeRole {arn}: the response has no Credentials"))?;
+    let get = |k: &str| {
+        c.get(k)
+            .and_then(|v| v.as_str())
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| anyhow!("AssumeRole {arn}: the response has no Credentials.{k}"))
+    };
+    let expiration = get("Expiration")?;
+    let expires = OffsetDateTime::parse(expiration, &time::format_description::well_known::Rfc3339)
+        .map_err(|_| {
+            anyhow!("AssumeRole {arn}: Credentials.Expiration {expiration:?} is not a UTC time")
+        })?;
+    let credential = Credential::new(
+        get("AccessKeyId")?,
+        get("AccessKeySecret")?,
+        Some(get("SecurityToken")?.to_string()),
+    );
+    Ok((credential, expires))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refreshes_before_expiry() {
+        let now = OffsetDateTime::now_utc();
+        assert!(!needs_refresh(now + time::Duration::minutes(50), 3600, now));
+        assert!(needs_refresh(now + time::Duration::minutes(10), 3600, now));
+        assert!(needs_refresh(now + time::Duration::seconds(50), 900, now));
+        assert!(!needs_refresh(now + time::Duration::seconds(500), 900, now));
+    }
+}
