@@ -204,3 +204,72 @@ fn role_chains_and_untrusted_callers() {
         "--external-id needs --assume-role"
     );
 }
+
+#[test]
+fn profiles_of_the_cli_config_and_the_chain_order() {
+    let mock = mock();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.json");
+    std::fs::write(
+        &config,
+        format!(
+            r#"{{"current":"deploy","profiles":[
+              {{"name":"reader","mode":"AK","access_key_id":"{DEMO_ID}","access_key_secret":"{DEMO_SECRET}"}},
+              {{"name":"deploy","mode":"RamRoleArn","access_key_id":"LTAIcideployer","access_key_secret":"ci-secret",
+                "ram_role_arn":"acs:ram::{OWN}:role/deployrole","ram_session_name":"from-profile","expired_seconds":900}},
+              {{"name":"audit","mode":"ChainableRamRoleArn","source_profile":"deploy","ram_role_arn":"acs:ram::{OWN}:role/auditreader"}}]}}"#
+        ),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let db = dir.path().join("p.db");
+    let db = db.to_str().unwrap();
+    let run = |extra: &[&str], env: &[(&str, &str)]| {
+        let mut args = vec!["sync".to_string(), "--db".to_string(), db.to_string()];
+        args.extend(mock.endpoint_args());
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut env = env.to_vec();
+        env.push(("RAMSYNC_ALIYUN_CONFIG", config));
+        let out = ramsync(&args, &env);
+        assert!(out.status.success(), "{}", stderr(&out));
+        caller_arn(db)
+    };
+    // The file's current profile, a RamRoleArn one.
+    assert_eq!(
+        run(&[], &[]),
+        format!("acs:ram::{OWN}:assumed-role/DeployRole/from-profile")
+    );
+    // ALIBABA_CLOUD_PROFILE, then --profile, choose another; a chainable profile chains.
+    assert_eq!(
+        run(&[], &[("ALIBABA_CLOUD_PROFILE", "reader")]),
+        format!("acs:ram::{OWN}:user/ramsync-reader")
+    );
+    assert_eq!(
+        run(&["--profile", "audit"], &[]),
+        format!("acs:ram::{OWN}:assumed-role/AuditReader/ramsync")
+    );
+    // The environment variables come first in the chain.
+    assert_eq!(
+        run(&[], &demo_env()),
+        format!("acs:ram::{OWN}:user/ramsync-reader")
+    );
+
+    let mut args = vec![
+        "sync".to_string(),
+        "--db".to_string(),
+        db.to_string(),
+        "--profile".into(),
+        "nope".into(),
+    ];
+    args.extend(mock.endpoint_args());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = ramsync(&args, &[("RAMSYNC_ALIYUN_CONFIG", config)]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("no profile named \"nope\" (profiles: reader, deploy, audit)"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains("ci-secret"));
+}

@@ -83,6 +83,10 @@ pub enum Command {
         /// The name this account's sync runs are recorded under.
         #[arg(long, default_value = "default")]
         account: String,
+        /// A profile of the Alibaba Cloud CLI's ~/.aliyun/config.json (modes AK, StsToken,
+        /// RamRoleArn, ChainableRamRoleArn) instead of the ALIBABA_CLOUD_* variables.
+        #[arg(long)]
+        profile: Option<String>,
         /// Sync as this role, assumed with STS AssumeRole (acs:ram::<account>:role/<name>).
         /// Repeat for a chain: each role is assumed with the previous one's credentials.
         #[arg(long = "assume-role", value_name = "ROLE_ARN")]
@@ -242,6 +246,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             endpoints,
             concurrency,
             account,
+            profile,
             assume_role,
             external_id,
             role_session_name,
@@ -251,7 +256,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             for (product, url) in &endpoints {
                 e.set(product, url)?;
             }
-            let mut credential = CredentialSource::Fixed(Credential::from_env()?);
+            let mut credential = crate::credentials::default_chain(profile.as_deref())?;
             for (i, arn) in assume_role.iter().enumerate() {
                 if !arn.starts_with("acs:ram::") || !arn.contains(":role/") {
                     bail!(

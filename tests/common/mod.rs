@@ -78,6 +78,11 @@ pub fn ramsync(args: &[&str], env: &[(&str, &str)]) -> Output {
             cmd.env_remove(k);
         }
     }
+    // Hermetic: no Alibaba Cloud CLI profile of this machine is read unless a test says so.
+    cmd.env(
+        "RAMSYNC_ALIYUN_CONFIG",
+        "/nonexistent/ramsync-test/config.json",
+    );
     cmd.envs(env.iter().copied());
     cmd.output().unwrap()
 }
