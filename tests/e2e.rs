@@ -675,6 +675,18 @@ fn sign_reproduces_the_published_test_vector() {
             .contains("x-acs-security-token")
     );
 
+    // A wrongly typed secret is not echoed back.
+    let mut typed = input.clone();
+    typed["access_key_secret"] = serde_json::json!(987654321);
+    let out = run_sign(&typed.to_string());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("invalid input on stdin: data error"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains("987654321"), "{}", stderr(&out));
+
     let out = run_sign("{\"method\": 3}");
     assert_eq!(out.status.code(), Some(1));
     assert!(

@@ -887,8 +887,15 @@ async fn sign() -> Result<ExitCode> {
         .read_to_string(&mut text)
         .context("cannot read stdin")?;
     let input: SignInput = serde_json::from_str(&text).map_err(|e| {
+        // serde quotes wrongly typed values, and the input holds secrets: name only the place.
+        let what = e.to_string();
+        let what = if what.starts_with("missing field") || what.starts_with("unknown field") {
+            what
+        } else {
+            format!("{:?} error at line {} column {}", e.classify(), e.line(), e.column()).to_lowercase()
+        };
         anyhow::anyhow!(
-            "invalid input on stdin: {e}. Expected {{\"method\",\"host\",\"path\",\"query\":{{..}},\"headers\":{{..}},\"body\",\"access_key_id\",\"access_key_secret\",\"security_token\"?}}"
+            "invalid input on stdin: {what}. Expected {{\"method\",\"host\",\"path\",\"query\":{{..}},\"headers\":{{..}},\"body\",\"access_key_id\",\"access_key_secret\",\"security_token\"?}} with string values"
         )
     })?;
     let credential = Credential::new(
