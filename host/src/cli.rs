@@ -295,18 +295,15 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             let rows = store.query_resources(run.id, resource_type.as_deref())?;
             if let Some(t) = &resource_type
                 && rows.is_empty()
-                && !store.counts(run.id)?.0.iter().any(|(id, _)| id == t)
             {
-                bail!(
-                    "unknown resource type {t:?}; this database has {}",
-                    store
-                        .counts(run.id)?
-                        .0
-                        .iter()
-                        .map(|(id, _)| id.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                );
+                let (types, _) = store.counts(run.id)?;
+                if !types.iter().any(|(id, _)| id == t) {
+                    let known: Vec<&str> = types.iter().map(|(id, _)| id.as_str()).collect();
+                    bail!(
+                        "unknown resource type {t:?}; this database has {}",
+                        known.join(", ")
+                    );
+                }
             }
             if json {
                 print_json_lines(&rows)?;

@@ -95,6 +95,7 @@ pub fn findings(store: &Store, account: &str) -> Result<Vec<Finding>> {
     }
 
     let users = store.query_resources(sync, Some("user"))?;
+    let policies = store.query_resources(sync, Some("policy"))?;
     for u in users
         .iter()
         .filter(|u| u.status.as_deref() == Some("frozen"))
@@ -121,11 +122,7 @@ pub fn findings(store: &Store, account: &str) -> Result<Vec<Finding>> {
 
     // Holders of AdministratorAccess and of custom policies that allow everything.
     let access = Access::new(store, account)?;
-    for p in store
-        .query_resources(sync, Some("policy"))?
-        .iter()
-        .filter(|p| flag(p, "allows_everything"))
-    {
+    for p in policies.iter().filter(|p| flag(p, "allows_everything")) {
         let mut holders: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for path in access.of_resource(&format!("policy:{}", p.name))? {
             holders
@@ -175,7 +172,7 @@ pub fn findings(store: &Store, account: &str) -> Result<Vec<Finding>> {
         }
     }
 
-    for p in store.query_resources(sync, Some("policy"))? {
+    for p in &policies {
         let custom = p.attributes.get("policy_type").and_then(|v| v.as_str()) == Some("Custom");
         let unattached = p
             .attributes

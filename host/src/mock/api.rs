@@ -167,6 +167,22 @@ fn policy_json(t: &Tenant, i: usize) -> Value {
     })
 }
 
+/// The policy named by `PolicyName` and `PolicyType`; names are unique only within a type.
+fn policy_index(t: &Tenant, p: &Params) -> Result<usize, ApiFailure> {
+    let name = p.required("PolicyName")?;
+    let kind = p.required("PolicyType")?;
+    t.policies
+        .iter()
+        .position(|x| x.name == name && x.policy_type == kind)
+        .ok_or_else(|| {
+            ApiFailure::new(
+                404,
+                "EntityNotExist.Policy",
+                &format!("The policy does not exist: {name}."),
+            )
+        })
+}
+
 fn group_index(t: &Tenant, name: &str) -> Result<usize, ApiFailure> {
     t.group_by_name.get(name).copied().ok_or_else(|| {
         ApiFailure::new(
@@ -289,19 +305,7 @@ pub fn handle(
             )
         }
         (RAM, "ListEntitiesForPolicy") => {
-            let name = p.required("PolicyName")?;
-            let kind = p.required("PolicyType")?;
-            let pi = t
-                .policies
-                .iter()
-                .position(|x| x.name == name && x.policy_type == kind)
-                .ok_or_else(|| {
-                    ApiFailure::new(
-                        404,
-                        "EntityNotExist.Policy",
-                        &format!("The policy does not exist: {name}."),
-                    )
-                })?;
+            let pi = policy_index(t, p)?;
             let (mut users, mut groups, mut roles) = (vec![], vec![], vec![]);
             for a in &t.attachments[pi] {
                 match a.principal {
@@ -315,19 +319,7 @@ pub fn handle(
             )
         }
         (RAM, "GetPolicy") => {
-            let name = p.required("PolicyName")?;
-            let kind = p.required("PolicyType")?;
-            let pi = t
-                .policies
-                .iter()
-                .position(|x| x.name == name && x.policy_type == kind)
-                .ok_or_else(|| {
-                    ApiFailure::new(
-                        404,
-                        "EntityNotExist.Policy",
-                        &format!("The policy does not exist: {name}."),
-                    )
-                })?;
+            let pi = policy_index(t, p)?;
             let mut policy = policy_json(t, pi);
             policy["PolicyDocument"] = json!(t.policies[pi].document);
             Ok(json!({
@@ -427,19 +419,7 @@ pub fn mutate(t: &mut Tenant, action: &str, p: &Params) -> Result<Value, ApiFail
             let kind = action
                 .trim_start_matches("AttachPolicyTo")
                 .trim_start_matches("DetachPolicyFrom");
-            let name = p.required("PolicyName")?;
-            let policy_type = p.required("PolicyType")?;
-            let pi = t
-                .policies
-                .iter()
-                .position(|x| x.name == name && x.policy_type == policy_type)
-                .ok_or_else(|| {
-                    ApiFailure::new(
-                        404,
-                        "EntityNotExist.Policy",
-                        &format!("The policy does not exist: {name}."),
-                    )
-                })?;
+            let pi = policy_index(t, p)?;
             let principal = match kind {
                 "User" => Principal::User(user_index(t, p.required("UserName")?)?),
                 "Group" => Principal::Group(group_index(t, p.required("GroupName")?)?),
