@@ -473,6 +473,7 @@ pub fn assume_role(
     caller: &MockKey,
     p: &Params,
     now: time::OffsetDateTime,
+    lifetime_cap: Option<std::time::Duration>,
 ) -> Result<(Value, String, MockKey), ApiFailure> {
     let arn = p.required("RoleArn")?;
     let session = p.required("RoleSessionName")?;
@@ -533,7 +534,11 @@ pub fn assume_role(
     let id = format!("STS.{}", random(12));
     let secret = random(20);
     let token = format!("CAIS{}", random(40));
-    let expires = now + time::Duration::seconds(duration);
+    let mut lifetime = time::Duration::seconds(duration);
+    if let Some(cap) = lifetime_cap {
+        lifetime = lifetime.min(time::Duration::try_from(cap).unwrap_or(lifetime));
+    }
+    let expires = now + lifetime;
     let expiration = expires
         .format(time::macros::format_description!(
             "[year]-[month]-[day]T[hour]:[minute]:[second]Z"

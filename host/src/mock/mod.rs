@@ -155,14 +155,24 @@ pub enum FaultKind {
     ServerError,
     /// HTTP 403 `NoPermission` with an AccessDeniedDetail.
     Deny,
+    /// The real answer cut off at half its length, possibly inside a UTF-8 character.
+    Truncated,
+    /// A 200 answer of bytes that are neither JSON nor UTF-8.
+    Garbled,
+    /// The real answer padded past 16 MiB, the most a plugin may read.
+    Oversized,
 }
 
 #[derive(Debug)]
 pub struct Fault {
+    /// The action whose answers are spoiled; `*` for every action.
     pub action: String,
     pub kind: FaultKind,
     /// How many answers to spoil; None for all of them.
     remaining: Option<AtomicU64>,
+    /// Spoil only every n-th answer.
+    every: Option<u64>,
+    seen: AtomicU64,
 }
 
 impl Fault {
@@ -171,17 +181,40 @@ impl Fault {
             action: action.into(),
             kind,
             remaining: times.map(AtomicU64::new),
+            every: None,
+            seen: AtomicU64::new(0),
         }
     }
 
-    /// Parses `ACTION=KIND[:TIMES]`, for example `ListRoles=deny` or `ListUsers=throttle:2`.
+    /// Spoils every `n`-th answer to `action` (`*` for all actions).
+    pub fn every(action: &str, kind: FaultKind, n: u64) -> Self {
+        let mut f = Self::new(action, kind, None);
+        f.every = Some(n.max(1));
+        f
+    }
+
+    /// Parses `ACTION=KIND[:TIMES]` or `ACTION=KIND:every-N`, for example `ListRoles=deny`,
+    /// `ListUsers=throttle:2` or `*=throttle:every-3`.
     pub fn parse(spec: &str) -> Result<Self> {
         let Some((action, rest)) = spec.split_once('=') else {
             bail!(
-                "--fault takes ACTION=KIND[:TIMES], for example ListUsers=throttle:2; got {spec:?}"
+                "--fault takes ACTION=KIND[:TIMES] or ACTION=KIND:every-N, for example ListUsers=throttle:2; got {spec:?}"
             );
         };
+        let mut every = None;
         let (kind, times) = match rest.split_once(':') {
+            Some((k, n)) if n.starts_with("every-") => {
+                every = Some(
+                    n["every-".len()..]
+                        .parse::<u64>()
+                        .ok()
+                        .filter(|n| *n > 0)
+                        .with_context(|| {
+                            format!("--fault {spec:?}: every-N takes a positive count")
+                        })?,
+                );
+                (k, None)
+            }
             Some((k, n)) => (
                 k,
                 Some(
@@ -198,14 +231,25 @@ impl Fault {
             "throttle" => FaultKind::Throttle,
             "server-error" => FaultKind::ServerError,
             "deny" => FaultKind::Deny,
+            "truncated" => FaultKind::Truncated,
+            "garbled" => FaultKind::Garbled,
+            "oversized" => FaultKind::Oversized,
             other => bail!(
-                "--fault {spec:?}: unknown kind {other:?}; expected malformed, missing-field, wrong-type, throttle, server-error or deny"
+                "--fault {spec:?}: unknown kind {other:?}; expected malformed, missing-field, wrong-type, throttle, server-error, deny, truncated, garbled or oversized"
             ),
         };
-        Ok(Fault::new(action, kind, times))
+        let mut fault = Fault::new(action, kind, times);
+        fault.every = every;
+        Ok(fault)
     }
 
-    fn fires(&self) -> bool {
+    fn fires(&self, action: &str) -> bool {
+        if self.action != "*" && self.action != action {
+            return false;
+        }
+        if let Some(n) = self.every {
+            return (self.seen.fetch_add(1, Ordering::Relaxed) + 1) % n == 0;
+        }
         match &self.remaining {
             None => true,
             Some(n) => n
@@ -220,6 +264,11 @@ pub struct MockOptions {
     pub tenant: Tenant,
     pub keys: HashMap<String, MockKey>,
     pub faults: Vec<Fault>,
+    /// Added to every answer, to model a distant endpoint.
+    pub latency: std::time::Duration,
+    /// Caps the lifetime of the STS credentials AssumeRole issues, whatever was asked, so
+    /// tests can watch them expire during a sync.
+    pub sts_lifetime: Option<std::time::Duration>,
 }
 
 impl MockOptions {
@@ -238,6 +287,8 @@ impl MockOptions {
             tenant,
             keys,
             faults: Vec::new(),
+            latency: std::time::Duration::ZERO,
+            sts_lifetime: None,
         }
     }
 }
@@ -246,6 +297,8 @@ struct MockState {
     tenant: std::sync::RwLock<Tenant>,
     keys: std::sync::RwLock<HashMap<String, MockKey>>,
     faults: Vec<Fault>,
+    latency: std::time::Duration,
+    sts_lifetime: Option<std::time::Duration>,
     nonces: verify::NonceCache,
     calls: Mutex<BTreeMap<String, u64>>,
 }
@@ -269,6 +322,8 @@ impl MockServer {
             tenant: std::sync::RwLock::new(options.tenant),
             keys: std::sync::RwLock::new(options.keys),
             faults: options.faults,
+            latency: options.latency,
+            sts_lifetime: options.sts_lifetime,
             nonces: Default::default(),
             calls: Default::default(),
         });
@@ -358,6 +413,9 @@ fn request_id() -> String {
 }
 
 async fn serve(state: &MockState, req: Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
+    if !state.latency.is_zero() {
+        tokio::time::sleep(state.latency).await;
+    }
     let id = request_id();
     let host = req
         .headers()
@@ -378,14 +436,14 @@ async fn serve(state: &MockState, req: Request<hyper::body::Incoming>) -> Respon
             if let Some(detail) = &f.access_denied {
                 body["AccessDeniedDetail"] = detail.clone();
             }
-            respond(f.status, body.to_string(), &id, f.retry_after_ms)
+            respond(f.status, body.to_string().into(), &id, f.retry_after_ms)
         }
     }
 }
 
 fn respond(
     status: u16,
-    body: String,
+    body: Bytes,
     id: &str,
     retry_after_ms: Option<u64>,
 ) -> Response<Full<Bytes>> {
@@ -397,7 +455,7 @@ fn respond(
         response = response.header("x-acs-retry-after", ms.to_string());
     }
     response
-        .body(Full::new(Bytes::from(body)))
+        .body(Full::new(body))
         .expect("static response parts are valid")
 }
 
@@ -405,7 +463,7 @@ async fn answer(
     state: &MockState,
     req: Request<hyper::body::Incoming>,
     id: &str,
-) -> Result<String, ApiFailure> {
+) -> Result<Bytes, ApiFailure> {
     let (parts, body) = req.into_parts();
     let body = Limited::new(body, MAX_BODY)
         .collect()
@@ -469,7 +527,7 @@ async fn answer(
     let fault = state
         .faults
         .iter()
-        .find(|f| f.action == action && f.fires())
+        .find(|f| f.fires(&action))
         .map(|f| f.kind);
     match fault {
         Some(FaultKind::Throttle) => {
@@ -506,16 +564,26 @@ async fn answer(
             return Err(f);
         }
         Some(FaultKind::Malformed) => {
-            return Ok(format!(
-                "{{\"RequestId\":\"{id}\",\"Users\":{{\"User\":[{{\"UserId\":"
+            return Ok(
+                format!("{{\"RequestId\":\"{id}\",\"Users\":{{\"User\":[{{\"UserId\":").into(),
+            );
+        }
+        Some(FaultKind::Garbled) => {
+            return Ok(Bytes::from_static(
+                b"\xff\xfe\x00garbled \xc3\x28 not json \x9f",
             ));
         }
         _ => {}
     }
     let params = api::Params::new(verify::decode_query(incoming.raw_query));
     let mut body = if version == api::STS && action == "AssumeRole" {
-        let (body, id, issued) =
-            api::assume_role(&tenant, key, &params, OffsetDateTime::now_utc())?;
+        let (body, id, issued) = api::assume_role(
+            &tenant,
+            key,
+            &params,
+            OffsetDateTime::now_utc(),
+            state.sts_lifetime,
+        )?;
         state
             .keys
             .write()
@@ -533,9 +601,15 @@ async fn answer(
     match fault {
         Some(FaultKind::MissingField) => spoil(&mut body, &mut |v| *v = Value::Null, true),
         Some(FaultKind::WrongType) => spoil(&mut body, &mut |v| *v = json!(12345), false),
+        Some(FaultKind::Oversized) => body["Padding"] = json!("x".repeat(20 << 20)),
         _ => {}
     }
-    Ok(body.to_string())
+    let text = body.to_string();
+    if fault == Some(FaultKind::Truncated) {
+        let bytes = text.into_bytes();
+        return Ok(Bytes::copy_from_slice(&bytes[..bytes.len() / 2]));
+    }
+    Ok(text.into())
 }
 
 const SPOILED: &[&str] = &[
