@@ -37,9 +37,15 @@ fn access(c: &mut Criterion) {
             Limits::default(),
         );
         let mut store = Store::open_or_create(&path).unwrap();
-        let report = ramsync::scheduler::sync(&plugins, &ctx, &mut store, &SyncOptions::default())
-            .await
-            .unwrap();
+        let report = ramsync::scheduler::sync(
+            &plugins,
+            &ctx,
+            &mut store,
+            &SyncOptions::default(),
+            &ramsync::progress::ProgressDisplay::hidden().account("default"),
+        )
+        .await
+        .unwrap();
         assert!(report.is_complete());
     });
     let store = Store::open_existing(&path).unwrap();

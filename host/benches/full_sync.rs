@@ -103,6 +103,7 @@ fn full_sync(c: &mut Criterion) {
                     &ctx,
                     &mut store,
                     &SyncOptions::default(),
+                    &ramsync::progress::ProgressDisplay::hidden().account("default"),
                 ))
                 .unwrap();
             assert!(report.is_complete());

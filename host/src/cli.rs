@@ -1,11 +1,14 @@
 //! The command line. Command names, flags and `--json` fields are a contract scripts rely on.
 
+use crate::accounts::{self, RunSettings, SyncLock};
+use crate::config::{AccountConfig, Config};
 use crate::credentials::Credential;
 use crate::engine::{Auth, CallContext, HttpRequest, Limits, Plugins};
 use crate::http_policy::Endpoints;
 use crate::mock::{
     DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, Fault, MockKey, MockOptions, MockServer, Tenant,
 };
+use crate::progress::ProgressDisplay;
 use crate::scheduler::{SyncOptions, SyncReport};
 use crate::store::Store;
 use crate::sts::{AssumeRole, CredentialSource};
@@ -16,6 +19,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -66,40 +70,32 @@ pub enum Command {
         #[arg(long, requires = "access_key_id")]
         access_key_secret: Option<String>,
         /// Inject a fault: ACTION=KIND[:TIMES], KIND one of malformed, missing-field, wrong-type,
-        /// throttle, server-error, deny. For testing error handling.
+        /// throttle, server-error, deny, truncated, garbled, oversized; ACTION * matches every
+        /// action, and :every-N spoils every N-th answer only.
         #[arg(long = "fault", value_name = "ACTION=KIND[:TIMES]")]
         faults: Vec<String>,
+        /// Delay every answer by this many milliseconds, like a distant endpoint.
+        #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=60_000))]
+        latency_ms: u64,
     },
-    /// Sync the account of the credentials in ALIBABA_CLOUD_ACCESS_KEY_ID / _SECRET / _SECURITY_TOKEN.
+    /// Sync the account of the credentials in ALIBABA_CLOUD_ACCESS_KEY_ID / _SECRET / _SECURITY_TOKEN,
+    /// or every account of a config file (--config, or ./ramsync.toml when present).
+    /// An interrupted run is resumed where it stopped.
     Sync {
+        #[command(flatten)]
+        args: SyncArgs,
+        /// Resume the account's interrupted sync run however old it is (a plain sync
+        /// resumes runs interrupted in the last 24 hours).
         #[arg(long)]
-        db: PathBuf,
-        /// Send a product's calls to URL instead of its public endpoint; PRODUCT is ram, ims or sts.
-        #[arg(long = "endpoint", value_name = "PRODUCT=URL", value_parser = parse_endpoint)]
-        endpoints: Vec<(String, String)>,
-        /// Plugin calls in flight at once.
-        #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
-        concurrency: u16,
-        /// The name this account's sync runs are recorded under.
-        #[arg(long, default_value = "default")]
-        account: String,
-        /// A profile of the Alibaba Cloud CLI's ~/.aliyun/config.json (modes AK, StsToken,
-        /// RamRoleArn, ChainableRamRoleArn) instead of the ALIBABA_CLOUD_* variables.
-        #[arg(long)]
-        profile: Option<String>,
-        /// Sync as this role, assumed with STS AssumeRole (acs:ram::<account>:role/<name>).
-        /// Repeat for a chain: each role is assumed with the previous one's credentials.
-        #[arg(long = "assume-role", value_name = "ROLE_ARN")]
-        assume_role: Vec<String>,
-        /// The ExternalId the (last) role's trust policy requires.
-        #[arg(long, requires = "assume_role")]
-        external_id: Option<String>,
-        /// The session name for AssumeRole.
-        #[arg(long, default_value = "ramsync", requires = "assume_role")]
-        role_session_name: String,
-        /// How long assumed-role credentials last; they are refreshed before they expire.
-        #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(u32).range(900..=43200))]
-        duration_seconds: u32,
+        resume: bool,
+    },
+    /// Sync on a schedule until SIGTERM or Ctrl-C; a failed run does not stop the next.
+    Serve {
+        #[command(flatten)]
+        args: SyncArgs,
+        /// Time between the start of one run and the next, for example 1h, 30m or 90s.
+        #[arg(long, default_value = "1h", value_parser = parse_interval)]
+        interval: std::time::Duration,
     },
     /// List the resources of the newest complete sync.
     Resources {
@@ -188,6 +184,58 @@ pub enum Command {
     },
 }
 
+#[derive(clap::Args, Debug, Clone)]
+pub struct SyncArgs {
+    #[arg(long)]
+    db: PathBuf,
+    /// A ramsync.toml listing the accounts to sync; ./ramsync.toml is read when present.
+    #[arg(long, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Send a product's calls to URL instead of its public endpoint; PRODUCT is ram, ims or sts.
+    #[arg(long = "endpoint", value_name = "PRODUCT=URL", value_parser = parse_endpoint)]
+    endpoints: Vec<(String, String)>,
+    /// Plugin calls in flight at once, per account.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    concurrency: u16,
+    /// The name this account's sync runs are recorded under (default: default). With a
+    /// config file, sync only the account of this name.
+    #[arg(long)]
+    account: Option<String>,
+    /// A profile of the Alibaba Cloud CLI's ~/.aliyun/config.json (modes AK, StsToken,
+    /// RamRoleArn, ChainableRamRoleArn) instead of the ALIBABA_CLOUD_* variables.
+    #[arg(long)]
+    profile: Option<String>,
+    /// Sync as this role, assumed with STS AssumeRole (acs:ram::<account>:role/<name>).
+    /// Repeat for a chain: each role is assumed with the previous one's credentials.
+    #[arg(long = "assume-role", value_name = "ROLE_ARN")]
+    assume_role: Vec<String>,
+    /// The ExternalId the (last) role's trust policy requires.
+    #[arg(long, requires = "assume_role")]
+    external_id: Option<String>,
+    /// The session name for AssumeRole.
+    #[arg(long, default_value = "ramsync", requires = "assume_role")]
+    role_session_name: String,
+    /// How long assumed-role credentials last; they are refreshed before they expire.
+    #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(u32).range(900..=43200))]
+    duration_seconds: u32,
+    /// Requests per second per API product and account (0: no limit). An account's `qps`
+    /// in the config file takes precedence.
+    #[arg(long, default_value_t = crate::http_policy::DEFAULT_QPS, value_parser = clap::value_parser!(u32).range(0..=10000))]
+    qps: u32,
+    /// Accounts synced at the same time.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    parallel_accounts: u16,
+}
+
+fn parse_interval(arg: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(arg)
+        .map_err(|e| format!("{e}; use a duration like 1h, 30m or 90s"))?;
+    if d < std::time::Duration::from_secs(1) {
+        return Err("the interval must be at least 1s".into());
+    }
+    Ok(d)
+}
+
 #[derive(clap::Args, Debug)]
 pub struct ProvisionArgs {
     /// TYPE:NAME:ENTITLEMENT, for example group:admins:member or policy:AdministratorAccess:attached
@@ -230,60 +278,20 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             access_key_id,
             access_key_secret,
             faults,
+            latency_ms,
         } => {
             mock(
                 &listen,
                 tenant,
                 synthetic,
-                access_key_id,
-                access_key_secret,
+                (access_key_id, access_key_secret),
                 faults,
+                std::time::Duration::from_millis(latency_ms),
             )
             .await
         }
-        Command::Sync {
-            db,
-            endpoints,
-            concurrency,
-            account,
-            profile,
-            assume_role,
-            external_id,
-            role_session_name,
-            duration_seconds,
-        } => {
-            let mut e = Endpoints::default();
-            for (product, url) in &endpoints {
-                e.set(product, url)?;
-            }
-            let mut credential = crate::credentials::default_chain(profile.as_deref())?;
-            for (i, arn) in assume_role.iter().enumerate() {
-                if !arn.starts_with("acs:ram::") || !arn.contains(":role/") {
-                    bail!(
-                        "--assume-role takes a role ARN like acs:ram::1234567890123456:role/ramsync-reader; got {arn:?}"
-                    );
-                }
-                let mut spec = AssumeRole::new(arn);
-                spec.session_name = role_session_name.clone();
-                spec.duration_seconds = duration_seconds;
-                if i + 1 == assume_role.len() {
-                    spec.external_id = external_id.clone();
-                }
-                credential = credential.assume(spec);
-            }
-            let options = SyncOptions {
-                account,
-                concurrency: concurrency as usize,
-                ..SyncOptions::default()
-            };
-            let report = sync(&db, e, credential, &options).await?;
-            print_sync(&db, &report, &options.account)?;
-            Ok(if report.is_complete() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            })
-        }
+        Command::Sync { args, resume } => sync_command(args, resume).await,
+        Command::Serve { args, interval } => serve(args, interval).await,
         Command::Resources {
             db,
             resource_type,
@@ -351,7 +359,13 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Runs { db, json } => {
             let store = Store::open_existing(&db)?;
-            let runs = store.runs()?;
+            let mut runs = store.runs()?;
+            // A run still marked running while no process holds the sync lock was interrupted.
+            if !SyncLock::is_held(&db) {
+                for r in runs.iter_mut().filter(|r| r.status == "running") {
+                    r.status = "interrupted".into();
+                }
+            }
             if json {
                 print_json_lines(&runs)?;
             } else {
@@ -639,22 +653,317 @@ fn print_lines(lines: impl Iterator<Item = String>) {
     let _ = out.flush();
 }
 
-/// Runs one sync of one account into the database at `db`.
+/// The accounts a `sync` or `serve` covers: those of the config file, or the one the flags
+/// describe. The second value is the config file's path, if one was read.
+fn plan(args: &SyncArgs) -> Result<(Vec<AccountConfig>, Option<PathBuf>)> {
+    let single_flags =
+        !args.endpoints.is_empty() || args.profile.is_some() || !args.assume_role.is_empty();
+    let path = match &args.config {
+        Some(p) => Some(p.clone()),
+        None if !single_flags && Path::new(crate::config::DEFAULT_PATH).is_file() => {
+            tracing::info!("reading accounts from ./{}", crate::config::DEFAULT_PATH);
+            Some(PathBuf::from(crate::config::DEFAULT_PATH))
+        }
+        None => None,
+    };
+    if let Some(path) = path {
+        if single_flags {
+            bail!(
+                "--endpoint, --profile and --assume-role describe one account and cannot be combined with --config; set them per account in {}",
+                path.display()
+            );
+        }
+        let config = Config::load(&path)?;
+        let accounts = match &args.account {
+            None => config.accounts,
+            Some(name) => {
+                let names: Vec<String> = config.accounts.iter().map(|a| a.name.clone()).collect();
+                let Some(account) = config.accounts.into_iter().find(|a| &a.name == name) else {
+                    bail!(
+                        "no account {name:?} in {}; it has {}",
+                        path.display(),
+                        names.join(", ")
+                    );
+                };
+                vec![account]
+            }
+        };
+        return Ok((accounts, Some(path)));
+    }
+    let mut endpoints = Endpoints::default();
+    for (product, url) in &args.endpoints {
+        endpoints.set(product, url)?;
+    }
+    let mut roles = Vec::new();
+    for (i, arn) in args.assume_role.iter().enumerate() {
+        if !arn.starts_with("acs:ram::") || !arn.contains(":role/") {
+            bail!(
+                "--assume-role takes a role ARN like acs:ram::1234567890123456:role/ramsync-reader; got {arn:?}"
+            );
+        }
+        let mut spec = AssumeRole::new(arn);
+        spec.session_name = args.role_session_name.clone();
+        spec.duration_seconds = args.duration_seconds;
+        if i + 1 == args.assume_role.len() {
+            spec.external_id = args.external_id.clone();
+        }
+        roles.push(spec);
+    }
+    let account = AccountConfig {
+        name: args.account.clone().unwrap_or_else(|| "default".into()),
+        profile: args.profile.clone(),
+        qps: None,
+        endpoints,
+        assume_roles: roles,
+    };
+    Ok((vec![account], None))
+}
+
+fn settings(args: &SyncArgs, resume: bool, stop: Arc<AtomicBool>) -> RunSettings {
+    RunSettings {
+        concurrency: args.concurrency as usize,
+        default_qps: (args.qps > 0).then_some(args.qps),
+        parallel_accounts: args.parallel_accounts as usize,
+        resume,
+        stop,
+    }
+}
+
+/// Sets `stop` on SIGTERM or Ctrl-C, so the run ends after the pages in flight and stays
+/// resumable; a second signal exits at once (the checkpoints make that safe too).
+fn stop_on_signal(stop: Arc<AtomicBool>, wake: Arc<tokio::sync::Notify>) {
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        eprintln!(
+            "stopping: finishing the calls in flight and saving where the sync got to (signal again to quit at once)"
+        );
+        stop.store(true, Ordering::SeqCst);
+        wake.notify_one();
+        shutdown_signal().await;
+        eprintln!("stopped at once; the next sync resumes from the last stored page");
+        std::process::exit(130);
+    });
+}
+
+async fn sync_command(args: SyncArgs, resume: bool) -> Result<ExitCode> {
+    let (accounts, config) = plan(&args)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    stop_on_signal(stop.clone(), Arc::default());
+    let settings = settings(&args, resume, stop);
+    if config.is_none() {
+        // One account from flags: a credential problem is this command's error.
+        let account = &accounts[0];
+        let source = accounts::credential_source(account)?;
+        let _lock = SyncLock::acquire(&args.db)?;
+        Store::open_or_create(&args.db)?;
+        let plugins = Plugins::builtin(Limits::default()).await?;
+        let display = ProgressDisplay::new();
+        let report =
+            accounts::sync_account(&args.db, &plugins, account, source, &settings, &display)
+                .await?;
+        print_sync(&args.db, &report, &account.name)?;
+        return Ok(exit_code(report.is_complete()));
+    }
+    let outcomes = sync_all(&args.db, &accounts, &settings).await?;
+    print_summary(&args.db, &outcomes)?;
+    Ok(exit_code(
+        outcomes
+            .iter()
+            .all(|o| o.result.as_ref().is_ok_and(|r| r.is_complete())),
+    ))
+}
+
+fn exit_code(success: bool) -> ExitCode {
+    if success {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+async fn sync_all(
+    db: &Path,
+    accounts: &[AccountConfig],
+    settings: &RunSettings,
+) -> Result<Vec<accounts::Outcome>> {
+    let _lock = SyncLock::acquire(db)?;
+    Store::open_or_create(db)?;
+    let plugins = Plugins::builtin(Limits::default()).await?;
+    let display = ProgressDisplay::new();
+    Ok(accounts::sync_accounts(db, &plugins, accounts, settings, &display).await)
+}
+
+async fn serve(args: SyncArgs, interval: std::time::Duration) -> Result<ExitCode> {
+    let (accounts, config) = plan(&args)?;
+    if config.is_none() {
+        // Check the credentials once up front, so a typo fails now rather than every hour.
+        crate::credentials::default_chain(accounts[0].profile.as_deref())?;
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let wake = Arc::new(tokio::sync::Notify::new());
+    stop_on_signal(stop.clone(), wake.clone());
+    let settings = settings(&args, false, stop.clone());
+    let names: Vec<&str> = accounts.iter().map(|a| a.name.as_str()).collect();
+    eprintln!(
+        "serving: syncing {} into {} every {}; stop with SIGTERM or Ctrl-C",
+        names.join(", "),
+        args.db.display(),
+        humantime::format_duration(interval)
+    );
+    loop {
+        let started = std::time::Instant::now();
+        match sync_all(&args.db, &accounts, &settings).await {
+            Ok(outcomes) => {
+                for o in &outcomes {
+                    log_outcome(o);
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %format!("{e:#}"), "sync run could not start; trying again at the next interval")
+            }
+        }
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
+        let next = interval.saturating_sub(started.elapsed());
+        tracing::info!(next_in = %humantime::format_duration(next), "waiting for the next run");
+        tokio::select! {
+            _ = tokio::time::sleep(next) => {}
+            _ = wake.notified() => break,
+        }
+    }
+    eprintln!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn log_outcome(o: &accounts::Outcome) {
+    match &o.result {
+        Ok(r) if r.is_complete() => {
+            tracing::warn!(account = %o.account, sync_run = r.sync_id, api_calls = r.api_calls, seconds = o.elapsed.as_secs_f64(), "sync complete")
+        }
+        Ok(r) if r.interrupted => {
+            tracing::warn!(account = %o.account, sync_run = r.sync_id, "sync interrupted; it resumes on the next run")
+        }
+        Ok(r) => {
+            tracing::error!(account = %o.account, sync_run = r.sync_id, error = r.error.as_deref().unwrap_or_default(), "sync failed")
+        }
+        Err(e) => tracing::error!(account = %o.account, error = %e, "sync failed"),
+    }
+}
+
+/// One line per account, then the reasons for failures.
+fn print_summary(db: &Path, outcomes: &[accounts::Outcome]) -> Result<()> {
+    let store = Store::open_existing(db)?;
+    let mut rows = Vec::new();
+    let mut details = Vec::new();
+    for o in outcomes {
+        let (run, status, resources, grants, calls) = match &o.result {
+            Ok(r) => {
+                let status = if r.interrupted {
+                    "interrupted"
+                } else if r.error.is_some() {
+                    "failed"
+                } else {
+                    "complete"
+                };
+                let (types, grants) = store.counts(r.sync_id)?;
+                (
+                    r.sync_id.to_string(),
+                    status,
+                    types.iter().map(|(_, n)| n).sum::<i64>().to_string(),
+                    grants.iter().map(|(_, _, n)| n).sum::<i64>().to_string(),
+                    r.api_calls.to_string(),
+                )
+            }
+            Err(_) => ("-".into(), "failed", "-".into(), "-".into(), "0".into()),
+        };
+        rows.push(vec![
+            o.account.clone(),
+            status.to_string(),
+            run,
+            resources,
+            grants,
+            calls,
+            format!("{:.2} s", o.elapsed.as_secs_f64()),
+        ]);
+        match &o.result {
+            Err(e) => details.push(format!("{}: {e}", o.account)),
+            Ok(r) => {
+                if let Some(e) = &r.error {
+                    for line in e.lines() {
+                        details.push(format!("{}: {line}", o.account));
+                    }
+                }
+                if r.interrupted {
+                    details.push(format!(
+                        "{}: interrupted; `ramsync sync --resume` continues run {}",
+                        o.account, r.sync_id
+                    ));
+                }
+            }
+        }
+    }
+    print_table(
+        &[
+            "ACCOUNT",
+            "STATUS",
+            "RUN",
+            "RESOURCES",
+            "GRANTS",
+            "API CALLS",
+            "TIME",
+        ],
+        rows,
+    );
+    let failed = outcomes
+        .iter()
+        .filter(|o| !o.result.as_ref().is_ok_and(|r| r.is_complete()))
+        .count();
+    if failed > 0 {
+        eprintln!(
+            "error: {failed} of {} accounts did not complete; queries for them still read their last complete sync:",
+            outcomes.len()
+        );
+        for d in details {
+            eprintln!("  {d}");
+        }
+    }
+    Ok(())
+}
+
+/// Runs one sync of one account into the database at `db` (the demo's).
 pub async fn sync(
     db: &Path,
     endpoints: Endpoints,
     source: CredentialSource,
     options: &SyncOptions,
 ) -> Result<SyncReport> {
-    let mut store = Store::open_or_create(db)?;
-    let limits = Limits::default();
-    let plugins = Plugins::builtin(limits).await?;
-    let auth = Arc::new(Auth {
-        signer: plugins.signer.clone(),
+    let _lock = SyncLock::acquire(db)?;
+    Store::open_or_create(db)?;
+    let plugins = Plugins::builtin(Limits::default()).await?;
+    let account = AccountConfig {
+        name: options.account.clone(),
+        profile: None,
+        qps: None,
+        endpoints,
+        assume_roles: Vec::new(),
+    };
+    let settings = RunSettings {
+        concurrency: options.concurrency,
+        default_qps: None,
+        parallel_accounts: 1,
+        resume: options.resume,
+        stop: options.stop.clone(),
+    };
+    accounts::sync_account(
+        db,
+        &plugins,
+        &account,
         source,
-    });
-    let ctx = CallContext::new(endpoints, Some(auth), limits);
-    crate::scheduler::sync(&plugins, &ctx, &mut store, options).await
+        &settings,
+        &ProgressDisplay::new(),
+    )
+    .await
 }
 
 fn print_sync(db: &Path, report: &SyncReport, account: &str) -> Result<()> {
@@ -789,9 +1098,9 @@ async fn mock(
     listen: &str,
     tenant: Option<PathBuf>,
     synthetic: Option<String>,
-    access_key_id: Option<String>,
-    access_key_secret: Option<String>,
+    (access_key_id, access_key_secret): (Option<String>, Option<String>),
     faults: Vec<String>,
+    latency: std::time::Duration,
 ) -> Result<ExitCode> {
     let tenant = match (tenant, synthetic) {
         (Some(path), _) => Tenant::load(&path)?,
@@ -809,6 +1118,7 @@ async fn mock(
     for f in &faults {
         options.faults.push(Fault::parse(f)?);
     }
+    options.latency = latency;
     let server = MockServer::start(listen, options).await?;
     {
         let t = server.tenant();

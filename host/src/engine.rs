@@ -3,7 +3,7 @@
 //! memory cap and an epoch deadline; each call also has a host-side timeout.
 
 use crate::credentials::Credential;
-use crate::http_policy::{Endpoints, HttpActivity, HttpPolicy};
+use crate::http_policy::{Endpoints, HttpActivity, HttpPolicy, RateLimits};
 use anyhow::{Context, Result};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -231,16 +231,29 @@ pub struct CallContext {
     pub endpoints: Arc<Endpoints>,
     pub auth: Option<Arc<Auth>>,
     pub limits: Limits,
+    /// This account's request rates, per product.
+    pub rates: Arc<RateLimits>,
     /// API calls made by plugins through this context.
     pub http_calls: Arc<AtomicU64>,
 }
 
 impl CallContext {
+    /// A context without a rate limit.
     pub fn new(endpoints: Endpoints, auth: Option<Arc<Auth>>, limits: Limits) -> Self {
+        Self::with_rates(endpoints, auth, limits, RateLimits::unlimited())
+    }
+
+    pub fn with_rates(
+        endpoints: Endpoints,
+        auth: Option<Arc<Auth>>,
+        limits: Limits,
+        rates: RateLimits,
+    ) -> Self {
         CallContext {
             endpoints: Arc::new(endpoints),
             auth,
             limits,
+            rates: Arc::new(rates),
             http_calls: Arc::default(),
         }
     }
@@ -392,7 +405,12 @@ impl Syncer {
             wasi: bare_wasi(),
             table: ResourceTable::new(),
             http: WasiHttpCtx::new(),
-            policy: HttpPolicy::new(ctx.endpoints.clone(), token, activity.clone()),
+            policy: HttpPolicy::new(
+                ctx.endpoints.clone(),
+                ctx.rates.clone(),
+                token,
+                activity.clone(),
+            ),
             limits: store_limits(&ctx.limits),
             endpoints: ctx.endpoints.clone(),
             auth,

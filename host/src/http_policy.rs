@@ -1,6 +1,7 @@
 //! Outbound HTTP policy for plugins, enforced in the wasi-http `send_request` hook:
-//! only the configured product endpoints are reachable, timeouts are clamped, and the
-//! STS security token is added here so that syncers never hold it.
+//! only the configured product endpoints are reachable, each account's request rate per
+//! product is limited, timeouts and response sizes are capped, and the STS security token
+//! is added here so that syncers never hold it.
 
 use crate::credentials::Secret;
 use anyhow::{Result, bail};
@@ -21,6 +22,62 @@ pub const PRODUCTS: &[(&str, &str)] = &[
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(30);
 pub const BETWEEN_BYTES_TIMEOUT: Duration = Duration::from_secs(30);
+/// The largest response body a plugin may read. A page of 1,000 users is about 0.5 MiB.
+pub const MAX_RESPONSE_BYTES: usize = 16 << 20;
+
+/// The default request rate per account and product when none is configured.
+pub const DEFAULT_QPS: u32 = 50;
+
+/// The product an API version belongs to. Requests name their version in `x-acs-version`;
+/// the local API serves every product at one address, so the endpoint alone cannot tell.
+pub fn product_of_version(version: &str) -> Option<&'static str> {
+    match version {
+        "2015-05-01" => Some("ram"),
+        "2019-08-15" => Some("ims"),
+        "2015-04-01" => Some("sts"),
+        _ => None,
+    }
+}
+
+/// One account's request rates, one limiter per product; a request waits for its turn.
+pub struct RateLimits {
+    qps: Option<u32>,
+    by_product: BTreeMap<&'static str, governor::DefaultDirectRateLimiter>,
+}
+
+impl RateLimits {
+    /// `qps` requests per second for each product (bursts up to `qps`), or no limit.
+    pub fn new(qps: Option<u32>) -> Self {
+        let by_product = match qps.and_then(std::num::NonZeroU32::new) {
+            None => BTreeMap::new(),
+            Some(rate) => PRODUCTS
+                .iter()
+                .map(|(p, _)| {
+                    (
+                        *p,
+                        governor::RateLimiter::direct(governor::Quota::per_second(rate)),
+                    )
+                })
+                .collect(),
+        };
+        RateLimits { qps, by_product }
+    }
+
+    pub fn unlimited() -> Self {
+        Self::new(None)
+    }
+
+    pub fn qps(&self) -> Option<u32> {
+        self.qps
+    }
+
+    /// Waits until `product` may send another request.
+    pub async fn wait(&self, product: &str) {
+        if let Some(limiter) = self.by_product.get(product) {
+            limiter.until_ready().await;
+        }
+    }
+}
 
 /// Where each product is reached. Every configured endpoint is allowed; nothing else is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,6 +189,7 @@ pub struct HttpActivity {
 /// The `WasiHttpHooks` of one plugin store.
 pub struct HttpPolicy {
     endpoints: Arc<Endpoints>,
+    rates: Arc<RateLimits>,
     security_token: Option<Secret>,
     activity: Arc<HttpActivity>,
 }
@@ -139,11 +197,13 @@ pub struct HttpPolicy {
 impl HttpPolicy {
     pub fn new(
         endpoints: Arc<Endpoints>,
+        rates: Arc<RateLimits>,
         security_token: Option<Secret>,
         activity: Arc<HttpActivity>,
     ) -> Self {
         HttpPolicy {
             endpoints,
+            rates,
             security_token,
             activity,
         }
@@ -177,7 +237,7 @@ impl WasiHttpHooks for HttpPolicy {
         let scheme = uri.scheme_str().unwrap_or("https").to_string();
         let host = uri.host().unwrap_or_default().to_string();
         let port = uri.port_u16();
-        if self.endpoints.product_for(&scheme, &host, port).is_none() {
+        let Some(endpoint_product) = self.endpoints.product_for(&scheme, &host, port) else {
             let shown = match port {
                 Some(p) => format!("{scheme}://{host}:{p}"),
                 None => format!("{scheme}://{host}"),
@@ -185,7 +245,14 @@ impl WasiHttpHooks for HttpPolicy {
             tracing::warn!(host = %shown, "plugin request denied: host is not an allowed endpoint");
             self.activity.denied.lock().unwrap().push(shown);
             return Box::new(async { Err(HttpError::HttpRequestDenied) });
-        }
+        };
+        let product = request
+            .headers()
+            .get("x-acs-version")
+            .and_then(|v| v.to_str().ok())
+            .and_then(product_of_version)
+            .unwrap_or(endpoint_product)
+            .to_string();
         if let Some(token) = &self.security_token {
             match http::HeaderValue::from_str(token.expose()) {
                 Ok(mut value) => {
@@ -203,12 +270,23 @@ impl WasiHttpHooks for HttpPolicy {
         }
         self.activity.calls.fetch_add(1, Ordering::Relaxed);
         let options = clamp(options);
+        let rates = self.rates.clone();
         Box::new(async move {
             use http_body_util::BodyExt;
+            rates.wait(&product).await;
             let (response, io) =
                 wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
+            // A body past the cap ends in an error instead of filling the plugin's memory.
+            let capped = |body| {
+                http_body_util::Limited::new(body, MAX_RESPONSE_BYTES)
+                    .map_err(|e| match e.downcast::<HttpError>() {
+                        Ok(inner) => *inner,
+                        Err(_) => HttpError::HttpResponseBodySize(Some(MAX_RESPONSE_BYTES as u64)),
+                    })
+                    .boxed_unsync()
+            };
             Ok((
-                response.map(BodyExt::boxed_unsync),
+                response.map(capped),
                 Box::new(io) as Box<dyn Future<Output = _> + Send>,
             ))
         })

@@ -7,7 +7,8 @@
 //! - [`http_policy`]: the outbound HTTP allowlist and timeouts
 //! - [`credentials`]: where credentials come from; only the signer sees them
 //!   ([`sts`]: AssumeRole, cached and refreshed)
-//! - [`scheduler`]: paging, concurrency and retries
+//! - [`scheduler`]: paging, concurrency, retries and checkpoints
+//!   ([`accounts`]: many accounts per run; [`config`]: `ramsync.toml`)
 //! - [`store`]: the SQLite store
 //! - [`cli`]: the command line
 //! - [`mock`]: the local Alibaba Cloud API
@@ -15,9 +16,11 @@
 //! Reports over the store: [`access`] (effective access), [`findings`], [`diff`].
 
 pub mod access;
+pub mod accounts;
 pub mod builtin;
 pub mod cli;
 pub mod component_cache;
+pub mod config;
 pub mod credentials;
 pub mod diff;
 pub mod engine;

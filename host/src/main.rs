@@ -36,11 +36,20 @@ fn init_logging(format: LogFormat, verbose: u8) {
         1 => "info",
         _ => "debug",
     };
+    // Off a terminal no progress is drawn, so its structured lines are logged instead.
+    let progress = if ramsync::progress::drawn() || verbose > 0 {
+        ""
+    } else {
+        ",ramsync::progress=info"
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(format!("{default},wasmtime=warn,cranelift=warn"))
+        tracing_subscriber::EnvFilter::new(format!(
+            "{default},wasmtime=warn,cranelift=warn{progress}"
+        ))
     });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),

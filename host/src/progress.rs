@@ -1,70 +1,151 @@
-//! Progress on a terminal: a spinner with the current resource type and counts.
-//! Off a terminal nothing is drawn; log lines carry the story instead.
+//! Progress: on a terminal, one indicatif line per account with its current resource type,
+//! pages, resources, grants and API calls. Off a terminal nothing is drawn; structured log
+//! lines (target `ramsync::progress`, text or `--log-format json`) tell the story instead.
 
-use indicatif::{ProgressBar, ProgressStyle};
+use crate::scheduler::TypeReport;
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-pub struct Progress {
-    bar: ProgressBar,
-    resources: AtomicUsize,
-    grants: AtomicUsize,
+/// Whether progress is drawn (stderr is a terminal) or logged.
+pub fn drawn() -> bool {
+    std::io::stderr().is_terminal()
 }
 
-impl Progress {
+/// The display shared by the accounts of one run.
+pub struct ProgressDisplay {
+    multi: Option<MultiProgress>,
+}
+
+impl ProgressDisplay {
     pub fn new() -> Self {
-        let bar = if std::io::stderr().is_terminal() {
-            let bar = ProgressBar::new_spinner();
-            bar.set_style(
-                ProgressStyle::with_template("{spinner} {elapsed} {msg}")
-                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-            );
-            bar.enable_steady_tick(Duration::from_millis(120));
-            bar
-        } else {
-            ProgressBar::hidden()
-        };
-        Progress {
-            bar,
-            resources: AtomicUsize::new(0),
-            grants: AtomicUsize::new(0),
+        ProgressDisplay {
+            multi: drawn().then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr())),
         }
     }
 
-    pub fn set_type(&self, resource_type: &str) {
-        self.bar.set_prefix(resource_type.to_string());
-        tracing::info!(resource_type, "syncing");
-        self.redraw(0);
+    /// A display that draws nothing and logs progress lines, for tests and benchmarks.
+    pub fn hidden() -> Self {
+        ProgressDisplay { multi: None }
     }
 
-    pub fn add_resources(&self, n: usize, calls: u64) {
-        self.resources.fetch_add(n, Ordering::Relaxed);
-        self.redraw(calls);
-    }
-
-    pub fn add_grants(&self, n: usize, calls: u64) {
-        self.grants.fetch_add(n, Ordering::Relaxed);
-        self.redraw(calls);
-    }
-
-    fn redraw(&self, calls: u64) {
-        self.bar.set_message(format!(
-            "{}: {} resources, {} grants, {} API calls",
-            self.bar.prefix(),
-            self.resources.load(Ordering::Relaxed),
-            self.grants.load(Ordering::Relaxed),
-            calls
-        ));
-    }
-
-    pub fn finish(&self) {
-        self.bar.finish_and_clear();
+    /// The progress of one account's sync.
+    pub fn account(&self, account: &str) -> Progress {
+        let bar = match &self.multi {
+            Some(multi) => {
+                let bar = multi.add(ProgressBar::new_spinner());
+                bar.set_style(
+                    ProgressStyle::with_template("{spinner} {prefix:.bold} {elapsed:>4} {msg}")
+                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                );
+                bar.set_prefix(account.to_string());
+                bar.enable_steady_tick(Duration::from_millis(120));
+                bar
+            }
+            None => ProgressBar::hidden(),
+        };
+        Progress {
+            bar,
+            logged: self.multi.is_none(),
+            account: account.to_string(),
+            resource_type: Mutex::new(String::new()),
+            pages: AtomicUsize::new(0),
+            resources: AtomicUsize::new(0),
+            grants: AtomicUsize::new(0),
+            calls: AtomicU64::new(0),
+        }
     }
 }
 
-impl Default for Progress {
+impl Default for ProgressDisplay {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+pub struct Progress {
+    bar: ProgressBar,
+    logged: bool,
+    account: String,
+    resource_type: Mutex<String>,
+    pages: AtomicUsize,
+    resources: AtomicUsize,
+    grants: AtomicUsize,
+    calls: AtomicU64,
+}
+
+impl Progress {
+    pub fn set_type(&self, resource_type: &str) {
+        *self.resource_type.lock().unwrap() = resource_type.to_string();
+        if self.logged {
+            tracing::info!(target: "ramsync::progress", account = %self.account, resource_type, "syncing");
+        }
+        self.redraw();
+    }
+
+    /// One stored page: resources listed, or one resource's grants.
+    pub fn add_page(&self, resources: usize, grants: usize, calls: u64) {
+        self.pages.fetch_add(1, Ordering::Relaxed);
+        self.resources.fetch_add(resources, Ordering::Relaxed);
+        self.grants.fetch_add(grants, Ordering::Relaxed);
+        self.calls.fetch_max(calls, Ordering::Relaxed);
+        self.redraw();
+    }
+
+    pub fn type_done(&self, report: &TypeReport) {
+        if self.logged {
+            tracing::info!(
+                target: "ramsync::progress",
+                account = %self.account,
+                resource_type = %report.resource_type,
+                resources = report.resources,
+                grants = report.grants,
+                calls = self.calls.load(Ordering::Relaxed),
+                failed = report.error.is_some(),
+                "resource type done"
+            );
+        }
+    }
+
+    fn redraw(&self) {
+        if self.logged {
+            return;
+        }
+        self.bar.set_message(format!(
+            "{}: {} pages, {} resources, {} grants, {} API calls",
+            self.resource_type.lock().unwrap(),
+            self.pages.load(Ordering::Relaxed),
+            self.resources.load(Ordering::Relaxed),
+            self.grants.load(Ordering::Relaxed),
+            self.calls.load(Ordering::Relaxed)
+        ));
+    }
+
+    pub fn finish(&self, interrupted: bool, failed: bool) {
+        let outcome = match (interrupted, failed) {
+            (true, _) => "interrupted; resumable",
+            (false, true) => "failed",
+            (false, false) => "complete",
+        };
+        if self.logged {
+            tracing::info!(
+                target: "ramsync::progress",
+                account = %self.account,
+                pages = self.pages.load(Ordering::Relaxed),
+                calls = self.calls.load(Ordering::Relaxed),
+                outcome,
+                "sync run done"
+            );
+        } else {
+            self.bar.finish_with_message(format!(
+                "{outcome}: {} pages, {} resources, {} grants, {} API calls",
+                self.pages.load(Ordering::Relaxed),
+                self.resources.load(Ordering::Relaxed),
+                self.grants.load(Ordering::Relaxed),
+                self.calls.load(Ordering::Relaxed)
+            ));
+        }
     }
 }

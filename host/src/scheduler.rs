@@ -1,13 +1,20 @@
 //! The scheduler: walks resource types, then each type's resources page by page, then
 //! the entitlements and grants of each resource with bounded concurrency. Throttled and
 //! transient failures are retried with backoff and jitter; each retry is signed afresh.
+//! Every stored page is a checkpoint: an interrupted run (kill -9, power loss, SIGTERM)
+//! resumes after its last stored page and ends as it would have without the interruption.
 
 use crate::engine::{CallContext, CallError, PluginError, Plugins, Resource, Syncer};
-use crate::store::Store;
+use crate::progress::Progress;
+use crate::store::{ListProgress, Store};
 use anyhow::Result;
 use futures::StreamExt;
-use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+
+/// An unfinished run younger than this is resumed by a plain `sync`; `--resume` takes any.
+pub const AUTO_RESUME_WITHIN: Duration = Duration::from_secs(24 * 3600);
 
 /// How a sync runs.
 #[derive(Debug, Clone)]
@@ -20,6 +27,10 @@ pub struct SyncOptions {
     pub max_attempts: u32,
     /// The longest wait between attempts.
     pub max_backoff: Duration,
+    /// Resume the account's unfinished run however old it is (`--resume`).
+    pub resume: bool,
+    /// Set to stop at the next page boundary, leaving the run resumable.
+    pub stop: Arc<AtomicBool>,
 }
 
 impl Default for SyncOptions {
@@ -29,7 +40,15 @@ impl Default for SyncOptions {
             concurrency: 8,
             max_attempts: 5,
             max_backoff: Duration::from_secs(30),
+            resume: false,
+            stop: Arc::default(),
         }
+    }
+}
+
+impl SyncOptions {
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
     }
 }
 
@@ -46,17 +65,23 @@ pub struct TypeReport {
 /// The outcome of a sync.
 #[derive(Debug, Clone)]
 pub struct SyncReport {
+    pub account: String,
     pub sync_id: i64,
     pub types: Vec<TypeReport>,
+    /// API calls made by this process (a resumed run's earlier calls are in the store).
     pub api_calls: u64,
     pub elapsed: Duration,
     /// Why the sync failed, one line per failed type; None when complete.
     pub error: Option<String>,
+    /// The run continued an interrupted one.
+    pub resumed: bool,
+    /// The run stopped when asked to and can be resumed.
+    pub interrupted: bool,
 }
 
 impl SyncReport {
     pub fn is_complete(&self) -> bool {
-        self.error.is_none()
+        self.error.is_none() && !self.interrupted
     }
 }
 
@@ -68,18 +93,55 @@ fn is_fatal(e: &CallError) -> bool {
     )
 }
 
-/// Runs one full sync into `store` and records it as complete or failed.
+/// Why a type's sync ended early.
+enum Stop {
+    Failed(CallError, String),
+    Interrupted,
+}
+
+impl From<(CallError, String)> for Stop {
+    fn from((e, what): (CallError, String)) -> Self {
+        Stop::Failed(e, what)
+    }
+}
+
+/// The run to write into: the account's unfinished run when it may be resumed, else a new one.
+fn open_run(store: &mut Store, options: &SyncOptions) -> Result<(i64, bool)> {
+    if let Some(run) = store.unfinished_run(&options.account)? {
+        let age = time::OffsetDateTime::parse(
+            &run.started_at,
+            &time::format_description::well_known::Rfc3339,
+        )
+        .map(|t| time::OffsetDateTime::now_utc() - t)
+        .unwrap_or(time::Duration::MAX);
+        if options.resume || age < AUTO_RESUME_WITHIN {
+            tracing::warn!(account = %options.account, sync_run = run.id, started_at = %run.started_at, "resuming an interrupted sync run");
+            return Ok((run.id, true));
+        }
+        store.abandon_run(
+            run.id,
+            "interrupted, and not resumed within 24 hours; a new run replaced it",
+        )?;
+    } else if options.resume {
+        tracing::warn!(account = %options.account, "no interrupted sync run to resume; starting a new one");
+    }
+    Ok((store.begin_sync(&options.account)?, false))
+}
+
+/// Runs one full sync into `store` (or resumes an interrupted one) and records it as
+/// complete or failed; a stopped run is left resumable.
 pub async fn sync(
     plugins: &Plugins,
     ctx: &CallContext,
     store: &mut Store,
     options: &SyncOptions,
+    progress: &Progress,
 ) -> Result<SyncReport> {
     let started = Instant::now();
-    let sync_id = store.begin_sync(&options.account)?;
-    let progress = crate::progress::Progress::new();
+    let (sync_id, resumed) = open_run(store, options)?;
     let mut types = Vec::new();
     let mut fatal = false;
+    let mut interrupted = false;
     for syncer in &plugins.syncers {
         let info = &syncer.info;
         let mut report = TypeReport {
@@ -91,15 +153,21 @@ pub async fn sync(
         };
         if fatal {
             report.error = Some("skipped: the credential was rejected".into());
-        } else {
+        } else if !store.type_done(sync_id, &info.id)? {
             progress.set_type(&info.id);
-            if let Err((e, what)) =
-                sync_type(syncer, ctx, store, sync_id, options, &mut report, &progress).await
-            {
-                fatal = is_fatal(&e);
-                report.error = Some(describe(&syncer.name, &info.id, &what, &e, ctx, options));
+            match sync_type(syncer, ctx, store, sync_id, options, progress).await {
+                Ok(()) => {}
+                Err(Stop::Interrupted) => {
+                    interrupted = true;
+                    break;
+                }
+                Err(Stop::Failed(e, what)) => {
+                    fatal = is_fatal(&e);
+                    report.error = Some(describe(&syncer.name, &info.id, &what, &e, ctx, options));
+                }
             }
         }
+        (report.resources, report.grants) = store.type_counts(sync_id, &info.id)?;
         store.put_resource_type(
             sync_id,
             &info.id,
@@ -107,9 +175,9 @@ pub async fn sync(
             &syncer.name,
             report.error.as_deref(),
         )?;
+        progress.type_done(&report);
         types.push(report);
     }
-    progress.finish();
     let api_calls = ctx.http_calls.load(Ordering::Relaxed);
     let failures: Vec<String> = types
         .iter()
@@ -120,17 +188,30 @@ pub async fn sync(
         })
         .collect();
     let error = (!failures.is_empty()).then(|| failures.join("\n"));
-    store.finish_sync(sync_id, error.as_deref(), api_calls)?;
+    if interrupted {
+        store.add_api_calls(sync_id, api_calls)?;
+    } else {
+        store.finish_sync(sync_id, error.as_deref(), api_calls)?;
+    }
+    progress.finish(interrupted, error.is_some());
     Ok(SyncReport {
+        account: options.account.clone(),
         sync_id,
         types,
         api_calls,
         elapsed: started.elapsed(),
         error,
+        resumed,
+        interrupted,
     })
 }
 
-type Failure = (CallError, String);
+fn internal(e: anyhow::Error) -> Stop {
+    Stop::Failed(
+        CallError::Trap(format!("store error: {e:#}")),
+        "storing results".to_string(),
+    )
+}
 
 async fn sync_type(
     syncer: &Syncer,
@@ -138,15 +219,8 @@ async fn sync_type(
     store: &mut Store,
     sync_id: i64,
     options: &SyncOptions,
-    report: &mut TypeReport,
-    progress: &crate::progress::Progress,
-) -> Result<(), Failure> {
-    let internal = |e: anyhow::Error| {
-        (
-            CallError::Trap(format!("store error: {e:#}")),
-            "storing results".to_string(),
-        )
-    };
+    progress: &Progress,
+) -> Result<(), Stop> {
     let parents: Vec<Option<crate::engine::ResourceRef>> = match &syncer.info.parent_type {
         None => vec![None],
         Some(parent_type) => store
@@ -161,11 +235,21 @@ async fn sync_type(
             })
             .collect(),
     };
-    let mut resources: Vec<Resource> = Vec::new();
+    let what = format!("listing {} resources", syncer.info.id);
     for parent in &parents {
-        let mut token: Option<String> = None;
+        let parent_id = parent.as_ref().map_or("", |p| p.id.as_str());
+        let mut token = match store
+            .list_progress(sync_id, &syncer.info.id, parent_id)
+            .map_err(internal)?
+        {
+            ListProgress::Done => continue,
+            ListProgress::At(token) => Some(token),
+            ListProgress::NotStarted => None,
+        };
         loop {
-            let what = format!("listing {} resources", syncer.info.id);
+            if options.stopping() {
+                return Err(Stop::Interrupted);
+            }
             let page = retry(options, &what, || {
                 syncer.list_resources(ctx, parent.as_ref(), token.as_deref())
             })
@@ -177,49 +261,65 @@ async fn sync_type(
                         "returned a resource of type {:?} while listing {:?}",
                         r.ref_.resource_type, syncer.info.id
                     ));
-                    return Err((e, what));
+                    return Err((e, what).into());
                 }
+            }
+            if let Some(next) = &page.next_page_token
+                && token.as_deref() == Some(next.as_str())
+            {
+                let e = CallError::Trap(format!("returned the same page token {next:?} twice"));
+                return Err((e, what).into());
             }
             store
-                .put_resources(sync_id, &page.items)
+                .put_resource_page(
+                    sync_id,
+                    &syncer.info.id,
+                    parent_id,
+                    &page.items,
+                    page.next_page_token.as_deref(),
+                )
                 .map_err(internal)?;
-            report.resources += page.items.len();
-            progress.add_resources(page.items.len(), ctx.http_calls.load(Ordering::Relaxed));
-            if !syncer.info.skip_entitlements_and_grants {
-                resources.extend(page.items);
-            }
+            progress.add_page(page.items.len(), 0, ctx.http_calls.load(Ordering::Relaxed));
             match page.next_page_token {
-                Some(next) if token.as_deref() == Some(next.as_str()) => {
-                    return Err((
-                        CallError::Trap(format!("returned the same page token {next:?} twice")),
-                        what,
-                    ));
-                }
                 Some(next) => token = Some(next),
                 None => break,
             }
         }
     }
-    let mut results = futures::stream::iter(resources.iter())
-        .map(|resource| access_of(syncer, ctx, options, resource))
+    if syncer.info.skip_entitlements_and_grants {
+        return Ok(());
+    }
+    // Read back from the store, so that a resumed run picks up exactly what is missing.
+    let pending = store
+        .pending_access(sync_id, &syncer.info.id)
+        .map_err(internal)?;
+    let mut results = futures::stream::iter(pending.iter())
+        .map(|resource| async move {
+            if options.stopping() {
+                return None;
+            }
+            Some(access_of(syncer, ctx, options, resource).await)
+        })
         .buffer_unordered(options.concurrency.max(1));
+    let mut stopped = false;
     while let Some(result) = results.next().await {
+        let Some(result) = result else {
+            stopped = true;
+            continue;
+        };
+        // Calls already in flight finish and are stored before the run stops.
         let (resource, entitlements, grants, attributes) = result?;
         store
-            .put_access(sync_id, &entitlements, &grants)
+            .put_access(sync_id, &resource.ref_, &entitlements, &grants, &attributes)
             .map_err(internal)?;
-        if !attributes.is_empty() {
-            store
-                .merge_attributes(sync_id, &resource.ref_, &attributes)
-                .map_err(internal)?;
-        }
-        report.grants += grants.len();
-        progress.add_grants(grants.len(), ctx.http_calls.load(Ordering::Relaxed));
+        progress.add_page(0, grants.len(), ctx.http_calls.load(Ordering::Relaxed));
+    }
+    if stopped {
+        return Err(Stop::Interrupted);
     }
     Ok(())
 }
 
-/// All pages of one resource's entitlements and grants.
 /// One resource's entitlements, grants, and attributes learned while listing grants.
 type Access<'r> = (
     &'r Resource,
@@ -228,12 +328,13 @@ type Access<'r> = (
     Vec<(String, String)>,
 );
 
+/// All pages of one resource's entitlements and grants.
 async fn access_of<'r>(
     syncer: &Syncer,
     ctx: &CallContext,
     options: &SyncOptions,
     resource: &'r Resource,
-) -> Result<Access<'r>, Failure> {
+) -> Result<Access<'r>, Stop> {
     let mut entitlements = Vec::new();
     let mut token: Option<String> = None;
     loop {
@@ -272,7 +373,8 @@ async fn access_of<'r>(
                 return Err((
                     CallError::Trap(format!("returned the same page token {next:?} twice")),
                     what,
-                ));
+                )
+                    .into());
             }
             Some(next) => token = Some(next),
             None => break,
@@ -282,19 +384,28 @@ async fn access_of<'r>(
 }
 
 /// The wait before attempt `attempt + 1`, or None when the error is not worth retrying.
+/// Throttling waits at least as long as the API's `x-acs-retry-after` asks.
 pub fn backoff(error: &CallError, attempt: u32, max: Duration) -> Option<Duration> {
+    let exponential =
+        Duration::from_millis(200u64.saturating_mul(1 << attempt.clamp(1, 10).saturating_sub(1)));
     let base = match error {
         CallError::Plugin(PluginError::Throttled(t)) => {
-            Duration::from_millis(t.retry_after_ms.max(100))
+            exponential.max(Duration::from_millis(t.retry_after_ms))
         }
-        CallError::Plugin(PluginError::Transient(_)) | CallError::Timeout(_) => {
-            Duration::from_millis(200u64.saturating_mul(1 << attempt.min(10)))
-        }
+        CallError::Plugin(PluginError::Transient(_)) | CallError::Timeout(_) => exponential,
         _ => return None,
     };
     // Up to 25% jitter so that parallel calls do not retry in lockstep.
     let jitter = rand::random_range(0.0..0.25);
     Some(base.mul_f64(1.0 + jitter).min(max))
+}
+
+/// Throttling says "later", not "broken", so it gets more attempts than other failures.
+fn attempts_for(error: &CallError, options: &SyncOptions) -> u32 {
+    match error {
+        CallError::Plugin(PluginError::Throttled(_)) => options.max_attempts.saturating_mul(3),
+        _ => options.max_attempts,
+    }
 }
 
 async fn retry<T, F, Fut>(options: &SyncOptions, what: &str, mut call: F) -> Result<T, CallError>
@@ -307,7 +418,7 @@ where
         match call().await {
             Ok(v) => return Ok(v),
             Err(e) => match backoff(&e, attempt, options.max_backoff) {
-                Some(wait) if attempt < options.max_attempts => {
+                Some(wait) if attempt < attempts_for(&e, options) => {
                     tracing::info!(what, attempt, wait_ms = wait.as_millis() as u64, error = %short(&e), "retrying");
                     tokio::time::sleep(wait).await;
                     attempt += 1;
@@ -381,8 +492,8 @@ pub fn describe(
             api_line(a)
         ),
         CallError::Plugin(PluginError::Throttled(t)) => format!(
-            "still throttled after {} attempts: {}. Lower --concurrency or sync later.",
-            options.max_attempts,
+            "still throttled after {} attempts: {}. Lower --qps or --concurrency, or sync later.",
+            options.max_attempts.saturating_mul(3),
             api_line(&t.detail)
         ),
         CallError::Plugin(PluginError::Transient(a)) => format!(

@@ -7,7 +7,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use std::path::Path;
 
-const SCHEMA_VERSION: i64 = 1;
+/// Version 2 added the checkpoint tables; version 1 databases are upgraded in place.
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS sync_runs (
@@ -61,7 +62,32 @@ CREATE TABLE IF NOT EXISTS grants (
     PRIMARY KEY (sync_id, resource_type, resource_id, entitlement, principal_type, principal_id)
 );
 CREATE INDEX IF NOT EXISTS grants_by_principal ON grants (sync_id, principal_type, principal_id);
+-- Checkpoints of unfinished runs: how far each type's listing got (per parent resource;
+-- '' for top-level types), and which resources' access is stored. Cleared when a run ends.
+CREATE TABLE IF NOT EXISTS list_progress (
+    sync_id INTEGER NOT NULL REFERENCES sync_runs (id),
+    resource_type TEXT NOT NULL,
+    parent_id TEXT NOT NULL,
+    next_token TEXT,
+    done INTEGER NOT NULL,
+    PRIMARY KEY (sync_id, resource_type, parent_id)
+);
+CREATE TABLE IF NOT EXISTS access_done (
+    sync_id INTEGER NOT NULL REFERENCES sync_runs (id),
+    resource_type TEXT NOT NULL,
+    resource_id TEXT NOT NULL,
+    PRIMARY KEY (sync_id, resource_type, resource_id)
+);
 ";
+
+/// How far the listing of one type (under one parent) got in an unfinished run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListProgress {
+    NotStarted,
+    /// Continue with this page token.
+    At(String),
+    Done,
+}
 
 pub struct Store {
     conn: Connection,
@@ -171,7 +197,8 @@ impl Store {
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .with_context(|| format!("{} is not a ramsync database", path.display()))?;
-        if version != SCHEMA_VERSION {
+        // Version 1 lacks only the checkpoint tables, which queries do not read.
+        if !(1..=SCHEMA_VERSION).contains(&version) {
             bail!(
                 "{} is not a ramsync database (schema version {version}, expected {SCHEMA_VERSION})",
                 path.display()
@@ -190,7 +217,7 @@ impl Store {
         if version > SCHEMA_VERSION {
             bail!("it was written by a newer ramsync (schema version {version})");
         }
-        if version != 0 && version != SCHEMA_VERSION {
+        if !(0..=SCHEMA_VERSION).contains(&version) {
             bail!("unknown schema version {version}");
         }
         if version == 0 {
@@ -215,17 +242,170 @@ impl Store {
         Ok(self.conn.last_insert_rowid())
     }
 
-    pub fn finish_sync(&self, sync_id: i64, error: Option<&str>, api_calls: u64) -> Result<()> {
+    /// Ends a run as complete or failed, adding the API calls of this process's part of it,
+    /// and drops its checkpoints.
+    pub fn finish_sync(&mut self, sync_id: i64, error: Option<&str>, api_calls: u64) -> Result<()> {
         let status = if error.is_some() {
             "failed"
         } else {
             "complete"
         };
-        self.conn.execute(
-            "UPDATE sync_runs SET finished_at = ?2, status = ?3, error = ?4, api_calls = ?5 WHERE id = ?1",
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "UPDATE sync_runs SET finished_at = ?2, status = ?3, error = ?4, api_calls = api_calls + ?5 WHERE id = ?1",
             params![sync_id, now(), status, error, api_calls as i64],
         )?;
+        tx.execute(
+            "DELETE FROM list_progress WHERE sync_id = ?1",
+            params![sync_id],
+        )?;
+        tx.execute(
+            "DELETE FROM access_done WHERE sync_id = ?1",
+            params![sync_id],
+        )?;
+        tx.commit()?;
         Ok(())
+    }
+
+    /// Records the API calls of a run that stops before it ends, so a resumed run counts all.
+    pub fn add_api_calls(&self, sync_id: i64, api_calls: u64) -> Result<()> {
+        self.conn.execute(
+            "UPDATE sync_runs SET api_calls = api_calls + ?2 WHERE id = ?1",
+            params![sync_id, api_calls as i64],
+        )?;
+        Ok(())
+    }
+
+    /// The newest unfinished run of an account: interrupted, since the caller holds the
+    /// database's sync lock and so no other process is writing it.
+    pub fn unfinished_run(&self, account: &str) -> Result<Option<SyncRun>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT id, account, started_at, finished_at, status, error, api_calls FROM sync_runs
+                 WHERE account = ?1 AND status = 'running' ORDER BY id DESC LIMIT 1",
+                params![account],
+                sync_run,
+            )
+            .optional()?)
+    }
+
+    /// Marks an unfinished run failed, for example when a new run replaces it.
+    pub fn abandon_run(&mut self, sync_id: i64, reason: &str) -> Result<()> {
+        self.finish_sync(sync_id, Some(reason), 0)
+    }
+
+    /// Whether a type was fully synced in this run.
+    pub fn type_done(&self, sync_id: i64, resource_type: &str) -> Result<bool> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT 1 FROM resource_types WHERE sync_id = ?1 AND id = ?2 AND error IS NULL",
+                params![sync_id, resource_type],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
+    /// How far the listing of `resource_type` under `parent_id` got.
+    pub fn list_progress(
+        &self,
+        sync_id: i64,
+        resource_type: &str,
+        parent_id: &str,
+    ) -> Result<ListProgress> {
+        let row: Option<(Option<String>, bool)> = self
+            .conn
+            .prepare_cached(
+                "SELECT next_token, done FROM list_progress WHERE sync_id = ?1 AND resource_type = ?2 AND parent_id = ?3",
+            )?
+            .query_row(params![sync_id, resource_type, parent_id], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?;
+        Ok(match row {
+            None => ListProgress::NotStarted,
+            Some((_, true)) => ListProgress::Done,
+            Some((Some(token), false)) => ListProgress::At(token),
+            Some((None, false)) => ListProgress::NotStarted,
+        })
+    }
+
+    /// Stores one page of resources and where the listing continues, in one transaction,
+    /// so that an interrupted run resumes exactly after the last stored page.
+    pub fn put_resource_page(
+        &mut self,
+        sync_id: i64,
+        resource_type: &str,
+        parent_id: &str,
+        resources: &[Resource],
+        next_token: Option<&str>,
+    ) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        insert_resources(&tx, sync_id, resources)?;
+        tx.prepare_cached(
+            "INSERT INTO list_progress (sync_id, resource_type, parent_id, next_token, done) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (sync_id, resource_type, parent_id) DO UPDATE SET next_token = excluded.next_token, done = excluded.done",
+        )?
+        .execute(params![
+            sync_id,
+            resource_type,
+            parent_id,
+            next_token,
+            next_token.is_none()
+        ])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The resources of a type whose entitlements and grants are not stored yet, by id.
+    pub fn pending_access(&self, sync_id: i64, resource_type: &str) -> Result<Vec<Resource>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT r.resource_type, r.id, r.name, r.display_name, r.parent_type, r.parent_id, r.attributes
+             FROM resources r
+             WHERE r.sync_id = ?1 AND r.resource_type = ?2 AND NOT EXISTS (
+               SELECT 1 FROM access_done a WHERE a.sync_id = r.sync_id AND a.resource_type = r.resource_type AND a.resource_id = r.id)
+             ORDER BY r.id",
+        )?;
+        let rows = stmt
+            .query_map(params![sync_id, resource_type], |r| {
+                let parent = match (
+                    r.get::<_, Option<String>>(4)?,
+                    r.get::<_, Option<String>>(5)?,
+                ) {
+                    (Some(resource_type), Some(id)) => {
+                        Some(crate::engine::ResourceRef { resource_type, id })
+                    }
+                    _ => None,
+                };
+                Ok(Resource {
+                    ref_: crate::engine::ResourceRef {
+                        resource_type: r.get(0)?,
+                        id: r.get(1)?,
+                    },
+                    name: r.get(2)?,
+                    display_name: r.get(3)?,
+                    parent,
+                    attributes: attribute_pairs(&r.get::<_, String>(6)?),
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// Resources and grants of one type in a run.
+    pub fn type_counts(&self, sync_id: i64, resource_type: &str) -> Result<(usize, usize)> {
+        let count = |sql: &str| -> Result<usize> {
+            Ok(self
+                .conn
+                .query_row(sql, params![sync_id, resource_type], |r| r.get::<_, i64>(0))?
+                as usize)
+        };
+        Ok((
+            count("SELECT count(*) FROM resources WHERE sync_id = ?1 AND resource_type = ?2")?,
+            count("SELECT count(*) FROM grants WHERE sync_id = ?1 AND resource_type = ?2")?,
+        ))
     }
 
     pub fn put_resource_type(
@@ -244,39 +424,41 @@ impl Store {
         Ok(())
     }
 
-    /// Stores one page of resources in one transaction.
+    /// Stores resources in one transaction.
     pub fn put_resources(&mut self, sync_id: i64, resources: &[Resource]) -> Result<()> {
         let tx = self.conn.transaction()?;
-        {
-            let mut stmt = tx.prepare_cached(
-                "INSERT OR IGNORE INTO resources (sync_id, resource_type, id, name, display_name, parent_type, parent_id, attributes)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?;
-            for r in resources {
-                stmt.execute(params![
-                    sync_id,
-                    r.ref_.resource_type,
-                    r.ref_.id,
-                    r.name,
-                    r.display_name,
-                    r.parent.as_ref().map(|p| &p.resource_type),
-                    r.parent.as_ref().map(|p| &p.id),
-                    attributes_json(&r.attributes),
-                ])?;
-            }
-        }
+        insert_resources(&tx, sync_id, resources)?;
         tx.commit()?;
         Ok(())
     }
 
-    /// Stores the entitlements and grants of one resource in one transaction.
+    /// Stores the entitlements and grants of one resource, the attributes learned while
+    /// listing them, and that its access is done, in one transaction.
     pub fn put_access(
         &mut self,
         sync_id: i64,
+        resource: &crate::engine::ResourceRef,
         entitlements: &[Entitlement],
         grants: &[Grant],
+        attributes: &[(String, String)],
     ) -> Result<()> {
         let tx = self.conn.transaction()?;
+        if !attributes.is_empty() {
+            tx.prepare_cached(
+                "UPDATE resources SET attributes = json_patch(attributes, ?4)
+                 WHERE sync_id = ?1 AND resource_type = ?2 AND id = ?3",
+            )?
+            .execute(params![
+                sync_id,
+                resource.resource_type,
+                resource.id,
+                attributes_json(attributes)
+            ])?;
+        }
+        tx.prepare_cached(
+            "INSERT OR IGNORE INTO access_done (sync_id, resource_type, resource_id) VALUES (?1, ?2, ?3)",
+        )?
+        .execute(params![sync_id, resource.resource_type, resource.id])?;
         {
             let mut stmt = tx.prepare_cached(
                 "INSERT OR IGNORE INTO entitlements (sync_id, resource_type, resource_id, slug, display_name, grantable_to)
@@ -320,26 +502,6 @@ impl Store {
             }
         }
         tx.commit()?;
-        Ok(())
-    }
-
-    /// Merges attributes into a stored resource's own.
-    pub fn merge_attributes(
-        &self,
-        sync_id: i64,
-        resource: &crate::engine::ResourceRef,
-        attributes: &[(String, String)],
-    ) -> Result<()> {
-        self.conn.execute(
-            "UPDATE resources SET attributes = json_patch(attributes, ?4)
-             WHERE sync_id = ?1 AND resource_type = ?2 AND id = ?3",
-            params![
-                sync_id,
-                resource.resource_type,
-                resource.id,
-                attributes_json(attributes)
-            ],
-        )?;
         Ok(())
     }
 
@@ -547,6 +709,44 @@ impl Store {
             .query_map(params![sync_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok((types, grants))
+    }
+}
+
+fn insert_resources(
+    tx: &rusqlite::Transaction<'_>,
+    sync_id: i64,
+    resources: &[Resource],
+) -> Result<()> {
+    let mut stmt = tx.prepare_cached(
+        "INSERT OR IGNORE INTO resources (sync_id, resource_type, id, name, display_name, parent_type, parent_id, attributes)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?;
+    for r in resources {
+        stmt.execute(params![
+            sync_id,
+            r.ref_.resource_type,
+            r.ref_.id,
+            r.name,
+            r.display_name,
+            r.parent.as_ref().map(|p| &p.resource_type),
+            r.parent.as_ref().map(|p| &p.id),
+            attributes_json(&r.attributes),
+        ])?;
+    }
+    Ok(())
+}
+
+/// Stored attributes back as the pairs a plugin gave (all values are strings).
+fn attribute_pairs(text: &str) -> Vec<(String, String)> {
+    match serde_json::from_str(text) {
+        Ok(serde_json::Value::Object(map)) => map
+            .into_iter()
+            .map(|(k, v)| match v {
+                serde_json::Value::String(s) => (k, s),
+                other => (k, other.to_string()),
+            })
+            .collect(),
+        _ => Vec::new(),
     }
 }
 

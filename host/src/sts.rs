@@ -44,7 +44,8 @@ pub enum CredentialSource {
     AssumeRole {
         base: Box<CredentialSource>,
         spec: AssumeRole,
-        cache: tokio::sync::Mutex<Option<(Credential, OffsetDateTime)>>,
+        /// The credential, when it expires, and how long it was issued for.
+        cache: tokio::sync::Mutex<Option<(Credential, OffsetDateTime, time::Duration)>>,
     },
 }
 
@@ -71,19 +72,16 @@ impl CredentialSource {
                 CredentialSource::Fixed(c) => Ok(c.clone()),
                 CredentialSource::AssumeRole { base, spec, cache } => {
                     let mut cached = cache.lock().await;
-                    if let Some((credential, expires)) = cached.as_ref()
-                        && !needs_refresh(
-                            *expires,
-                            spec.duration_seconds,
-                            OffsetDateTime::now_utc(),
-                        )
+                    if let Some((credential, expires, lifetime)) = cached.as_ref()
+                        && !needs_refresh(*expires, *lifetime, OffsetDateTime::now_utc())
                     {
                         return Ok(credential.clone());
                     }
                     let base = base.current(signer, endpoints).await?;
+                    let issued = OffsetDateTime::now_utc();
                     let (credential, expires) = assume_role(signer, endpoints, &base, spec).await?;
                     tracing::info!(role = %spec.role_arn, expires = %expires, "assumed role");
-                    *cached = Some((credential.clone(), expires));
+                    *cached = Some((credential.clone(), expires, expires - issued));
                     Ok(credential)
                 }
             }
@@ -91,9 +89,14 @@ impl CredentialSource {
     }
 }
 
-/// Refresh when less than a fifth of the session, and at least a minute, is left.
-pub fn needs_refresh(expires: OffsetDateTime, duration_seconds: u32, now: OffsetDateTime) -> bool {
-    let margin = time::Duration::seconds((duration_seconds as i64 / 5).max(60));
+/// Refresh when less than a fifth of the session is left, and at least a minute (or half
+/// of a session shorter than two minutes, as STS may grant less than was asked).
+pub fn needs_refresh(
+    expires: OffsetDateTime,
+    lifetime: time::Duration,
+    now: OffsetDateTime,
+) -> bool {
+    let margin = (lifetime / 5_i32).max(time::Duration::minutes(1).min(lifetime / 2_i32));
     expires - now < margin
 }
 
@@ -229,9 +232,13 @@ mod tests {
     #[test]
     fn refreshes_before_expiry() {
         let now = OffsetDateTime::now_utc();
-        assert!(!needs_refresh(now + time::Duration::minutes(50), 3600, now));
-        assert!(needs_refresh(now + time::Duration::minutes(10), 3600, now));
-        assert!(needs_refresh(now + time::Duration::seconds(50), 900, now));
-        assert!(!needs_refresh(now + time::Duration::seconds(500), 900, now));
+        let s = time::Duration::seconds;
+        assert!(!needs_refresh(now + s(50 * 60), s(3600), now));
+        assert!(needs_refresh(now + s(10 * 60), s(3600), now));
+        assert!(needs_refresh(now + s(50), s(900), now));
+        assert!(!needs_refresh(now + s(500), s(900), now));
+        // A three-second session (the local API can issue them) is renewed halfway.
+        assert!(!needs_refresh(now + s(2), s(3), now));
+        assert!(needs_refresh(now + s(1), s(3), now));
     }
 }

@@ -40,6 +40,8 @@ pub struct Page {
 /// Throttling without an `x-acs-retry-after` hint waits this long before the host retries.
 const DEFAULT_RETRY_AFTER_MS: u64 = 1000;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The host ends bodies past 16 MiB; a larger declared length is refused before reading.
+const MAX_BODY_BYTES: u64 = 16 << 20;
 
 /// A client for one product's RPC API.
 pub struct Rpc {
@@ -127,6 +129,21 @@ impl Rpc {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_string();
+        let declared = response
+            .header("content-length")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if let Some(length) = declared.filter(|n| *n > MAX_BODY_BYTES) {
+            return Err(Error::BadResponse(ApiError {
+                action: action.into(),
+                code: String::new(),
+                message: format!(
+                    "HTTP {status} with a body of {length} bytes, more than the {} MiB a response may have",
+                    MAX_BODY_BYTES >> 20
+                ),
+                request_id: header_request_id,
+            }));
+        }
         let body = response
             .body()
             .map_err(|e| transient(action, format!("reading the response failed: {e}")))?;

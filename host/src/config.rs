@@ -1,0 +1,348 @@
+//! `ramsync.toml`: the accounts one run syncs. Every mistake is reported with the file,
+//! line and key, and nothing is synced until the whole file is valid.
+//!
+//! ```toml
+//! [[account]]
+//! name = "prod"                      # required, unique
+//! profile = "default"                # optional Alibaba Cloud CLI profile; default chain when absent
+//! qps = 20                           # optional requests per second per product
+//! endpoints = { ram = "http://127.0.0.1:8080" }   # optional overrides
+//! [account.assume_role]              # optional
+//! role_arn = "acs:ram::1234567890123456:role/ramsync-reader"
+//! external_id = "..."                # optional
+//! session_name = "ramsync"           # optional
+//! duration_seconds = 3600            # optional
+//! ```
+
+use crate::http_policy::Endpoints;
+use crate::sts::AssumeRole;
+use anyhow::{Result, bail};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use toml::Spanned;
+
+/// The file `sync` and `serve` read when `--config` is not given, if it exists.
+pub const DEFAULT_PATH: &str = "ramsync.toml";
+
+/// One account to sync.
+#[derive(Debug, Clone)]
+pub struct AccountConfig {
+    pub name: String,
+    pub profile: Option<String>,
+    /// Requests per second per product; the default when absent.
+    pub qps: Option<u32>,
+    pub endpoints: Endpoints,
+    /// Roles assumed in turn, starting from the profile's credentials (the file gives at
+    /// most one; the command line may give a chain).
+    pub assume_roles: Vec<AssumeRole>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub path: PathBuf,
+    pub accounts: Vec<AccountConfig>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    #[serde(default)]
+    account: Vec<Spanned<RawAccount>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAccount {
+    name: Spanned<String>,
+    profile: Option<Spanned<String>>,
+    qps: Option<Spanned<i64>>,
+    endpoints: Option<BTreeMap<Spanned<String>, Spanned<String>>>,
+    assume_role: Option<RawAssumeRole>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAssumeRole {
+    role_arn: Spanned<String>,
+    external_id: Option<Spanned<String>>,
+    session_name: Option<Spanned<String>>,
+    duration_seconds: Option<Spanned<i64>>,
+    policy: Option<Spanned<String>>,
+}
+
+/// A mistake at a place in the file.
+struct At<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+impl At<'_> {
+    fn line_col(&self, offset: usize) -> (usize, usize) {
+        let before = &self.text[..offset.min(self.text.len())];
+        let line = before.matches('\n').count() + 1;
+        let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+        (line, col)
+    }
+
+    fn error(&self, span: Range<usize>, key: &str, message: &str) -> anyhow::Error {
+        let (line, col) = self.line_col(span.start);
+        anyhow::anyhow!("{}:{line}:{col}: {key}: {message}", self.path.display())
+    }
+}
+
+impl Config {
+    /// Reads and checks a config file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read config file {}: {e}", path.display()))?;
+        Self::parse(path, &text)
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<Self> {
+        let at = At { path, text };
+        let raw: RawFile = toml::from_str(text).map_err(|e| {
+            let (line, col) = at.line_col(e.span().map_or(0, |s| s.start));
+            anyhow::anyhow!(
+                "{}:{line}:{col}: {}",
+                path.display(),
+                e.message().trim_end()
+            )
+        })?;
+        if raw.account.is_empty() {
+            bail!(
+                "{}: no accounts; add at least one [[account]] table with a name",
+                path.display()
+            );
+        }
+        let mut accounts: Vec<AccountConfig> = Vec::new();
+        for (i, entry) in raw.account.into_iter().enumerate() {
+            let a = entry.into_inner();
+            let name = a.name.get_ref().trim().to_string();
+            let key = |k: &str| format!("account[{i}].{k}");
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            {
+                return Err(at.error(
+                    a.name.span(),
+                    &key("name"),
+                    &format!(
+                        "{:?} is not a valid account name; use letters, digits, '-', '_' and '.'",
+                        a.name.get_ref()
+                    ),
+                ));
+            }
+            let key = |k: &str| format!("account {name:?}: {k}");
+            if accounts.iter().any(|b| b.name == name) {
+                return Err(at.error(
+                    a.name.span(),
+                    &key("name"),
+                    "this name is used by another account; names must be unique",
+                ));
+            }
+            let profile = match a.profile {
+                Some(p) if p.get_ref().trim().is_empty() => {
+                    return Err(at.error(p.span(), &key("profile"), "must not be empty"));
+                }
+                p => p.map(|p| p.into_inner()),
+            };
+            let qps = match a.qps {
+                Some(q) if !(1..=10_000).contains(q.get_ref()) => {
+                    return Err(at.error(
+                        q.span(),
+                        &key("qps"),
+                        &format!("{} is out of range; use 1 to 10000", q.get_ref()),
+                    ));
+                }
+                q => q.map(|q| *q.get_ref() as u32),
+            };
+            let mut endpoints = Endpoints::default();
+            for (product, url) in a.endpoints.unwrap_or_default() {
+                if let Err(e) = endpoints.set(product.get_ref(), url.get_ref()) {
+                    let e = e.to_string().replace(" in --endpoint", "");
+                    return Err(at.error(
+                        url.span(),
+                        &key(&format!("endpoints.{}", product.get_ref())),
+                        &e,
+                    ));
+                }
+            }
+            let assume_roles = match a.assume_role {
+                None => Vec::new(),
+                Some(r) => {
+                    let arn = r.role_arn.get_ref().trim();
+                    if !arn.starts_with("acs:ram::") || !arn.contains(":role/") {
+                        return Err(at.error(
+                            r.role_arn.span(),
+                            &key("assume_role.role_arn"),
+                            &format!(
+                                "{arn:?} is not a role ARN like acs:ram::1234567890123456:role/ramsync-reader"
+                            ),
+                        ));
+                    }
+                    let mut spec = AssumeRole::new(arn);
+                    if let Some(d) = r.duration_seconds {
+                        if !(900..=43_200).contains(d.get_ref()) {
+                            return Err(at.error(
+                                d.span(),
+                                &key("assume_role.duration_seconds"),
+                                &format!("{} is out of range; STS takes 900 to 43200", d.get_ref()),
+                            ));
+                        }
+                        spec.duration_seconds = *d.get_ref() as u32;
+                    }
+                    if let Some(s) = r.session_name {
+                        let ok = (2..=64).contains(&s.get_ref().len())
+                            && s.get_ref()
+                                .chars()
+                                .all(|c| c.is_ascii_alphanumeric() || ".@-_".contains(c));
+                        if !ok {
+                            return Err(at.error(
+                                s.span(),
+                                &key("assume_role.session_name"),
+                                "must be 2 to 64 characters of letters, digits and . @ - _",
+                            ));
+                        }
+                        spec.session_name = s.into_inner();
+                    }
+                    if let Some(x) = r.external_id {
+                        if x.get_ref().is_empty() {
+                            return Err(at.error(
+                                x.span(),
+                                &key("assume_role.external_id"),
+                                "must not be empty; leave the key out when the role needs none",
+                            ));
+                        }
+                        spec.external_id = Some(x.into_inner());
+                    }
+                    if let Some(p) = r.policy {
+                        if serde_json::from_str::<serde_json::Value>(p.get_ref()).is_err() {
+                            return Err(at.error(
+                                p.span(),
+                                &key("assume_role.policy"),
+                                "is not a JSON policy document",
+                            ));
+                        }
+                        spec.policy = Some(p.into_inner());
+                    }
+                    vec![spec]
+                }
+            };
+            accounts.push(AccountConfig {
+                name,
+                profile,
+                qps,
+                endpoints,
+                assume_roles,
+            });
+        }
+        Ok(Config {
+            path: path.to_path_buf(),
+            accounts,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config> {
+        Config::parse(Path::new("ramsync.toml"), text)
+    }
+
+    fn error(text: &str) -> String {
+        format!("{:#}", parse(text).unwrap_err())
+    }
+
+    #[test]
+    fn reads_the_documented_keys() {
+        let c = parse(
+            r#"
+[[account]]
+name = "prod"
+profile = "default"
+qps = 20
+endpoints = { ram = "http://127.0.0.1:8080", ims = "http://127.0.0.1:8080", sts = "http://127.0.0.1:8080" }
+[account.assume_role]
+role_arn = "acs:ram::1234567890123456:role/ramsync-reader"
+external_id = "abc"
+session_name = "ramsync"
+duration_seconds = 3600
+
+[[account]]
+name = "staging"
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.accounts.len(), 2);
+        let prod = &c.accounts[0];
+        assert_eq!(prod.qps, Some(20));
+        assert_eq!(prod.profile.as_deref(), Some("default"));
+        assert_eq!(
+            prod.endpoints.base_url("ims").unwrap(),
+            "http://127.0.0.1:8080"
+        );
+        let role = &prod.assume_roles[0];
+        assert_eq!(role.external_id.as_deref(), Some("abc"));
+        assert_eq!(role.duration_seconds, 3600);
+        assert_eq!(c.accounts[1].name, "staging");
+        assert!(c.accounts[1].assume_roles.is_empty());
+        assert_eq!(
+            c.accounts[1].endpoints.base_url("ram").unwrap(),
+            "https://ram.aliyuncs.com"
+        );
+    }
+
+    #[test]
+    fn mistakes_name_the_file_line_and_key() {
+        assert_eq!(
+            error("[[account]]\nname = \"a\"\nqsp = 3\n"),
+            "ramsync.toml:3:1: unknown field `qsp`, expected one of `name`, `profile`, `qps`, `endpoints`, `assume_role`"
+        );
+        assert_eq!(
+            error("[[account]]\nname = \"a\"\nqps = 0\n"),
+            "ramsync.toml:3:7: account \"a\": qps: 0 is out of range; use 1 to 10000"
+        );
+        assert_eq!(
+            error("[[account]]\nname = \"a\"\nqps = \"fast\"\n"),
+            "ramsync.toml:3:7: invalid type: string \"fast\", expected i64"
+        );
+        assert!(
+            error("[[account]]\nprofile = \"x\"\n")
+                .starts_with("ramsync.toml:1:1: missing field `name`")
+        );
+        assert_eq!(
+            error("[[account]]\nname = \"a\"\n[[account]]\nname = \"a\"\n"),
+            "ramsync.toml:4:8: account \"a\": name: this name is used by another account; names must be unique"
+        );
+        assert_eq!(
+            error("[[account]]\nname = \"a\"\nendpoints = { ecs = \"http://x\" }\n"),
+            "ramsync.toml:3:21: account \"a\": endpoints.ecs: unknown product \"ecs\"; expected one of ram, ims, sts"
+        );
+        assert_eq!(
+            error(
+                "[[account]]\nname = \"a\"\n[account.assume_role]\nrole_arn = \"arn:aws:iam::1:role/x\"\n"
+            ),
+            "ramsync.toml:4:12: account \"a\": assume_role.role_arn: \"arn:aws:iam::1:role/x\" is not a role ARN like acs:ram::1234567890123456:role/ramsync-reader"
+        );
+        assert_eq!(
+            error(
+                "[[account]]\nname = \"a\"\n[account.assume_role]\nrole_arn = \"acs:ram::1:role/x\"\nduration_seconds = 60\n"
+            ),
+            "ramsync.toml:5:20: account \"a\": assume_role.duration_seconds: 60 is out of range; STS takes 900 to 43200"
+        );
+        assert!(error("[[account]\nname = 1").starts_with("ramsync.toml:1:"));
+        assert_eq!(
+            error("# nothing\n"),
+            "ramsync.toml: no accounts; add at least one [[account]] table with a name"
+        );
+        assert_eq!(
+            error("[[account]]\nname = \"prod east\"\n"),
+            "ramsync.toml:2:8: account[0].name: \"prod east\" is not a valid account name; use letters, digits, '-', '_' and '.'"
+        );
+    }
+}
