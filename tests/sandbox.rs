@@ -54,9 +54,15 @@ fn a_trap_fails_that_type_alone_and_the_run_is_recorded_failed() {
     mock.runtime.block_on(async {
         let (plugins, _, ctx) = misbehaving(&mock, Limits::default()).await;
         let mut store = Store::open_or_create(&dir.path().join("s.db")).unwrap();
-        let report = ramsync::scheduler::sync(&plugins, &ctx, &mut store, &SyncOptions::default())
-            .await
-            .unwrap();
+        let report = ramsync::scheduler::sync(
+            &plugins,
+            &ctx,
+            &mut store,
+            &SyncOptions::default(),
+            &ramsync::progress::ProgressDisplay::hidden().account("default"),
+        )
+        .await
+        .unwrap();
         assert!(!report.is_complete());
         for t in &report.types {
             if t.resource_type == "misbehaving" {
