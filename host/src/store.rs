@@ -62,21 +62,28 @@ CREATE TABLE IF NOT EXISTS grants (
     PRIMARY KEY (sync_id, resource_type, resource_id, entitlement, principal_type, principal_id)
 );
 CREATE INDEX IF NOT EXISTS grants_by_principal ON grants (sync_id, principal_type, principal_id);
--- Checkpoints of unfinished runs: how far each type's listing got (per parent resource;
--- '' for top-level types), and which resources' access is stored. Cleared when a run ends.
+-- Checkpoints of unfinished runs, per plugin: how far its listing got (per parent
+-- resource; '' for top-level types), which resources' access it stored, and whether it
+-- finished. Cleared when a run ends.
 CREATE TABLE IF NOT EXISTS list_progress (
     sync_id INTEGER NOT NULL REFERENCES sync_runs (id),
-    resource_type TEXT NOT NULL,
+    plugin TEXT NOT NULL,
     parent_id TEXT NOT NULL,
     next_token TEXT,
     done INTEGER NOT NULL,
-    PRIMARY KEY (sync_id, resource_type, parent_id)
+    PRIMARY KEY (sync_id, plugin, parent_id)
 );
 CREATE TABLE IF NOT EXISTS access_done (
     sync_id INTEGER NOT NULL REFERENCES sync_runs (id),
+    plugin TEXT NOT NULL,
     resource_type TEXT NOT NULL,
     resource_id TEXT NOT NULL,
-    PRIMARY KEY (sync_id, resource_type, resource_id)
+    PRIMARY KEY (sync_id, plugin, resource_type, resource_id)
+);
+CREATE TABLE IF NOT EXISTS plugins_done (
+    sync_id INTEGER NOT NULL REFERENCES sync_runs (id),
+    plugin TEXT NOT NULL,
+    PRIMARY KEY (sync_id, plugin)
 );
 ";
 
@@ -210,6 +217,9 @@ impl Store {
     fn migrate(&self) -> Result<()> {
         self.conn.busy_timeout(std::time::Duration::from_secs(10))?;
         self.conn.pragma_update(None, "journal_mode", "WAL")?;
+        // In WAL mode NORMAL keeps every commit atomic and the database consistent through a
+        // crash; a power cut may only lose the last pages, which a resumed sync fetches again.
+        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
         self.conn.pragma_update(None, "foreign_keys", "ON")?;
         let version: i64 = self
             .conn
@@ -295,32 +305,49 @@ impl Store {
         self.finish_sync(sync_id, Some(reason), 0)
     }
 
-    /// Whether a type was fully synced in this run.
-    pub fn type_done(&self, sync_id: i64, resource_type: &str) -> Result<bool> {
+    /// Whether a plugin finished its part of this run.
+    pub fn plugin_done(&self, sync_id: i64, plugin: &str) -> Result<bool> {
         Ok(self
             .conn
             .query_row(
-                "SELECT 1 FROM resource_types WHERE sync_id = ?1 AND id = ?2 AND error IS NULL",
-                params![sync_id, resource_type],
+                "SELECT 1 FROM plugins_done WHERE sync_id = ?1 AND plugin = ?2",
+                params![sync_id, plugin],
                 |_| Ok(()),
             )
             .optional()?
             .is_some())
     }
 
-    /// How far the listing of `resource_type` under `parent_id` got.
+    pub fn mark_plugin_done(&self, sync_id: i64, plugin: &str) -> Result<()> {
+        self.conn.execute(
+            "INSERT OR IGNORE INTO plugins_done (sync_id, plugin) VALUES (?1, ?2)",
+            params![sync_id, plugin],
+        )?;
+        Ok(())
+    }
+
+    /// Adds an enriching plugin's failure to the error of the type it enriches.
+    pub fn add_type_error(&self, sync_id: i64, resource_type: &str, error: &str) -> Result<()> {
+        self.conn.execute(
+            "UPDATE resource_types SET error = COALESCE(error || char(10), '') || ?3 WHERE sync_id = ?1 AND id = ?2",
+            params![sync_id, resource_type, error],
+        )?;
+        Ok(())
+    }
+
+    /// How far a plugin's listing under `parent_id` got.
     pub fn list_progress(
         &self,
         sync_id: i64,
-        resource_type: &str,
+        plugin: &str,
         parent_id: &str,
     ) -> Result<ListProgress> {
         let row: Option<(Option<String>, bool)> = self
             .conn
             .prepare_cached(
-                "SELECT next_token, done FROM list_progress WHERE sync_id = ?1 AND resource_type = ?2 AND parent_id = ?3",
+                "SELECT next_token, done FROM list_progress WHERE sync_id = ?1 AND plugin = ?2 AND parent_id = ?3",
             )?
-            .query_row(params![sync_id, resource_type, parent_id], |r| {
+            .query_row(params![sync_id, plugin, parent_id], |r| {
                 Ok((r.get(0)?, r.get(1)?))
             })
             .optional()?;
@@ -333,24 +360,41 @@ impl Store {
     }
 
     /// Stores one page of resources and where the listing continues, in one transaction,
-    /// so that an interrupted run resumes exactly after the last stored page.
+    /// so that an interrupted run resumes exactly after the last stored page. An enriching
+    /// plugin's resources only merge their attributes into existing ones.
     pub fn put_resource_page(
         &mut self,
         sync_id: i64,
-        resource_type: &str,
+        plugin: &str,
+        enriches: bool,
         parent_id: &str,
         resources: &[Resource],
         next_token: Option<&str>,
     ) -> Result<()> {
         let tx = self.conn.transaction()?;
-        insert_resources(&tx, sync_id, resources)?;
+        if enriches {
+            let mut stmt = tx.prepare_cached(
+                "UPDATE resources SET attributes = json_patch(attributes, ?4)
+                 WHERE sync_id = ?1 AND resource_type = ?2 AND id = ?3",
+            )?;
+            for r in resources {
+                stmt.execute(params![
+                    sync_id,
+                    r.ref_.resource_type,
+                    r.ref_.id,
+                    attributes_json(&r.attributes)
+                ])?;
+            }
+        } else {
+            insert_resources(&tx, sync_id, resources)?;
+        }
         tx.prepare_cached(
-            "INSERT INTO list_progress (sync_id, resource_type, parent_id, next_token, done) VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (sync_id, resource_type, parent_id) DO UPDATE SET next_token = excluded.next_token, done = excluded.done",
+            "INSERT INTO list_progress (sync_id, plugin, parent_id, next_token, done) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (sync_id, plugin, parent_id) DO UPDATE SET next_token = excluded.next_token, done = excluded.done",
         )?
         .execute(params![
             sync_id,
-            resource_type,
+            plugin,
             parent_id,
             next_token,
             next_token.is_none()
@@ -359,17 +403,24 @@ impl Store {
         Ok(())
     }
 
-    /// The resources of a type whose entitlements and grants are not stored yet, by id.
-    pub fn pending_access(&self, sync_id: i64, resource_type: &str) -> Result<Vec<Resource>> {
+    /// The resources of a type, as plugins receive them, by id; with `pending_for`, only
+    /// those whose entitlements and grants that plugin has not stored yet.
+    pub fn plugin_resources(
+        &self,
+        sync_id: i64,
+        resource_type: &str,
+        pending_for: Option<&str>,
+    ) -> Result<Vec<Resource>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT r.resource_type, r.id, r.name, r.display_name, r.parent_type, r.parent_id, r.attributes
              FROM resources r
-             WHERE r.sync_id = ?1 AND r.resource_type = ?2 AND NOT EXISTS (
-               SELECT 1 FROM access_done a WHERE a.sync_id = r.sync_id AND a.resource_type = r.resource_type AND a.resource_id = r.id)
+             WHERE r.sync_id = ?1 AND r.resource_type = ?2 AND (?3 IS NULL OR NOT EXISTS (
+               SELECT 1 FROM access_done a WHERE a.sync_id = r.sync_id AND a.plugin = ?3
+                 AND a.resource_type = r.resource_type AND a.resource_id = r.id))
              ORDER BY r.id",
         )?;
         let rows = stmt
-            .query_map(params![sync_id, resource_type], |r| {
+            .query_map(params![sync_id, resource_type, pending_for], |r| {
                 let parent = match (
                     r.get::<_, Option<String>>(4)?,
                     r.get::<_, Option<String>>(5)?,
@@ -437,6 +488,7 @@ impl Store {
     pub fn put_access(
         &mut self,
         sync_id: i64,
+        plugin: &str,
         resource: &crate::engine::ResourceRef,
         entitlements: &[Entitlement],
         grants: &[Grant],
@@ -456,9 +508,9 @@ impl Store {
             ])?;
         }
         tx.prepare_cached(
-            "INSERT OR IGNORE INTO access_done (sync_id, resource_type, resource_id) VALUES (?1, ?2, ?3)",
+            "INSERT OR IGNORE INTO access_done (sync_id, plugin, resource_type, resource_id) VALUES (?1, ?2, ?3, ?4)",
         )?
-        .execute(params![sync_id, resource.resource_type, resource.id])?;
+        .execute(params![sync_id, plugin, resource.resource_type, resource.id])?;
         {
             let mut stmt = tx.prepare_cached(
                 "INSERT OR IGNORE INTO entitlements (sync_id, resource_type, resource_id, slug, display_name, grantable_to)
