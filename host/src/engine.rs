@@ -372,6 +372,7 @@ impl Syncer {
                 parent_type: None,
                 skip_entitlements_and_grants: true,
                 provisions: Vec::new(),
+                enriches: false,
             },
             pre,
         };
@@ -462,7 +463,7 @@ impl Syncer {
     pub async fn list_resources(
         &self,
         ctx: &CallContext,
-        parent: Option<&ResourceRef>,
+        parent: Option<&Resource>,
         token: Option<&str>,
     ) -> Result<ResourcePage, CallError> {
         self.run(ctx, async |i, s| {
@@ -568,6 +569,7 @@ impl Plugins {
                 Syncer::load(&engine, plugin.name, plugin.wasm, limits).await?,
             ));
         }
+        check_order(&syncers)?;
         Ok(Plugins {
             engine,
             signer,
@@ -575,4 +577,35 @@ impl Plugins {
             limits,
         })
     }
+}
+
+/// Syncers run in order, so a nested type's parent and an enriched type must be listed
+/// by an earlier syncer, and no two syncers may list the same type.
+pub fn check_order(syncers: &[Arc<Syncer>]) -> Result<()> {
+    let mut listed: Vec<&str> = Vec::new();
+    for s in syncers {
+        let id = s.info.id.as_str();
+        if let Some(parent) = &s.info.parent_type {
+            anyhow::ensure!(
+                listed.contains(&parent.as_str()),
+                "plugin {}: its type {id} is nested under {parent}, which no earlier plugin lists",
+                s.name
+            );
+        }
+        if s.info.enriches {
+            anyhow::ensure!(
+                listed.contains(&id),
+                "plugin {} enriches type {id}, which no earlier plugin lists",
+                s.name
+            );
+        } else {
+            anyhow::ensure!(
+                !listed.contains(&id),
+                "plugin {} lists type {id}, which an earlier plugin lists already",
+                s.name
+            );
+            listed.push(id);
+        }
+    }
+    Ok(())
 }

@@ -153,7 +153,7 @@ pub async fn sync(
         };
         if fatal {
             report.error = Some("skipped: the credential was rejected".into());
-        } else if !store.type_done(sync_id, &info.id)? {
+        } else if !store.plugin_done(sync_id, &syncer.name)? {
             progress.set_type(&info.id);
             match sync_type(syncer, ctx, store, sync_id, options, progress).await {
                 Ok(()) => {}
@@ -168,13 +168,22 @@ pub async fn sync(
             }
         }
         (report.resources, report.grants) = store.type_counts(sync_id, &info.id)?;
-        store.put_resource_type(
-            sync_id,
-            &info.id,
-            &info.display_name,
-            &syncer.name,
-            report.error.as_deref(),
-        )?;
+        if info.enriches {
+            if let Some(e) = &report.error {
+                store.add_type_error(sync_id, &info.id, &format!("{}: {e}", syncer.name))?;
+            }
+        } else {
+            store.put_resource_type(
+                sync_id,
+                &info.id,
+                &info.display_name,
+                &syncer.name,
+                report.error.as_deref(),
+            )?;
+        }
+        if report.error.is_none() {
+            store.mark_plugin_done(sync_id, &syncer.name)?;
+        }
         progress.type_done(&report);
         types.push(report);
     }
@@ -182,9 +191,18 @@ pub async fn sync(
     let failures: Vec<String> = types
         .iter()
         .filter_map(|t| {
-            t.error
-                .as_ref()
-                .map(|e| format!("{}: {e}", t.resource_type))
+            // A type with an enriching plugin names the plugin that failed.
+            let shared = plugins
+                .syncers
+                .iter()
+                .filter(|s| s.info.id == t.resource_type)
+                .count()
+                > 1;
+            let who = match shared {
+                true => format!("{} ({})", t.resource_type, t.plugin),
+                false => t.resource_type.clone(),
+            };
+            t.error.as_ref().map(|e| format!("{who}: {e}"))
         })
         .collect();
     let error = (!failures.is_empty()).then(|| failures.join("\n"));
@@ -221,25 +239,21 @@ async fn sync_type(
     options: &SyncOptions,
     progress: &Progress,
 ) -> Result<(), Stop> {
-    let parents: Vec<Option<crate::engine::ResourceRef>> = match &syncer.info.parent_type {
+    let info = &syncer.info;
+    let parents: Vec<Option<Resource>> = match &info.parent_type {
         None => vec![None],
         Some(parent_type) => store
-            .resources_of_type(sync_id, parent_type)
+            .plugin_resources(sync_id, parent_type, None)
             .map_err(internal)?
             .into_iter()
-            .map(|r| {
-                Some(crate::engine::ResourceRef {
-                    resource_type: r.resource_type,
-                    id: r.id,
-                })
-            })
+            .map(Some)
             .collect(),
     };
-    let what = format!("listing {} resources", syncer.info.id);
+    let what = format!("listing {} resources", info.id);
     for parent in &parents {
-        let parent_id = parent.as_ref().map_or("", |p| p.id.as_str());
+        let parent_id = parent.as_ref().map_or("", |p| p.ref_.id.as_str());
         let mut token = match store
-            .list_progress(sync_id, &syncer.info.id, parent_id)
+            .list_progress(sync_id, &syncer.name, parent_id)
             .map_err(internal)?
         {
             ListProgress::Done => continue,
@@ -273,7 +287,8 @@ async fn sync_type(
             store
                 .put_resource_page(
                     sync_id,
-                    &syncer.info.id,
+                    &syncer.name,
+                    info.enriches,
                     parent_id,
                     &page.items,
                     page.next_page_token.as_deref(),
@@ -291,7 +306,7 @@ async fn sync_type(
     }
     // Read back from the store, so that a resumed run picks up exactly what is missing.
     let pending = store
-        .pending_access(sync_id, &syncer.info.id)
+        .plugin_resources(sync_id, &info.id, Some(&syncer.name))
         .map_err(internal)?;
     let mut results = futures::stream::iter(pending.iter())
         .map(|resource| async move {
@@ -310,7 +325,14 @@ async fn sync_type(
         // Calls already in flight finish and are stored before the run stops.
         let (resource, entitlements, grants, attributes) = result?;
         store
-            .put_access(sync_id, &resource.ref_, &entitlements, &grants, &attributes)
+            .put_access(
+                sync_id,
+                &syncer.name,
+                &resource.ref_,
+                &entitlements,
+                &grants,
+                &attributes,
+            )
             .map_err(internal)?;
         progress.add_page(0, grants.len(), ctx.http_calls.load(Ordering::Relaxed));
     }

@@ -15,11 +15,12 @@ impl ramsync_guest::Syncer for Account {
             parent_type: None,
             skip_entitlements_and_grants: true,
             provisions: Vec::new(),
+            enriches: false,
         }
     }
 
     fn list_resources(
-        _parent: Option<ResourceRef>,
+        _parent: Option<Resource>,
         _page_token: Option<String>,
     ) -> Result<ResourcePage, Error> {
         let identity = Rpc::new(Product::STS)?.call("GetCallerIdentity", &[])?;

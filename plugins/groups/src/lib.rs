@@ -19,11 +19,12 @@ impl ramsync_guest::Syncer for Groups {
             parent_type: None,
             skip_entitlements_and_grants: false,
             provisions: vec!["member".into()],
+            enriches: false,
         }
     }
 
     fn list_resources(
-        _parent: Option<ResourceRef>,
+        _parent: Option<Resource>,
         page_token: Option<String>,
     ) -> Result<ResourcePage, Error> {
         let rpc = Rpc::new(Product::IMS)?;

@@ -22,11 +22,12 @@ impl ramsync_guest::Syncer for Policies {
             parent_type: None,
             skip_entitlements_and_grants: false,
             provisions: vec!["attached".into()],
+            enriches: false,
         }
     }
 
     fn list_resources(
-        _parent: Option<ResourceRef>,
+        _parent: Option<Resource>,
         page_token: Option<String>,
     ) -> Result<ResourcePage, Error> {
         let rpc = Rpc::new(Product::RAM)?;

@@ -16,11 +16,12 @@ impl ramsync_guest::Syncer for Misbehaving {
             parent_type: None,
             skip_entitlements_and_grants: true,
             provisions: Vec::new(),
+            enriches: false,
         }
     }
 
     fn list_resources(
-        _parent: Option<ResourceRef>,
+        _parent: Option<Resource>,
         page_token: Option<String>,
     ) -> Result<ResourcePage, Error> {
         match page_token.as_deref().unwrap_or("trap") {
