@@ -15,8 +15,12 @@ const PLUGINS: &[(&str, &str)] = &[
     ("ramsync-roles", "roles"),
     ("ramsync-policies", "policies"),
 ];
-/// Built for the test suite only, never embedded.
-const TEST_PLUGINS: &[(&str, &str)] = &[("ramsync-test-misbehaving", "test-misbehaving")];
+/// Built for the test suite only, never embedded: a misbehaving syncer, and the
+/// authoring guide's example.
+const TEST_PLUGINS: &[(&str, &str)] = &[
+    ("ramsync-test-misbehaving", "test-misbehaving"),
+    ("ramsync-example-teams", "example-teams"),
+];
 const TARGET: &str = "wasm32-wasip2";
 
 fn main() {
@@ -67,10 +71,99 @@ fn main() {
         std::fs::copy(&built, &dest)
             .unwrap_or_else(|e| fail(&format!("cannot copy {}: {e}", built.display())));
     }
+    let wit_version = wit_version(&root.join("wit/connector.wit"));
+    println!("cargo:rustc-env=RAMSYNC_WIT_VERSION={wit_version}");
+    let version = env::var("CARGO_PKG_VERSION").unwrap();
+    let manifest = |plugins: &[(&str, &str)]| -> String {
+        let entries: Vec<serde_json::Value> = plugins
+            .iter()
+            .map(|(_, name)| manifest_entry(&root, &out_dir, name, &version, &wit_version))
+            .collect();
+        let doc = serde_json::json!({ "format": 1, "plugins": entries });
+        serde_json::to_string_pretty(&doc).unwrap() + "\n"
+    };
+    std::fs::write(out_dir.join("plugins.json"), manifest(PLUGINS)).unwrap();
+    // The test plugins get a manifest of their own in a directory of their own.
+    let test_dir = out_dir.join("test-plugins");
+    std::fs::create_dir_all(&test_dir).unwrap();
+    for (_, name) in TEST_PLUGINS {
+        std::fs::copy(
+            out_dir.join(format!("{name}.wasm")),
+            test_dir.join(format!("{name}.wasm")),
+        )
+        .unwrap();
+    }
+    std::fs::write(test_dir.join("plugins.json"), manifest(TEST_PLUGINS)).unwrap();
     println!(
         "cargo:rustc-env=RAMSYNC_TEST_PLUGIN_DIR={}",
-        out_dir.display()
+        test_dir.display()
     );
+}
+
+/// The version in the WIT file's `package ramsync:connector@VERSION;` line.
+fn wit_version(path: &Path) -> String {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| fail(&format!("cannot read {}: {e}", path.display())));
+    text.lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("package ramsync:connector@")
+                .and_then(|v| v.strip_suffix(';'))
+        })
+        .unwrap_or_else(|| {
+            fail("wit/connector.wit has no `package ramsync:connector@VERSION;` line")
+        })
+        .to_string()
+}
+
+/// A plugins.json entry: what the plugin's Cargo.toml declares, and the built file's digest.
+fn manifest_entry(
+    root: &Path,
+    out_dir: &Path,
+    name: &str,
+    version: &str,
+    wit_version: &str,
+) -> serde_json::Value {
+    use sha2::Digest;
+    let cargo_toml = root.join("plugins").join(name).join("Cargo.toml");
+    let text = std::fs::read_to_string(&cargo_toml)
+        .unwrap_or_else(|e| fail(&format!("cannot read {}: {e}", cargo_toml.display())));
+    let doc: toml::Table =
+        toml::from_str(&text).unwrap_or_else(|e| fail(&format!("{}: {e}", cargo_toml.display())));
+    let meta = doc
+        .get("package")
+        .and_then(|p| p.get("metadata"))
+        .and_then(|m| m.get("ramsync"))
+        .unwrap_or_else(|| {
+            fail(&format!(
+                "{} has no [package.metadata.ramsync] table",
+                cargo_toml.display()
+            ))
+        });
+    let strings = |key: &str| -> Vec<String> {
+        meta.get(key)
+            .and_then(|v| v.as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let wasm = std::fs::read(out_dir.join(format!("{name}.wasm"))).unwrap();
+    serde_json::json!({
+        "name": name,
+        "file": format!("{name}.wasm"),
+        "version": version,
+        "kind": meta.get("kind").and_then(|v| v.as_str()).unwrap_or("syncer"),
+        "resource_types": strings("resource-types"),
+        "wit_version": wit_version,
+        "sha256": hex::encode(sha2::Sha256::digest(&wasm)),
+        "capabilities": {
+            "products": strings("products"),
+            "provisions": meta.get("provisions").and_then(|v| v.as_bool()).unwrap_or(false),
+        },
+    })
 }
 
 /// rustup does not add targets on its own when RUSTUP_AUTO_INSTALL=0, so add it here.

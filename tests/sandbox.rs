@@ -34,6 +34,10 @@ async fn misbehaving(mock: &Mock, limits: Limits) -> (Plugins, Arc<Syncer>, Call
             "test-misbehaving",
             &misbehaving_wasm(),
             limits,
+            &ramsync::manifest::Capabilities {
+                products: vec!["ims".into()],
+                provisions: false,
+            },
         )
         .await
         .unwrap(),

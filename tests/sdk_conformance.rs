@@ -108,7 +108,7 @@ fn signer_matches_the_sdk_on_generated_requests() {
     let signer = Signer::load(
         &engine,
         "signer-acs3",
-        ramsync::builtin::SIGNER.wasm,
+        ramsync::builtin::signer(),
         Limits::default(),
     )
     .unwrap();

@@ -12,16 +12,15 @@ fn instantiate(c: &mut Criterion) {
         .build()
         .unwrap();
     let engine = ramsync::engine::new_engine().unwrap();
-    let groups = ramsync::builtin::SYNCERS
-        .iter()
-        .find(|p| p.name == "groups")
-        .unwrap();
+    let set = ramsync::manifest::builtin().unwrap();
+    let groups = set.iter().find(|p| p.entry.name == "groups").unwrap();
     let syncer = runtime
         .block_on(Syncer::load(
             &engine,
-            groups.name,
-            groups.wasm,
+            &groups.entry.name,
+            &groups.wasm,
             Limits::default(),
+            &groups.entry.capabilities,
         ))
         .unwrap();
     let ctx = CallContext::new(Endpoints::default(), None, Limits::default());
@@ -41,7 +40,7 @@ fn instantiate(c: &mut Criterion) {
     });
     c.bench_function("syncer/compile", |b| {
         b.iter(|| {
-            black_box(wasmtime::component::Component::from_binary(&engine, groups.wasm).unwrap())
+            black_box(wasmtime::component::Component::from_binary(&engine, &groups.wasm).unwrap())
         })
     });
 }

@@ -61,7 +61,7 @@ fn signing(c: &mut Criterion) {
     let signer = Signer::load(
         &engine,
         "signer-acs3",
-        ramsync::builtin::SIGNER.wasm,
+        ramsync::builtin::signer(),
         Limits::default(),
     )
     .unwrap();

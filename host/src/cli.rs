@@ -51,6 +51,10 @@ pub enum Command {
         /// Where to keep the database.
         #[arg(long, default_value = "ramsync-demo.db")]
         db: PathBuf,
+        /// Load the plugins from this directory (verified against its plugins.json)
+        /// instead of the ones built into ramsync.
+        #[arg(long, value_name = "DIR")]
+        plugin_dir: Option<PathBuf>,
     },
     /// Serve the local Alibaba Cloud API (RAM, IMS and STS at one base URL) until stopped.
     Mock {
@@ -97,6 +101,31 @@ pub enum Command {
         #[arg(long, default_value = "1h", value_parser = parse_interval)]
         interval: std::time::Duration,
     },
+    /// Inspect, verify, export and extend plugin artifacts.
+    Plugins {
+        #[command(subcommand)]
+        command: PluginsCommand,
+    },
+    /// The local runner for plugin authors: run one syncer's list, entitlements and grants
+    /// against the local Alibaba Cloud API (or --endpoint) and print each page as JSON,
+    /// with the API calls it made.
+    RunPlugin {
+        /// The syncer component, for example target/wasm32-wasip2/release/my_syncer.wasm.
+        wasm: PathBuf,
+        /// The resource type the plugin syncs.
+        #[arg(long = "resource-type")]
+        resource_type: String,
+        /// Run against this endpoint (credentials from the default chain) instead of the
+        /// local API's sample tenant; PRODUCT is ram, ims or sts.
+        #[arg(long = "endpoint", value_name = "PRODUCT=URL", value_parser = parse_endpoint)]
+        endpoints: Vec<(String, String)>,
+        /// The products the plugin may call, as its manifest entry would grant.
+        #[arg(long, value_delimiter = ',', default_value = "ram,ims,sts")]
+        products: Vec<String>,
+        /// Ask for the entitlements and grants of at most this many resources.
+        #[arg(long, default_value_t = 5)]
+        max_resources: usize,
+    },
     /// List the resources of the newest complete sync.
     Resources {
         #[arg(long)]
@@ -129,7 +158,12 @@ pub enum Command {
         json: bool,
     },
     /// Sign a request read as JSON on stdin with the signer plugin, and print how.
-    Sign,
+    Sign {
+        /// Load the plugins from this directory (verified against its plugins.json)
+        /// instead of the ones built into ramsync.
+        #[arg(long, value_name = "DIR")]
+        plugin_dir: Option<PathBuf>,
+    },
     /// Everything one user can do, with the path that grants it; or, with --resource, who
     /// holds a policy, can assume a role, or is in a group.
     Access {
@@ -184,6 +218,43 @@ pub enum Command {
     },
 }
 
+#[derive(Subcommand, Debug)]
+pub enum PluginsCommand {
+    /// One line per plugin: name, version, kind, resource types, WIT version, sha256 and
+    /// capabilities. Exits non-zero if a plugin fails verification.
+    List {
+        /// A plugin directory instead of the built-in plugins.
+        #[arg(long, value_name = "DIR")]
+        plugin_dir: Option<PathBuf>,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check every plugin against its manifest digest and WIT version, then load it as a
+    /// sync would. Exits non-zero if any fails.
+    Verify {
+        #[arg(long, value_name = "DIR")]
+        plugin_dir: Option<PathBuf>,
+    },
+    /// Write the built-in plugins and their plugins.json to DIR, ready to ship or to load
+    /// with --plugin-dir.
+    Export { dir: PathBuf },
+    /// Copy a syncer into DIR and write its plugins.json entry (digest, WIT version and
+    /// resource type read from the file). Syncers run in manifest order.
+    Add {
+        dir: PathBuf,
+        wasm: PathBuf,
+        /// The API products it may call: ram, ims, sts (comma-separated).
+        #[arg(long, value_delimiter = ',', required = true)]
+        products: Vec<String>,
+        /// Grant it provisioning (grant and revoke).
+        #[arg(long)]
+        provisions: bool,
+        #[arg(long, default_value = "0.1.0")]
+        version: String,
+    },
+}
+
 #[derive(clap::Args, Debug, Clone)]
 pub struct SyncArgs {
     #[arg(long)]
@@ -225,6 +296,10 @@ pub struct SyncArgs {
     /// Accounts synced at the same time.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     parallel_accounts: u16,
+    /// Load the plugins from this directory (verified against its plugins.json)
+    /// instead of the ones built into ramsync.
+    #[arg(long, value_name = "DIR")]
+    plugin_dir: Option<PathBuf>,
 }
 
 fn parse_interval(arg: &str) -> Result<std::time::Duration, String> {
@@ -259,6 +334,10 @@ pub struct ProvisionArgs {
     /// Print the outcome as one JSON object.
     #[arg(long)]
     json: bool,
+    /// Load the plugins from this directory (verified against its plugins.json)
+    /// instead of the ones built into ramsync.
+    #[arg(long, value_name = "DIR")]
+    plugin_dir: Option<PathBuf>,
 }
 
 fn parse_endpoint(arg: &str) -> Result<(String, String), String> {
@@ -270,7 +349,7 @@ fn parse_endpoint(arg: &str) -> Result<(String, String), String> {
 
 pub async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Demo { db } => demo(&db).await,
+        Command::Demo { db, plugin_dir } => demo(&db, plugin_dir.as_deref()).await,
         Command::Mock {
             listen,
             tenant,
@@ -393,7 +472,39 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Sign => sign().await,
+        Command::Sign { plugin_dir } => sign(plugin_dir.as_deref()).await,
+        Command::Plugins { command } => match command {
+            PluginsCommand::List { plugin_dir, json } => {
+                crate::plugin_commands::list(plugin_dir.as_deref(), json)
+            }
+            PluginsCommand::Verify { plugin_dir } => {
+                crate::plugin_commands::verify(plugin_dir.as_deref()).await
+            }
+            PluginsCommand::Export { dir } => crate::plugin_commands::export(&dir),
+            PluginsCommand::Add {
+                dir,
+                wasm,
+                products,
+                provisions,
+                version,
+            } => crate::plugin_commands::add(&dir, &wasm, &products, provisions, &version).await,
+        },
+        Command::RunPlugin {
+            wasm,
+            resource_type,
+            endpoints,
+            products,
+            max_resources,
+        } => {
+            crate::plugin_commands::run_plugin(crate::plugin_commands::RunPlugin {
+                wasm,
+                resource_type,
+                endpoints,
+                products,
+                max_resources,
+            })
+            .await
+        }
         Command::Access {
             db,
             principal,
@@ -557,7 +668,7 @@ async fn provision(revoke: bool, args: ProvisionArgs) -> Result<ExitCode> {
         endpoints.set(product, url)?;
     }
     let limits = Limits::default();
-    let plugins = Plugins::builtin(limits).await?;
+    let plugins = Plugins::load(args.plugin_dir.as_deref(), limits).await?;
     let provisionable: Vec<String> = plugins
         .syncers
         .iter()
@@ -756,7 +867,7 @@ async fn sync_command(args: SyncArgs, resume: bool) -> Result<ExitCode> {
         let source = accounts::credential_source(account)?;
         let _lock = SyncLock::acquire(&args.db)?;
         Store::open_or_create(&args.db)?;
-        let plugins = Plugins::builtin(Limits::default()).await?;
+        let plugins = Plugins::load(args.plugin_dir.as_deref(), Limits::default()).await?;
         let display = ProgressDisplay::new();
         let report =
             accounts::sync_account(&args.db, &plugins, account, source, &settings, &display)
@@ -764,7 +875,7 @@ async fn sync_command(args: SyncArgs, resume: bool) -> Result<ExitCode> {
         print_sync(&args.db, &report, &account.name)?;
         return Ok(exit_code(report.is_complete()));
     }
-    let outcomes = sync_all(&args.db, &accounts, &settings).await?;
+    let outcomes = sync_all(&args.db, &accounts, &settings, args.plugin_dir.as_deref()).await?;
     print_summary(&args.db, &outcomes)?;
     Ok(exit_code(
         outcomes
@@ -785,10 +896,11 @@ async fn sync_all(
     db: &Path,
     accounts: &[AccountConfig],
     settings: &RunSettings,
+    plugin_dir: Option<&Path>,
 ) -> Result<Vec<accounts::Outcome>> {
     let _lock = SyncLock::acquire(db)?;
     Store::open_or_create(db)?;
-    let plugins = Plugins::builtin(Limits::default()).await?;
+    let plugins = Plugins::load(plugin_dir, Limits::default()).await?;
     let display = ProgressDisplay::new();
     Ok(accounts::sync_accounts(db, &plugins, accounts, settings, &display).await)
 }
@@ -812,7 +924,7 @@ async fn serve(args: SyncArgs, interval: std::time::Duration) -> Result<ExitCode
     );
     loop {
         let started = std::time::Instant::now();
-        match sync_all(&args.db, &accounts, &settings).await {
+        match sync_all(&args.db, &accounts, &settings, args.plugin_dir.as_deref()).await {
             Ok(outcomes) => {
                 for o in &outcomes {
                     log_outcome(o);
@@ -937,10 +1049,11 @@ pub async fn sync(
     endpoints: Endpoints,
     source: CredentialSource,
     options: &SyncOptions,
+    plugin_dir: Option<&Path>,
 ) -> Result<SyncReport> {
     let _lock = SyncLock::acquire(db)?;
     Store::open_or_create(db)?;
-    let plugins = Plugins::builtin(Limits::default()).await?;
+    let plugins = Plugins::load(plugin_dir, Limits::default()).await?;
     let account = AccountConfig {
         name: options.account.clone(),
         profile: None,
@@ -1033,7 +1146,7 @@ fn print_counts(
     Ok(())
 }
 
-async fn demo(db: &Path) -> Result<ExitCode> {
+async fn demo(db: &Path, plugin_dir: Option<&Path>) -> Result<ExitCode> {
     let server = MockServer::start("127.0.0.1:0", MockOptions::sample()?).await?;
     let url = server.url();
     {
@@ -1050,6 +1163,7 @@ async fn demo(db: &Path) -> Result<ExitCode> {
         Endpoints::all_at(&url)?,
         CredentialSource::Fixed(credential),
         &options,
+        plugin_dir,
     )
     .await?;
     if !report.is_complete() {
@@ -1188,7 +1302,7 @@ fn slash() -> String {
     "/".into()
 }
 
-async fn sign() -> Result<ExitCode> {
+async fn sign(plugin_dir: Option<&Path>) -> Result<ExitCode> {
     let mut text = String::new();
     std::io::stdin()
         .read_to_string(&mut text)
@@ -1233,12 +1347,15 @@ async fn sign() -> Result<ExitCode> {
         body: input.body.into_bytes(),
     };
     let engine = crate::engine::new_engine()?;
-    let signer = crate::engine::Signer::load(
-        &engine,
-        crate::builtin::SIGNER.name,
-        crate::builtin::SIGNER.wasm,
-        Limits::default(),
-    )?;
+    let set = crate::manifest::load_set(plugin_dir)?;
+    let Some(entry) = set
+        .iter()
+        .find(|p| p.entry.kind == crate::manifest::Kind::Signer)
+    else {
+        bail!("the plugin set has no signer");
+    };
+    let signer =
+        crate::engine::Signer::load(&engine, &entry.entry.name, &entry.wasm, Limits::default())?;
     let signature = signer.sign(&request, &credential).await?.map_err(|e| {
         anyhow::anyhow!(
             "the signer refused the request: {}",
@@ -1303,7 +1420,7 @@ fn ignore_broken_pipe(e: std::io::Error) -> std::io::Result<()> {
     }
 }
 
-fn print_table(header: &[&str], rows: Vec<Vec<String>>) {
+pub fn print_table(header: &[&str], rows: Vec<Vec<String>>) {
     use std::io::Write;
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in &rows {

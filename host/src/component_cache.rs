@@ -123,7 +123,7 @@ mod tests {
     #[test]
     fn second_load_comes_from_the_cache_and_foreign_files_are_ignored() {
         let engine = wasmtime::Engine::default();
-        let wasm = crate::builtin::SIGNER.wasm;
+        let wasm = crate::builtin::signer();
         let dir = tempfile::tempdir().unwrap();
         let cache = dir.path().join("cache");
         let (_, cached) = load_or_compile(&engine, wasm, Some(&cache)).unwrap();

@@ -157,10 +157,11 @@ impl Signer {
         limits: Limits,
     ) -> Result<Self> {
         let component = compile(engine, name, wasm)?;
+        check_wit_version(engine, name, &component)?;
         let mut linker = Linker::<SignerState>::new(engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         let pre = wctx(linker.instantiate_pre(&component), || {
-            format!("plugin {name}: cannot link")
+            format!("plugin {name}: cannot link: it imports what the host does not grant a signer")
         })?;
         let pre = wctx(bindings::signer::SignerPluginPre::new(pre), || {
             format!("plugin {name}: does not export the signer interface")
@@ -235,6 +236,8 @@ pub struct CallContext {
     pub rates: Arc<RateLimits>,
     /// API calls made by plugins through this context.
     pub http_calls: Arc<AtomicU64>,
+    /// When set, the `product:Action` of every call is recorded here (`run-plugin`).
+    pub actions: Option<Arc<std::sync::Mutex<Vec<String>>>>,
 }
 
 impl CallContext {
@@ -255,6 +258,7 @@ impl CallContext {
             limits,
             rates: Arc::new(rates),
             http_calls: Arc::default(),
+            actions: None,
         }
     }
 }
@@ -267,6 +271,7 @@ pub struct SyncerState {
     policy: HttpPolicy,
     limits: StoreLimits,
     endpoints: Arc<Endpoints>,
+    granted: Arc<[String]>,
     /// The signer and this call's credential, fetched (and refreshed) before the call.
     auth: Option<(Arc<Signer>, Credential)>,
 }
@@ -319,6 +324,10 @@ impl bindings::syncer::ramsync::connector::auth::Host for SyncerState {
 
 impl bindings::syncer::ramsync::connector::endpoints::Host for SyncerState {
     async fn base_url(&mut self, product: String) -> wasmtime::Result<Option<String>> {
+        // A product the plugin is not granted has no endpoint, as far as it can tell.
+        if !self.granted.iter().any(|g| *g == product) {
+            return Ok(None);
+        }
         Ok(self.endpoints.base_url(&product))
     }
 }
@@ -330,6 +339,12 @@ pub enum CallError {
     Plugin(PluginError),
     /// The plugin tried to reach a host outside the allowlist.
     Denied { host: String },
+    /// The plugin tried to call a product its manifest does not grant it.
+    NotGranted {
+        product: String,
+        host: String,
+        granted: Vec<String>,
+    },
     /// The plugin trapped, ran past its CPU deadline or hit its memory cap.
     Trap(String),
     /// The call took longer than the wall-clock limit.
@@ -342,6 +357,9 @@ pub enum CallError {
 pub struct Syncer {
     pub name: String,
     pub info: TypeInfo,
+    /// What its manifest grants: the products it may call, and whether it may provision.
+    pub products: Arc<[String]>,
+    pub provisions: bool,
     pre: bindings::syncer::SyncerPluginPre<SyncerState>,
 }
 
@@ -352,14 +370,16 @@ impl Syncer {
         name: &str,
         wasm: &[u8],
         limits: Limits,
+        capabilities: &crate::manifest::Capabilities,
     ) -> Result<Self> {
         let component = compile(engine, name, wasm)?;
+        check_wit_version(engine, name, &component)?;
         let mut linker = Linker::<SyncerState>::new(engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         bindings::syncer::SyncerPlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
         let pre = wctx(linker.instantiate_pre(&component), || {
-            format!("plugin {name}: cannot link")
+            format!("plugin {name}: cannot link: it imports what the host does not grant a syncer")
         })?;
         let pre = wctx(bindings::syncer::SyncerPluginPre::new(pre), || {
             format!("plugin {name}: does not export the syncer interface")
@@ -374,6 +394,8 @@ impl Syncer {
                 provisions: Vec::new(),
                 enriches: false,
             },
+            products: capabilities.products.clone().into(),
+            provisions: capabilities.provisions,
             pre,
         };
         let ctx = CallContext::new(Endpoints::default(), None, limits);
@@ -408,12 +430,14 @@ impl Syncer {
             http: WasiHttpCtx::new(),
             policy: HttpPolicy::new(
                 ctx.endpoints.clone(),
+                self.products.clone(),
                 ctx.rates.clone(),
                 token,
                 activity.clone(),
             ),
             limits: store_limits(&ctx.limits),
             endpoints: ctx.endpoints.clone(),
+            granted: self.products.clone(),
             auth,
         };
         let mut store = Store::new(self.pre.engine(), state);
@@ -449,8 +473,23 @@ impl Syncer {
         .await;
         ctx.http_calls
             .fetch_add(activity.calls.load(Ordering::Relaxed), Ordering::Relaxed);
-        if let Some(host) = activity.denied.lock().unwrap().first().cloned() {
-            return Err(CallError::Denied { host });
+        if let Some(log) = &ctx.actions {
+            log.lock()
+                .unwrap()
+                .extend(activity.actions.lock().unwrap().drain(..));
+        }
+        match activity.denied.lock().unwrap().first().cloned() {
+            Some(crate::http_policy::Refusal::Host(host)) => {
+                return Err(CallError::Denied { host });
+            }
+            Some(crate::http_policy::Refusal::Product { product, host }) => {
+                return Err(CallError::NotGranted {
+                    product,
+                    host,
+                    granted: self.products.to_vec(),
+                });
+            }
+            None => {}
         }
         match outcome {
             Err(_) => Err(CallError::Timeout(ctx.limits.call_timeout)),
@@ -512,6 +551,12 @@ impl Syncer {
         principal: &Resource,
         dry_run: bool,
     ) -> Result<Change, CallError> {
+        if !self.provisions {
+            return Err(CallError::Plugin(PluginError::InvalidInput(format!(
+                "plugin {} is not granted provisioning by its manifest",
+                self.name
+            ))));
+        }
         self.run(ctx, async |i, s| {
             let p = i.ramsync_connector_provisioner();
             if revoke {
@@ -556,18 +601,54 @@ pub struct Plugins {
 impl Plugins {
     /// Loads the plugins embedded in the binary.
     pub async fn builtin(limits: Limits) -> Result<Self> {
+        Self::load(None, limits).await
+    }
+
+    /// Loads the built-in plugins, or with `dir` the verified plugins of that directory
+    /// (see [`crate::manifest`]), in manifest order.
+    pub async fn load(dir: Option<&std::path::Path>, limits: Limits) -> Result<Self> {
+        let set = crate::manifest::load_set(dir)?;
+        let origin = |file: &str| match dir {
+            Some(d) => d.join(file).display().to_string(),
+            None => format!("built-in {file}"),
+        };
         let engine = new_engine()?;
-        let signer = Arc::new(Signer::load(
-            &engine,
-            crate::builtin::SIGNER.name,
-            crate::builtin::SIGNER.wasm,
-            limits,
-        )?);
+        let mut signers = set
+            .iter()
+            .filter(|p| p.entry.kind == crate::manifest::Kind::Signer);
+        let (Some(signer), None) = (signers.next(), signers.next()) else {
+            anyhow::bail!(
+                "{}: a plugin set needs exactly one signer",
+                dir.map(|d| d.display().to_string())
+                    .unwrap_or_else(|| "the built-in plugins".into())
+            );
+        };
+        let signer = Arc::new(
+            Signer::load(&engine, &signer.entry.name, &signer.wasm, limits)
+                .with_context(|| format!("{}: refused", origin(&signer.entry.file)))?,
+        );
         let mut syncers = Vec::new();
-        for plugin in crate::builtin::SYNCERS {
-            syncers.push(Arc::new(
-                Syncer::load(&engine, plugin.name, plugin.wasm, limits).await?,
-            ));
+        for p in set
+            .iter()
+            .filter(|p| p.entry.kind == crate::manifest::Kind::Syncer)
+        {
+            let syncer = Syncer::load(
+                &engine,
+                &p.entry.name,
+                &p.wasm,
+                limits,
+                &p.entry.capabilities,
+            )
+            .await
+            .with_context(|| format!("{}: refused", origin(&p.entry.file)))?;
+            anyhow::ensure!(
+                p.entry.resource_types.contains(&syncer.info.id),
+                "{}: refused: it syncs {:?}, but its manifest entry declares {:?}",
+                origin(&p.entry.file),
+                syncer.info.id,
+                p.entry.resource_types
+            );
+            syncers.push(Arc::new(syncer));
         }
         check_order(&syncers)?;
         Ok(Plugins {
@@ -576,6 +657,33 @@ impl Plugins {
             syncers,
             limits,
         })
+    }
+}
+
+/// The WIT version a component was built against, from the names of its exports.
+pub fn component_wit_version(engine: &wasmtime::Engine, component: &Component) -> Option<String> {
+    component
+        .component_type()
+        .exports(engine)
+        .find_map(|(name, _)| {
+            name.strip_prefix("ramsync:connector/")
+                .and_then(|rest| rest.split_once('@'))
+                .map(|(_, version)| version.to_string())
+        })
+}
+
+fn check_wit_version(engine: &wasmtime::Engine, name: &str, component: &Component) -> Result<()> {
+    match component_wit_version(engine, component) {
+        Some(v) if crate::manifest::accepts(&v) => Ok(()),
+        Some(v) => anyhow::bail!(
+            "plugin {name}: built against WIT {v}; this host accepts {}",
+            crate::manifest::ACCEPTED_WIT
+                .iter()
+                .map(|v| format!("{v}.x"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        None => anyhow::bail!("plugin {name}: exports no ramsync:connector interface"),
     }
 }
 

@@ -154,12 +154,21 @@ impl Endpoints {
 
     /// Whether a request to `scheme://authority` is allowed, and for which product.
     pub fn product_for(&self, scheme: &str, host: &str, port: Option<u16>) -> Option<&str> {
-        self.by_product.iter().find_map(|(product, url)| {
-            let same = url.scheme() == scheme
-                && url.host_str().is_some_and(|h| h.eq_ignore_ascii_case(host))
-                && url.port_or_known_default() == port.or_else(|| default_port(scheme));
-            same.then_some(product.as_str())
-        })
+        self.products_at(scheme, host, port).into_iter().next()
+    }
+
+    /// The products served at `scheme://authority` (several when they share a base URL,
+    /// as on the local API).
+    pub fn products_at(&self, scheme: &str, host: &str, port: Option<u16>) -> Vec<&str> {
+        self.by_product
+            .iter()
+            .filter(|(_, url)| {
+                url.scheme() == scheme
+                    && url.host_str().is_some_and(|h| h.eq_ignore_ascii_case(host))
+                    && url.port_or_known_default() == port.or_else(|| default_port(scheme))
+            })
+            .map(|(product, _)| product.as_str())
+            .collect()
     }
 
     pub fn describe(&self) -> String {
@@ -179,16 +188,29 @@ fn default_port(scheme: &str) -> Option<u16> {
     }
 }
 
+/// Why a request was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// The address is not a configured endpoint.
+    Host(String),
+    /// The plugin's manifest does not grant the product.
+    Product { product: String, host: String },
+}
+
 /// What the policy saw during one plugin call, shared with the host after the call.
 #[derive(Debug, Default)]
 pub struct HttpActivity {
     pub calls: AtomicU64,
-    pub denied: Mutex<Vec<String>>,
+    /// `product:Action` of each request sent, in order.
+    pub actions: Mutex<Vec<String>>,
+    pub denied: Mutex<Vec<Refusal>>,
 }
 
 /// The `WasiHttpHooks` of one plugin store.
 pub struct HttpPolicy {
     endpoints: Arc<Endpoints>,
+    /// The products this plugin's manifest grants.
+    granted: Arc<[String]>,
     rates: Arc<RateLimits>,
     security_token: Option<Secret>,
     activity: Arc<HttpActivity>,
@@ -197,16 +219,31 @@ pub struct HttpPolicy {
 impl HttpPolicy {
     pub fn new(
         endpoints: Arc<Endpoints>,
+        granted: Arc<[String]>,
         rates: Arc<RateLimits>,
         security_token: Option<Secret>,
         activity: Arc<HttpActivity>,
     ) -> Self {
         HttpPolicy {
             endpoints,
+            granted,
             rates,
             security_token,
             activity,
         }
+    }
+
+    fn refuse(&self, refusal: Refusal) -> Box<dyn Future<Output = SendResult> + Send> {
+        match &refusal {
+            Refusal::Host(host) => {
+                tracing::warn!(%host, "plugin request denied: host is not an allowed endpoint")
+            }
+            Refusal::Product { product, host } => {
+                tracing::warn!(%product, %host, "plugin request denied: product not granted to the plugin")
+            }
+        }
+        self.activity.denied.lock().unwrap().push(refusal);
+        Box::new(async { Err(HttpError::HttpRequestDenied) })
     }
 }
 
@@ -237,22 +274,49 @@ impl WasiHttpHooks for HttpPolicy {
         let scheme = uri.scheme_str().unwrap_or("https").to_string();
         let host = uri.host().unwrap_or_default().to_string();
         let port = uri.port_u16();
-        let Some(endpoint_product) = self.endpoints.product_for(&scheme, &host, port) else {
-            let shown = match port {
-                Some(p) => format!("{scheme}://{host}:{p}"),
-                None => format!("{scheme}://{host}"),
-            };
-            tracing::warn!(host = %shown, "plugin request denied: host is not an allowed endpoint");
-            self.activity.denied.lock().unwrap().push(shown);
-            return Box::new(async { Err(HttpError::HttpRequestDenied) });
+        let shown = match port {
+            Some(p) => format!("{scheme}://{host}:{p}"),
+            None => format!("{scheme}://{host}"),
         };
-        let product = request
+        let served = self.endpoints.products_at(&scheme, &host, port);
+        if served.is_empty() {
+            return self.refuse(Refusal::Host(shown));
+        }
+        // The product is the one the request's API version names, which must be served at
+        // this address; without a version, any product served here that the plugin holds.
+        let version = request
             .headers()
             .get("x-acs-version")
             .and_then(|v| v.to_str().ok())
-            .and_then(product_of_version)
-            .unwrap_or(endpoint_product)
-            .to_string();
+            .map(|v| product_of_version(v).unwrap_or("unknown"));
+        let product = match version {
+            Some(p) => p,
+            None => served
+                .iter()
+                .copied()
+                .find(|p| self.granted.iter().any(|g| g == p))
+                .unwrap_or(served[0]),
+        };
+        if !served.contains(&product) {
+            return self.refuse(Refusal::Host(format!("{shown} (for product {product})")));
+        }
+        if !self.granted.iter().any(|g| g == product) {
+            return self.refuse(Refusal::Product {
+                product: product.to_string(),
+                host: shown,
+            });
+        }
+        let product = product.to_string();
+        let action = request
+            .headers()
+            .get("x-acs-action")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("?");
+        self.activity
+            .actions
+            .lock()
+            .unwrap()
+            .push(format!("{product}:{action}"));
         if let Some(token) = &self.security_token {
             match http::HeaderValue::from_str(token.expose()) {
                 Ok(mut value) => {

@@ -3,14 +3,15 @@
 //!
 //! The host is split by what it supplies:
 //! - [`engine`]: the wasmtime engine, plugin loading, per-call stores and limits
-//!   ([`component_cache`]: compiled components cached on disk)
+//!   ([`manifest`]: plugins.json, digests and capabilities; [`builtin`]: the embedded
+//!   plugins; [`component_cache`]: compiled components cached on disk)
 //! - [`http_policy`]: the outbound HTTP allowlist and timeouts
 //! - [`credentials`]: where credentials come from; only the signer sees them
 //!   ([`sts`]: AssumeRole, cached and refreshed)
 //! - [`scheduler`]: paging, concurrency, retries and checkpoints
 //!   ([`accounts`]: many accounts per run; [`config`]: `ramsync.toml`)
 //! - [`store`]: the SQLite store
-//! - [`cli`]: the command line
+//! - [`cli`]: the command line ([`plugin_commands`]: `plugins …` and `run-plugin`)
 //! - [`mock`]: the local Alibaba Cloud API
 //!
 //! Reports over the store: [`access`] (effective access), [`findings`], [`diff`].
@@ -26,7 +27,9 @@ pub mod diff;
 pub mod engine;
 pub mod findings;
 pub mod http_policy;
+pub mod manifest;
 pub mod mock;
+pub mod plugin_commands;
 pub mod progress;
 pub mod scheduler;
 pub mod store;

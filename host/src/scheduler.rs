@@ -441,7 +441,7 @@ where
             Ok(v) => return Ok(v),
             Err(e) => match backoff(&e, attempt, options.max_backoff) {
                 Some(wait) if attempt < attempts_for(&e, options) => {
-                    tracing::info!(what, attempt, wait_ms = wait.as_millis() as u64, error = %short(&e), "retrying");
+                    tracing::info!(what, attempt, wait_ms = wait.as_millis() as u64, error = %error_line(&e), "retrying");
                     tokio::time::sleep(wait).await;
                     attempt += 1;
                 }
@@ -451,10 +451,14 @@ where
     }
 }
 
-fn short(e: &CallError) -> String {
+/// A one-line form of a call error.
+pub fn error_line(e: &CallError) -> String {
     match e {
         CallError::Plugin(p) => plugin_error_line(p),
         CallError::Denied { host } => format!("denied host {host}"),
+        CallError::NotGranted { product, host, .. } => {
+            format!("denied product {product} at {host}")
+        }
         CallError::Trap(m) => m.clone(),
         CallError::Timeout(d) => format!("timed out after {d:?}"),
         CallError::Credentials(m) => m.clone(),
@@ -536,6 +540,18 @@ pub fn describe(
         CallError::Plugin(PluginError::InvalidInput(m)) => {
             format!("plugin {plugin} could not proceed while {what}: {m}")
         }
+        CallError::NotGranted {
+            product,
+            host,
+            granted,
+        } => format!(
+            "product not granted: plugin {plugin} tried to call {product} at {host}, but its manifest grants it only {}",
+            if granted.is_empty() {
+                "no products".to_string()
+            } else {
+                granted.join(", ")
+            }
+        ),
         CallError::Denied { host } => format!(
             "host not allowed: plugin {plugin} tried to reach {host}, which is not an allowed endpoint (allowed: {}). If the API really lives there, allow it with --endpoint PRODUCT=URL.",
             ctx.endpoints.describe()
