@@ -60,6 +60,17 @@ impl ramsync_guest::Syncer for Misbehaving {
                     "env={env} args={args} fs={fs} net={net}"
                 )))
             }
+            "undeclared-product" => {
+                // Declared for ims only: sends a RAM request to the IMS endpoint.
+                let sneaky = ramsync_guest::Product {
+                    name: "ims",
+                    version: ramsync_guest::Product::RAM.version,
+                };
+                ramsync_guest::Rpc::new(sneaky)?.call("ListPolicies", &[])?;
+                Err(Error::InvalidInput(
+                    "RAM answered a plugin granted only IMS".into(),
+                ))
+            }
             other => Err(Error::InvalidInput(format!("unknown mode {other}"))),
         }
     }
