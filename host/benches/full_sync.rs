@@ -1,6 +1,11 @@
-//! A full sync of a synthetic tenant (10,000 users, 500 groups) through the local API:
-//! wall time under criterion, then one run of the `ramsync` binary for its API calls
-//! (against the minimum needed) and its peak memory.
+//! Full syncs through the local API. First, figures measured once by the `ramsync` binary:
+//! the 100,000-user tenant (wall time, peak memory, API calls against the minimum) and the
+//! official Python SDK fetching the same data (benches/sdk_full_sync.py) as a ratio; a
+//! distant endpoint (50 ms a call) paced to a QPS limit against calls / QPS; and start-up
+//! with and without the compiled-component cache. Then criterion times a 10,000-user sync.
+
+#[path = "../../tests/common/mod.rs"]
+mod common;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use ramsync::credentials::Credential;
@@ -9,9 +14,14 @@ use ramsync::http_policy::Endpoints;
 use ramsync::mock::{DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, MockOptions, MockServer, Tenant};
 use ramsync::scheduler::SyncOptions;
 use ramsync::store::Store;
+use std::path::Path;
+use std::process::Command;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 const SPEC: &str = "users=10000,groups=500,roles=100,policies=300";
+const LARGE: &str = "users=100000,groups=5000,roles=1000,policies=2000";
+const PACED: &str = "users=2000,groups=100,roles=40,policies=80";
 
 /// The fewest calls that can read the tenant: each list at its largest page size, one
 /// GetRole per role for its trust policy, one ListEntitiesForPolicy per attached policy,
@@ -33,32 +43,53 @@ fn minimum_calls(t: &Tenant) -> u64 {
             .count() as u64
 }
 
-fn full_sync(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let tenant = Tenant::synthetic(SPEC).unwrap();
-    let minimum = minimum_calls(&tenant);
-    let server = runtime
-        .block_on(MockServer::start(
-            "127.0.0.1:0",
-            MockOptions::with_tenant(tenant),
-        ))
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-
-    // One run of the real binary, for calls and peak memory.
-    let db = dir.path().join("once.db");
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ramsync"));
-    cmd.args(["sync", "--db", db.to_str().unwrap()]);
-    for p in ["ram", "ims", "sts"] {
-        cmd.args(["--endpoint", &format!("{p}={}", server.url())]);
-    }
-    let before = server.total_calls();
-    let out = cmd
+/// Runs `ramsync ARGS` with the demo key; returns its wall time and stdout.
+fn ramsync(args: &[&str], env: &[(&str, &str)]) -> (Duration, String) {
+    let started = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_ramsync"))
+        .args(args)
         .env("ALIBABA_CLOUD_ACCESS_KEY_ID", DEMO_ACCESS_KEY_ID)
         .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", DEMO_ACCESS_KEY_SECRET)
+        .env("RAMSYNC_ALIYUN_CONFIG", "/nonexistent/config.json")
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    assert!(
+        out.status.success(),
+        "ramsync {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (took, String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// A full sync by the binary against `server`, in a fresh database.
+fn sync_once(server: &MockServer, dir: &Path, extra: &[&str]) -> (Duration, String, u64) {
+    let db = dir.join(format!("once-{}.db", rand_suffix()));
+    let mut args = vec!["sync".to_string(), "--db".into(), db.display().to_string()];
+    for p in ["ram", "ims", "sts"] {
+        args.extend(["--endpoint".to_string(), format!("{p}={}", server.url())]);
+    }
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let before = server.total_calls();
+    let (took, out) = ramsync(&args, &[]);
+    let summary = out.lines().next().unwrap_or_default().to_string();
+    (took, summary, server.total_calls() - before)
+}
+
+fn rand_suffix() -> u64 {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// The official Python SDK fetching the same data: (seconds, calls).
+fn sdk_sync(server: &MockServer, workers: u32) -> (f64, u64) {
+    let out = Command::new(common::python())
+        .arg(common::repo_root().join("benches/sdk_full_sync.py"))
+        .arg(server.url().trim_start_matches("http://"))
+        .args([DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET])
+        .args(["--workers", &workers.to_string()])
         .output()
         .unwrap();
     assert!(
@@ -66,16 +97,100 @@ fn full_sync(c: &mut Criterion) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let calls = server.total_calls() - before;
-    println!("full sync of {SPEC} by the ramsync binary:");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    (v["seconds"].as_f64().unwrap(), v["calls"].as_u64().unwrap())
+}
+
+fn start(runtime: &tokio::runtime::Runtime, tenant: Tenant, latency_ms: u64) -> MockServer {
+    let mut options = MockOptions::with_tenant(tenant);
+    options.latency = Duration::from_millis(latency_ms);
+    runtime
+        .block_on(MockServer::start("127.0.0.1:0", options))
+        .unwrap()
+}
+
+/// The figures the README reports, each measured once by the real binary.
+fn figures(runtime: &tokio::runtime::Runtime, dir: &Path) {
+    // The large tenant: time, memory and calls, against the official SDK.
+    let tenant = Tenant::synthetic(LARGE).unwrap();
+    let minimum = minimum_calls(&tenant);
+    let server = start(runtime, tenant, 0);
+    let (took, summary, calls) = sync_once(&server, dir, &["--qps", "0"]);
+    println!("full sync of {LARGE} by the ramsync binary (--qps 0):");
+    println!("  {summary}");
     println!(
-        "  {}",
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .next()
-            .unwrap_or_default()
+        "  wall {:.2} s, API calls {calls} (minimum {minimum})",
+        took.as_secs_f64()
     );
-    println!("  API calls: {calls} (minimum {minimum})");
+    for workers in [1, 8] {
+        let (seconds, sdk_calls) = sdk_sync(&server, workers);
+        println!(
+            "  official Python SDK, {workers} thread(s): {seconds:.2} s for {sdk_calls} calls; ramsync is {:.2}x its speed",
+            seconds / took.as_secs_f64()
+        );
+    }
+    drop(server);
+
+    // A distant endpoint: 50 ms a call, paced to a QPS limit, against calls / QPS.
+    let tenant = Tenant::synthetic(PACED).unwrap();
+    let server = start(runtime, tenant, 50);
+    for qps in ["10", "0"] {
+        let before = server.calls();
+        let (took, _, calls) = sync_once(&server, dir, &["--qps", qps]);
+        let after = server.calls();
+        let busiest = ["ram", "ims", "sts"]
+            .iter()
+            .map(|p| {
+                after
+                    .iter()
+                    .filter(|(k, _)| k.starts_with(&format!("{p}:")))
+                    .map(|(k, n)| n - before.get(k).copied().unwrap_or(0))
+                    .sum::<u64>()
+            })
+            .max()
+            .unwrap();
+        let bound = match qps.parse::<u64>().unwrap() {
+            0 => "no limit".to_string(),
+            q => format!(
+                "the limit allows no less than {:.1} s ({busiest} calls to the busiest product / {q} per second, after a burst of {q})",
+                busiest.saturating_sub(q) as f64 / q as f64
+            ),
+        };
+        println!(
+            "{PACED} at 50 ms latency, --qps {qps}: {:.2} s for {calls} calls; {bound}",
+            took.as_secs_f64()
+        );
+    }
+    let (seconds, sdk_calls) = sdk_sync(&server, 1);
+    println!(
+        "  official Python SDK at 50 ms latency, 1 thread: {seconds:.2} s for {sdk_calls} calls"
+    );
+    let (seconds, sdk_calls) = sdk_sync(&server, 8);
+    println!(
+        "  official Python SDK at 50 ms latency, 8 threads: {seconds:.2} s for {sdk_calls} calls"
+    );
+    drop(server);
+
+    // Start-up: compiling the plugins, then loading them from the compiled cache.
+    let cache = dir.join("component-cache");
+    let env = [("RAMSYNC_CACHE_DIR", cache.to_str().unwrap())];
+    let (cold, _) = ramsync(&["plugins", "verify"], &env);
+    let (warm, _) = ramsync(&["plugins", "verify"], &env);
+    println!(
+        "start-up (`ramsync plugins verify`, which loads every plugin): cold {:.2} s, from the compiled cache {:.2} s",
+        cold.as_secs_f64(),
+        warm.as_secs_f64()
+    );
+}
+
+fn full_sync(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    figures(&runtime, dir.path());
+    let server = start(&runtime, Tenant::synthetic(SPEC).unwrap(), 0);
 
     let plugins = runtime
         .block_on(Plugins::builtin(Limits::default()))

@@ -6,6 +6,7 @@ use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::process::{Command, Output};
+use std::sync::OnceLock;
 
 pub const DEMO_ID: &str = ramsync::mock::DEMO_ACCESS_KEY_ID;
 pub const DEMO_SECRET: &str = ramsync::mock::DEMO_ACCESS_KEY_SECRET;
@@ -193,4 +194,56 @@ pub fn expected_sample() -> Expected {
         members,
         attachments,
     }
+}
+
+/// The venv's python, installing the pinned SDK on first use.
+pub fn python() -> PathBuf {
+    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
+    PYTHON
+        .get_or_init(|| {
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| repo_root().join("target"));
+            let venv = target.join("sdk-venv");
+            let python = venv.join("bin/python");
+            let requirements = repo_root().join("tests/conformance/requirements.txt");
+            let stamp = venv.join("installed-requirements.txt");
+            let wanted = std::fs::read_to_string(&requirements).unwrap();
+            if std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str())
+                && python.exists()
+            {
+                return python;
+            }
+            let host_python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+            let status = Command::new(&host_python)
+                .args(["-m", "venv"])
+                .arg(&venv)
+                .status()
+                .expect("python3 is needed for the SDK conformance tests and the SDK benchmark");
+            assert!(
+                status.success(),
+                "creating the venv at {} failed",
+                venv.display()
+            );
+            let status = Command::new(&python)
+                .args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    "-r",
+                ])
+                .arg(&requirements)
+                .status()
+                .unwrap();
+            assert!(
+                status.success(),
+                "pip install -r {} failed",
+                requirements.display()
+            );
+            std::fs::write(&stamp, wanted).unwrap();
+            python
+        })
+        .clone()
 }
