@@ -22,6 +22,8 @@ pub const SIGNER: BuiltinPlugin = builtin!("signer-acs3");
 pub const SYNCERS: &[BuiltinPlugin] = &[
     builtin!("account"),
     builtin!("users"),
+    builtin!("access-keys"),
+    builtin!("mfa-and-login"),
     builtin!("groups"),
     builtin!("roles"),
     builtin!("policies"),
