@@ -48,7 +48,8 @@ fn flag(r: &ResourceRow, key: &str) -> bool {
 }
 
 pub fn findings(store: &Store, account: &str) -> Result<Vec<Finding>> {
-    let sync = store.readable_sync(account)?.id;
+    let run = store.readable_sync(account)?;
+    let sync = run.id;
     let grants = store.query_grants(sync)?;
     let mut out = Vec::new();
 
@@ -204,7 +205,7 @@ pub fn findings(store: &Store, account: &str) -> Result<Vec<Finding>> {
         }
     }
 
-    credential_findings(store, sync, &users, &mut out)?;
+    credential_findings(store, sync, parse_date(&run.started_at), &users, &mut out)?;
 
     out.sort();
     Ok(out)
@@ -224,6 +225,7 @@ fn parse_date(s: &str) -> Option<time::OffsetDateTime> {
 fn credential_findings(
     store: &Store,
     sync: i64,
+    synced_at: Option<time::OffsetDateTime>,
     users: &[ResourceRow],
     out: &mut Vec<Finding>,
 ) -> Result<()> {
@@ -253,8 +255,6 @@ fn credential_findings(
         ));
     }
 
-    let run = store.run(sync)?;
-    let synced_at = run.as_ref().and_then(|r| parse_date(&r.started_at));
     let by_id: BTreeMap<&str, &ResourceRow> = users.iter().map(|u| (u.id.as_str(), u)).collect();
     // Active keys per user id, in key id order.
     let mut active: BTreeMap<String, Vec<ResourceRow>> = BTreeMap::new();
