@@ -7,13 +7,17 @@ The baseline of the README's speed comparison. It makes the calls ramsync's sync
 
   account   STS GetCallerIdentity, RAM GetAccountAlias
   users     IMS ListUsers Status=active,freeze MaxItems=1000
+  keys      per user RAM ListAccessKeys UserName=<login name>
+  mfa/login IMS ListVirtualMFADevices MaxItems=100; per user IMS GetLoginProfile
+            (EntityNotExist.User.LoginProfile means no console logon, not an error)
   groups    IMS ListGroups MaxItems=100; per group IMS ListUsersForGroup MaxItems=100
   roles     RAM ListRoles MaxItems=1000; per role RAM GetRole (the trust policy)
   policies  RAM ListPolicies MaxItems=1000; per policy whose AttachmentCount is not 0
             RAM ListEntitiesForPolicy, and for Custom ones RAM GetPolicy too
 
 The lists run in order; the per-resource calls run in order with --workers 1 (as a typical
-script would) or on N threads, each with its own clients. No retries (autoretry=False).
+script would) or on N threads, each with its own clients. (ramsync lists AccessKeys one
+user at a time, as a nested type; here they are per-resource calls like the rest.) No retries (autoretry=False).
 Prints one JSON object; "seconds" covers client creation and every call, not Python's
 start-up. Exits 1 on any SDK error.
 
@@ -88,6 +92,25 @@ def members(group_name):
         lambda b: items(b.users, "user"))}
 
 
+def access_keys(user_principal_name):
+    body = call(clients().ram.list_access_keys_with_options,
+                ram_models.ListAccessKeysRequest(user_name=user_principal_name.split("@")[0]))
+    return [(k.access_key_id, k.status, k.create_date) for k in items(body.access_keys, "access_key")]
+
+
+def login_profile(user_principal_name):
+    try:
+        body = call(clients().ims.get_login_profile_with_options,
+                    ims_models.GetLoginProfileRequest(user_principal_name=user_principal_name))
+    except Exception as e:
+        if getattr(e, "code", None) == "EntityNotExist.User.LoginProfile":
+            return None
+        raise
+    p = body.login_profile
+    return {"status": p.status, "password_reset_required": p.password_reset_required,
+            "mfa_bind_required": p.mfabind_required}
+
+
 def trust_policy(role_name):
     body = call(clients().ram.get_role_with_options, ram_models.GetRoleRequest(role_name=role_name))
     return body.role.assume_role_policy_document
@@ -119,6 +142,10 @@ def full_sync():
             c.ims.list_users_with_options,
             lambda m: ims_models.ListUsersRequest(status="active,freeze", max_items=1000, marker=m),
             lambda b: items(b.users, "user"))},
+        "mfa_devices": {d.serial_number: d for d in pages(
+            c.ims.list_virtual_mfadevices_with_options,
+            lambda m: ims_models.ListVirtualMFADevicesRequest(max_items=100, marker=m),
+            lambda b: items(b.virtual_mfadevices, "virtual_mfadevice"))},
         "groups": {g.group_name: g for g in pages(
             c.ims.list_groups_with_options,
             lambda m: ims_models.ListGroupsRequest(max_items=100, marker=m),
@@ -132,10 +159,14 @@ def full_sync():
             lambda m: ram_models.ListPoliciesRequest(max_items=1000, marker=m),
             lambda b: items(b.policies, "policy"))},
         "memberships": {}, "trust_policies": {}, "attachments": {},
+        "access_keys": {}, "login_profiles": {},
     }
     # Like ramsync, an unknown AttachmentCount is asked about rather than taken as 0.
     attached = [k for k, p in data["policies"].items() if p.attachment_count != 0]
-    tasks = ([("memberships", members, g) for g in data["groups"]]
+    upns = [u.user_principal_name for u in data["users"].values()]
+    tasks = ([("access_keys", access_keys, u) for u in upns]
+             + [("login_profiles", login_profile, u) for u in upns]
+             + [("memberships", members, g) for g in data["groups"]]
              + [("trust_policies", trust_policy, r) for r in data["roles"]]
              + [("attachments", attachments, k) for k in attached])
     run = lambda task: task[1](task[2])
@@ -175,6 +206,9 @@ def main():
     out.update({k: len(data[k]) for k in ("users", "groups", "roles", "policies")})
     out["memberships"] = sum(len(m) for m in data["memberships"].values())
     out["attachments"] = sum(len(a["entities"]) for a in data["attachments"].values())
+    out["access_keys"] = sum(len(k) for k in data["access_keys"].values())
+    out["login_profiles"] = sum(1 for p in data["login_profiles"].values() if p is not None)
+    out["mfa_devices"] = len(data["mfa_devices"])
     out["workers"] = ARGS.workers
     print(json.dumps(out))
 

@@ -11,6 +11,8 @@ const PLUGINS: &[(&str, &str)] = &[
     ("ramsync-signer-acs3", "signer-acs3"),
     ("ramsync-account", "account"),
     ("ramsync-users", "users"),
+    ("ramsync-access-keys", "access-keys"),
+    ("ramsync-mfa-and-login", "mfa-and-login"),
     ("ramsync-groups", "groups"),
     ("ramsync-roles", "roles"),
     ("ramsync-policies", "policies"),

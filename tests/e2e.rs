@@ -81,6 +81,7 @@ fn sync_finds_exactly_the_sample_tenant() {
     assert_eq!(
         resources.len(),
         1 + expected.users.len()
+            + expected.access_keys.len()
             + expected.groups.len()
             + expected.roles.len()
             + expected.policies.len()
@@ -283,6 +284,238 @@ fn sync_finds_exactly_the_sample_tenant() {
 }
 
 #[test]
+fn access_keys_mfa_and_console_logon_of_the_sample_tenant() {
+    let mock = Mock::sample();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("k.db");
+    let db = db.to_str().unwrap();
+    mock.sync(db);
+    let synced = last_sync_started(db);
+    let expected = expected_sample();
+    assert!(expected.access_keys.len() > 20 && expected.unbound_mfa_devices.len() == 2);
+
+    let users = json_lines(&ramsync(
+        &["resources", "--db", db, "--type", "user", "--json"],
+        &[],
+    ));
+    let upn_of: BTreeMap<String, String> = users
+        .iter()
+        .map(|u| {
+            (
+                u["id"].as_str().unwrap().to_string(),
+                u["name"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+
+    // Every key, under the right user, with its status; nothing else.
+    let keys = json_lines(&ramsync(
+        &["resources", "--db", db, "--type", "access-key", "--json"],
+        &[],
+    ));
+    let got: BTreeSet<(String, String, String)> = keys
+        .iter()
+        .map(|k| {
+            assert_eq!(k["resource_type"], "access-key");
+            assert_eq!(k["id"], k["name"], "the AccessKey id is the name");
+            assert_eq!(k["parent_type"], "user", "{k}");
+            let user = upn_of
+                .get(k["parent_id"].as_str().unwrap())
+                .unwrap_or_else(|| panic!("the parent of {k} is a synced user"));
+            assert_eq!(k["status"], k["attributes"]["status"]);
+            (
+                user.clone(),
+                k["id"].as_str().unwrap().to_string(),
+                k["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let want: BTreeSet<(String, String, String)> = expected
+        .access_keys
+        .iter()
+        .map(|(id, (upn, status, _))| (upn.clone(), id.clone(), status.to_lowercase()))
+        .collect();
+    assert_eq!(got, want);
+    assert_eq!(keys.len(), expected.access_keys.len());
+    // The demo key ramsync signs with is listed like any other, by id only.
+    assert!(got.contains(&(
+        "ramsync-reader@northwind.onaliyun.com".to_string(),
+        DEMO_ID.to_string(),
+        "active".to_string()
+    )));
+    for k in &keys {
+        let attributes: BTreeSet<&str> = k["attributes"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(attributes, BTreeSet::from(["create_date", "status"]), "{k}");
+        let (_, _, created) = &expected.access_keys[k["id"].as_str().unwrap()];
+        let served = k["attributes"]["create_date"].as_str().unwrap();
+        if created == "recent" {
+            let age = synced - parse_date(served);
+            assert!(
+                age > time::Duration::days(9) && age < time::Duration::days(11),
+                "a recent key is served ten days old: {k}"
+            );
+        } else {
+            assert_eq!(served, created, "{k}");
+        }
+    }
+
+    // Console logon and MFA on every user, as JSON booleans.
+    for u in &users {
+        let upn = u["name"].as_str().unwrap();
+        let a = &u["attributes"];
+        assert_eq!(a["console_access"], expected.console_access(upn), "{upn}");
+        assert_eq!(a["mfa_enabled"], expected.mfa_enabled(upn), "{upn}");
+        match expected.mfa_devices.get(upn) {
+            Some(serial) => {
+                assert_eq!(a["mfa_device"], serial.as_str(), "{upn}");
+                assert!(a["mfa_activate_date"].is_string(), "{upn}");
+            }
+            None => assert!(a.get("mfa_device").is_none(), "{upn}"),
+        }
+        match expected.login_profiles.get(upn) {
+            Some((_, reset, bind)) => {
+                assert_eq!(a["password_reset_required"], *reset, "{upn}");
+                assert_eq!(a["mfa_bind_required"], *bind, "{upn}");
+            }
+            None => {
+                assert!(a.get("password_reset_required").is_none(), "{upn}");
+                assert!(a.get("mfa_bind_required").is_none(), "{upn}");
+            }
+        }
+    }
+    assert_eq!(
+        users.len(),
+        expected.users.len(),
+        "MFA devices add no users"
+    );
+    // The fixture has every combination, and a disabled login profile.
+    let combos: BTreeSet<(bool, bool)> = users
+        .iter()
+        .map(|u| {
+            (
+                u["attributes"]["console_access"].as_bool().unwrap(),
+                u["attributes"]["mfa_enabled"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(combos.len(), 4, "{combos:?}");
+    assert!(
+        expected
+            .login_profiles
+            .values()
+            .any(|(s, _, _)| s == "Inactive")
+    );
+
+    // One ListAccessKeys and one GetLoginProfile per user, and one page of MFA devices
+    // per 100 of them.
+    let calls = mock.server().calls();
+    let n = expected.users.len() as u64;
+    let devices = (expected.mfa_devices.len() + expected.unbound_mfa_devices.len()) as u64;
+    assert_eq!(calls["ram:ListAccessKeys"], n);
+    assert_eq!(calls["ims:GetLoginProfile"], n);
+    assert_eq!(
+        calls["ims:ListVirtualMFADevices"],
+        devices.div_ceil(100).max(1)
+    );
+    assert!(!calls.contains_key("ims:ListAccessKeys"));
+}
+
+#[test]
+fn access_keys_are_listed_but_no_secret_is_stored_or_logged() {
+    let mock = Mock::sample();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let db_str = db.to_str().unwrap();
+    let endpoints = mock.endpoint_args();
+    let mut args = vec!["-vv", "--log-format", "json"];
+    args.extend(sync_args(db_str, &endpoints));
+    let out = ramsync(&args, &demo_env());
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).lines().count() > 3, "debug logging was on");
+    let keys = json_lines(&ramsync(
+        &[
+            "resources",
+            "--db",
+            db_str,
+            "--type",
+            "access-key",
+            "--json",
+        ],
+        &[],
+    ));
+    assert!(
+        keys.iter().any(|k| k["id"] == DEMO_ID),
+        "the demo key is synced"
+    );
+    let everything = stdout(&ramsync(&["resources", "--db", db_str, "--json"], &[]));
+    // The database with its WAL files, the -vv logs, and what the queries print.
+    let mut files: Vec<Vec<u8>> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|f| std::fs::read(f.unwrap().path()).unwrap())
+        .collect();
+    files.push(out.stdout.clone());
+    files.push(out.stderr.clone());
+    files.push(everything.clone().into_bytes());
+    for needle in [
+        DEMO_SECRET,
+        "AccessKeySecret",
+        "access_key_secret",
+        "Secret\"",
+    ] {
+        for bytes in &files {
+            assert!(
+                !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
+                "{needle} found in the database, the logs or the output"
+            );
+        }
+    }
+    for r in json_lines(&ramsync(&["resources", "--db", db_str, "--json"], &[])) {
+        for key in r["attributes"].as_object().unwrap().keys() {
+            assert!(
+                !key.to_lowercase().contains("secret"),
+                "attribute {key} of {r}"
+            );
+        }
+    }
+}
+
+#[test]
+fn refused_key_and_login_calls_name_the_action_and_the_plugin() {
+    for (action, needle) in [
+        (
+            "ListAccessKeys",
+            "access-key: permission missing for action ram:ListAccessKeys",
+        ),
+        (
+            "GetLoginProfile",
+            "user (mfa-and-login): permission missing for action ram:GetLoginProfile",
+        ),
+        (
+            "ListVirtualMFADevices",
+            "user (mfa-and-login): permission missing for action ram:ListVirtualMFADevices",
+        ),
+    ] {
+        let mock = with_faults(vec![Fault::new(action, FaultKind::Deny, None)]);
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("r.db");
+        let db = db.to_str().unwrap();
+        let endpoints = mock.endpoint_args();
+        let out = ramsync(&sync_args(db, &endpoints), &demo_env());
+        assert_eq!(out.status.code(), Some(1), "{action}");
+        let err = stderr(&out);
+        assert!(err.contains(needle), "{action}: {err}");
+        assert!(err.contains("AccessDeniedDetail"), "{action}: {err}");
+        let runs = json_lines(&ramsync(&["runs", "--db", db, "--json"], &[]));
+        assert_eq!(runs[0]["status"], "failed", "{action}");
+    }
+}
+
+#[test]
 fn paging_walks_every_page_with_no_wasted_calls() {
     // Over one page of users (1000), of groups (100), and of members of some groups (100).
     let tenant = Tenant::synthetic("users=2345,groups=130,roles=3,policies=9").unwrap();
@@ -300,7 +533,9 @@ fn paging_walks_every_page_with_no_wasted_calls() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("p.db");
     let db = db.to_str().unwrap();
-    let endpoints = mock.endpoint_args();
+    // Unpaced: two calls per user at the default 50 a second per product would take long.
+    let mut endpoints = mock.endpoint_args();
+    endpoints.extend(["--qps".to_string(), "0".to_string()]);
     let out = ramsync(&sync_args(db, &endpoints), &demo_env());
     assert!(out.status.success(), "{}", stderr(&out));
 
@@ -337,9 +572,45 @@ fn paging_walks_every_page_with_no_wasted_calls() {
         .count() as u64;
     assert!(attached_custom > 0);
 
+    let keys = json_lines(&ramsync(
+        &["resources", "--db", db, "--json", "--type", "access-key"],
+        &[],
+    ));
+    assert_eq!(
+        keys.len(),
+        tenant
+            .users
+            .iter()
+            .map(|u| u.access_keys.len())
+            .sum::<usize>()
+    );
+    let devices = tenant
+        .users
+        .iter()
+        .filter(|u| u.mfa_device.is_some())
+        .count()
+        + tenant.unbound_mfa_devices.len();
+    assert!(devices > 100, "MFA devices span pages");
+    let with_mfa = resources
+        .iter()
+        .filter(|u| u["attributes"]["mfa_enabled"] == true)
+        .count();
+    assert_eq!(
+        with_mfa,
+        tenant
+            .users
+            .iter()
+            .filter(|u| u.mfa_device.is_some())
+            .count()
+    );
+
     let calls = mock.server().calls();
+    let users = tenant.users.len() as u64;
     let expected: BTreeMap<String, u64> = [
         ("ims:ListUsers", 3),
+        ("ram:ListAccessKeys", users),
+        ("ims:GetLoginProfile", users),
+        ("ims:ListVirtualMFADevices", (devices as u64).div_ceil(100)),
         ("ims:ListGroups", 2),
         ("ims:ListUsersForGroup", member_pages),
         ("ram:ListRoles", 1),
@@ -355,7 +626,7 @@ fn paging_walks_every_page_with_no_wasted_calls() {
     .collect();
     assert_eq!(
         calls, expected,
-        "the minimum number of calls: largest page sizes, ListEntitiesForPolicy only for attached policies"
+        "the minimum number of calls: largest page sizes, ListEntitiesForPolicy only for attached policies, one ListAccessKeys and GetLoginProfile per user"
     );
 }
 
@@ -890,7 +1161,9 @@ fn list_entities_for_policy_only_for_attached_policies() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("p.db");
     let db = db.to_str().unwrap();
-    let endpoints = mock.endpoint_args();
+    // Unpaced: two calls per user at the default 50 a second per product would take long.
+    let mut endpoints = mock.endpoint_args();
+    endpoints.extend(["--qps".to_string(), "0".to_string()]);
     let out = ramsync(&sync_args(db, &endpoints), &demo_env());
     assert!(out.status.success(), "{}", stderr(&out));
     let calls = mock.server().calls();

@@ -72,6 +72,8 @@ fn the_manifest_lists_every_plugin_with_the_digest_of_its_file() {
             "signer-acs3",
             "account",
             "users",
+            "access-keys",
+            "mfa-and-login",
             "groups",
             "roles",
             "policies"
@@ -112,10 +114,10 @@ fn the_manifest_lists_every_plugin_with_the_digest_of_its_file() {
         serde_json::json!({"products": [], "provisions": false})
     );
     // The exported manifest is the built-in one, and verifies.
-    assert_eq!(manifest(dir.path())["plugins"].as_array().unwrap().len(), 6);
+    assert_eq!(manifest(dir.path())["plugins"].as_array().unwrap().len(), 8);
     let out = verify(dir.path());
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stdout(&out).contains("all 6 plugins verified and loaded"));
+    assert!(stdout(&out).contains("all 8 plugins verified and loaded"));
 }
 
 #[test]

@@ -237,10 +237,119 @@ fn findings_on_the_sample_tenant() {
             assert!(admins.contains(&format!("user:{user}")));
         }
     }
+    credential_findings_are_exact(&db, &findings);
+
     // The table never shows an ExternalId value; severities come most severe first.
     let table = stdout(&ramsync(&["findings", "--db", &db], &[]));
     assert!(!table.contains("nw-7f3c2a91"));
     assert!(table.lines().nth(1).unwrap().starts_with("high"), "{table}");
+}
+
+/// The console, MFA and AccessKey findings, computed from the fixture: every field of every
+/// one, the ages measured against the start of the sync.
+fn credential_findings_are_exact(db: &str, findings: &[Value]) {
+    let expected = expected_sample();
+    let synced = last_sync_started(db);
+    let frozen = |upn: &str| expected.users[upn] == "frozen";
+    let row = |severity: &str, code: &str, upn: &str, evidence: String| {
+        (
+            severity.to_string(),
+            code.to_string(),
+            "user".to_string(),
+            upn.to_string(),
+            evidence,
+        )
+    };
+    let mut want = BTreeSet::new();
+    for upn in expected.users.keys() {
+        if expected.console_access(upn) && !expected.mfa_enabled(upn) {
+            let mut evidence =
+                "console logon is enabled with a password alone: no MFA device is bound"
+                    .to_string();
+            if expected.login_profiles[upn].2 {
+                evidence.push_str("; MFA binding is required at the next logon");
+            }
+            if frozen(upn) {
+                evidence.push_str("; the user is frozen");
+            }
+            want.insert(row("high", "console-without-mfa", upn, evidence));
+        }
+    }
+    let mut old_keys = 0;
+    for (upn, keys) in expected.active_keys() {
+        let note = |what: &str| match frozen(&upn) {
+            true => format!("; the user is frozen, but the API still reports {what} active"),
+            false => String::new(),
+        };
+        for (id, created) in &keys {
+            if created == "recent" {
+                continue;
+            }
+            let age = synced - parse_date(created);
+            if age > time::Duration::days(90) {
+                old_keys += 1;
+                want.insert(row(
+                    "medium",
+                    "access-key-older-than-90-days",
+                    &upn,
+                    format!(
+                        "AccessKey {id} is active and {} days old at the sync (created {created}); rotate it{}",
+                        age.whole_days(),
+                        note("the key")
+                    ),
+                ));
+            }
+        }
+        if keys.len() > 1 {
+            let ids: Vec<&str> = keys.iter().map(|(id, _)| id.as_str()).collect();
+            want.insert(row(
+                "low",
+                "multiple-active-access-keys",
+                &upn,
+                format!(
+                    "{} active AccessKeys: {}{}",
+                    keys.len(),
+                    ids.join(", "),
+                    note("them")
+                ),
+            ));
+        }
+    }
+    let codes = [
+        "console-without-mfa",
+        "access-key-older-than-90-days",
+        "multiple-active-access-keys",
+    ];
+    let got: BTreeSet<(String, String, String, String, String)> = findings
+        .iter()
+        .filter(|f| codes.contains(&f["code"].as_str().unwrap()))
+        .map(|f| {
+            let s = |k: &str| f[k].as_str().unwrap().to_string();
+            (
+                s("severity"),
+                s("code"),
+                s("resource_type"),
+                s("resource_name"),
+                s("evidence"),
+            )
+        })
+        .collect();
+    assert_eq!(got, want);
+    // The fixture exercises each rule, frozen users included; inactive and recent keys
+    // are not reported.
+    for code in codes {
+        assert!(
+            want.iter().filter(|w| w.1 == code).count() >= 3,
+            "{code}: {want:?}"
+        );
+    }
+    assert!(old_keys >= 5);
+    assert!(want.iter().any(|w| w.4.contains("the user is frozen")));
+    let n = findings
+        .iter()
+        .filter(|f| codes.contains(&f["code"].as_str().unwrap()))
+        .count();
+    assert_eq!(n, want.len(), "no duplicates");
 }
 
 #[test]

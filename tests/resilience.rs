@@ -76,7 +76,7 @@ fn signal(child: &Child, sig: libc::c_int) {
 /// Starts a sync and, once the local API has answered `calls` calls, sends it `sig`.
 fn interrupt_after(mock: &Mock, db: &str, calls: u64, sig: libc::c_int) -> Child {
     let start = mock.server().total_calls();
-    let mut child = spawn(&sync_args(mock, db, &[]), &demo_env());
+    let mut child = spawn(&sync_args(mock, db, UNPACED), &demo_env());
     let deadline = Instant::now() + Duration::from_secs(60);
     while mock.server().total_calls() - start < calls {
         assert!(
@@ -94,7 +94,19 @@ fn interrupt_after(mock: &Mock, db: &str, calls: u64, sig: libc::c_int) -> Child
     child
 }
 
-const TENANT: &str = "users=2500,groups=60,roles=40,policies=80";
+/// Two pages of users, several pages of members in the biggest group, and two calls per
+/// user (ListAccessKeys, GetLoginProfile) for most of a sync's calls.
+const TENANT: &str = "users=1200,groups=60,roles=40,policies=80";
+
+/// The syncs of the synthetic tenant run without the default request rate: its two calls
+/// per user (ListAccessKeys, GetLoginProfile) would take over a minute at 50 a second per
+/// product. These tests are about interruptions; pacing has its own test below.
+const UNPACED: &[&str] = &["--qps", "0"];
+
+fn sync_unpaced(mock: &Mock, db: &str) {
+    let out = run_sync(mock, db, UNPACED);
+    assert!(out.status.success(), "sync failed: {}", stderr(&out));
+}
 
 fn slow_mock() -> Mock {
     let mut options = MockOptions::with_tenant(Tenant::synthetic(TENANT).unwrap());
@@ -136,15 +148,16 @@ fn kill_9_at_any_point_then_resume_gives_the_same_result() {
     let reference = dir.path().join("reference.db");
     let reference = reference.to_str().unwrap();
     let before = mock.server().total_calls();
-    mock.sync(reference);
+    sync_unpaced(&mock, reference);
     let full = mock.server().total_calls() - before;
     let expected = snapshot(reference, "default");
 
-    // Points: while listing users, in the middle of the groups' members, near the end.
-    for point in [2, full / 2, full * 9 / 10] {
+    // Points: while listing users; in the AccessKeys, listed per user; in the login
+    // profiles, which enrich the users; near the end, among groups, roles and policies.
+    for point in [2, full / 4, full * 3 / 4, full - 100] {
         let db = dir.path().join(format!("killed-{point}.db"));
         let db = db.to_str().unwrap();
-        mock.sync(db);
+        sync_unpaced(&mock, db);
         let first = snapshot(db, "default");
 
         let at = mock.server().total_calls();
@@ -154,7 +167,7 @@ fn kill_9_at_any_point_then_resume_gives_the_same_result() {
         // The last complete sync stays readable while a run is unfinished.
         assert_eq!(snapshot(db, "default"), first);
 
-        let out = run_sync(&mock, db, &["--resume"]);
+        let out = run_sync(&mock, db, &["--resume", "--qps", "0"]);
         assert!(out.status.success(), "point {point}: {}", stderr(&out));
         let spent = mock.server().total_calls() - at;
         assert!(
@@ -178,7 +191,7 @@ fn sigterm_stops_at_a_page_boundary_and_the_next_sync_resumes() {
     let dir = tempfile::tempdir().unwrap();
     let reference = dir.path().join("reference.db");
     let reference = reference.to_str().unwrap();
-    mock.sync(reference);
+    sync_unpaced(&mock, reference);
 
     let db = dir.path().join("term.db");
     let db = db.to_str().unwrap();
@@ -188,7 +201,7 @@ fn sigterm_stops_at_a_page_boundary_and_the_next_sync_resumes() {
     assert_eq!(runs(db)[0]["status"], "interrupted");
 
     // A plain sync picks the interrupted run up.
-    let out = run_sync(&mock, db, &[]);
+    let out = run_sync(&mock, db, UNPACED);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stderr(&out).contains("resuming"), "{}", stderr(&out));
     assert_eq!(runs(db).len(), 1);
@@ -508,11 +521,11 @@ fn one_sync_at_a_time_per_database() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("l.db");
     let db = db.to_str().unwrap();
-    let mut first = spawn(&sync_args(&mock, db, &[]), &demo_env());
+    let mut first = spawn(&sync_args(&mock, db, UNPACED), &demo_env());
     while mock.server().total_calls() < 3 {
         std::thread::sleep(Duration::from_millis(2));
     }
-    let out = run_sync(&mock, db, &[]);
+    let out = run_sync(&mock, db, UNPACED);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         stderr(&out).contains("another ramsync process is syncing into"),

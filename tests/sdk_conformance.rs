@@ -9,7 +9,7 @@ use common::*;
 use ramsync::credentials::Credential;
 use ramsync::engine::{HttpRequest, Limits, Signer};
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 
 fn run_python(script: &str, args: &[&str]) -> String {
@@ -169,6 +169,68 @@ fn sdk_clients_read_the_local_api_and_are_refused_like_the_real_one() {
     assert_eq!(out["account_id"], expected.account_id.as_str());
     assert_eq!(out["alias"], expected.alias.as_str());
 
+    // AccessKeys (RAM by login name, IMS by principal name), login profiles and MFA
+    // devices, read through the SDK's own response models.
+    let keys: BTreeSet<(String, String, String)> = out["access_keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            let (id, created) = (k[1].as_str().unwrap(), k[3].as_str().unwrap());
+            let fixture = &expected.access_keys[id].2;
+            assert!(fixture == "recent" || fixture == created, "{k}");
+            (
+                k[0].as_str().unwrap().to_string(),
+                id.to_string(),
+                k[2].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let want: BTreeSet<(String, String, String)> = expected
+        .access_keys
+        .iter()
+        .map(|(id, (upn, status, _))| (upn.clone(), id.clone(), status.clone()))
+        .collect();
+    assert_eq!(keys, want);
+    assert_eq!(out["ims_access_keys"], out["access_keys"]);
+    assert_eq!(out["own_access_keys"], serde_json::json!([DEMO_ID]));
+    let profiles: BTreeMap<String, (String, bool, bool)> = out["login_profiles"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(upn, p)| {
+            (
+                upn.clone(),
+                (
+                    p["status"].as_str().unwrap().to_string(),
+                    p["password_reset_required"].as_bool().unwrap(),
+                    p["mfa_bind_required"].as_bool().unwrap(),
+                ),
+            )
+        })
+        .collect();
+    assert_eq!(profiles, expected.login_profiles);
+    let without: Vec<&String> = expected
+        .users
+        .keys()
+        .filter(|u| !expected.login_profiles.contains_key(*u))
+        .collect();
+    assert_eq!(out["no_login_profile"], serde_json::json!(without));
+    let mut devices: Vec<(String, Option<String>)> = expected
+        .mfa_devices
+        .iter()
+        .map(|(upn, serial)| (serial.clone(), Some(upn.clone())))
+        .chain(
+            expected
+                .unbound_mfa_devices
+                .iter()
+                .map(|s| (s.clone(), None)),
+        )
+        .collect();
+    devices.sort();
+    assert_eq!(out["mfa_devices"], serde_json::json!(devices));
+    assert_eq!(out["mfa_pages"], devices.len().div_ceil(10));
+
     assert_eq!(out["errors"]["wrong_secret"], "SignatureDoesNotMatch");
     assert_eq!(out["errors"]["unknown_key"], "InvalidAccessKeyId.NotFound");
     assert_eq!(
@@ -176,6 +238,11 @@ fn sdk_clients_read_the_local_api_and_are_refused_like_the_real_one() {
         "InvalidParameter.MaxItems"
     );
     assert_eq!(out["errors"]["unknown_group"], "EntityNotExist.Group");
+    assert_eq!(
+        out["errors"]["mfa_max_items_too_large"],
+        "InvalidParameter.MaxItems"
+    );
+    assert_eq!(out["errors"]["unknown_user_keys"], "EntityNotExist.User");
     assert_eq!(out["raw"]["fresh"], 200);
     assert_eq!(out["raw"]["stale_date"], "InvalidTimeStamp.Expired");
     assert_eq!(out["raw"]["reused_nonce"], "SignatureNonceUsed");

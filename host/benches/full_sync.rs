@@ -25,10 +25,15 @@ const PACED: &str = "users=2000,groups=100,roles=40,policies=80";
 
 /// The fewest calls that can read the tenant: each list at its largest page size, one
 /// GetRole per role for its trust policy, one ListEntitiesForPolicy per attached policy,
-/// one GetPolicy per attached Custom policy.
+/// one GetPolicy per attached Custom policy, and per user one ListAccessKeys and one
+/// GetLoginProfile.
 fn minimum_calls(t: &Tenant) -> u64 {
     let pages = |n: usize, size: usize| n.div_ceil(size).max(1) as u64;
+    let mfa_devices =
+        t.users.iter().filter(|u| u.mfa_device.is_some()).count() + t.unbound_mfa_devices.len();
     2 + pages(t.users.len(), 1000)
+        + 2 * t.users.len() as u64
+        + pages(mfa_devices, 100)
         + pages(t.groups.len(), 100)
         + t.groups
             .iter()

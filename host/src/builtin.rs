@@ -15,6 +15,8 @@ const FILES: &[(&str, &[u8])] = embedded![
     "signer-acs3",
     "account",
     "users",
+    "access-keys",
+    "mfa-and-login",
     "groups",
     "roles",
     "policies"

@@ -130,7 +130,7 @@ pub enum Command {
     Resources {
         #[arg(long)]
         db: PathBuf,
-        /// Only this resource type: account, user, group, role or policy.
+        /// Only this resource type: account, user, access-key, group, role or policy.
         #[arg(long = "type")]
         resource_type: Option<String>,
         /// One JSON object per line.

@@ -48,7 +48,8 @@ fn flag(r: &ResourceRow, key: &str) -> bool {
 }
 
 pub fn findings(store: &Store, account: &str) -> Result<Vec<Finding>> {
-    let sync = store.readable_sync(account)?.id;
+    let run = store.readable_sync(account)?;
+    let sync = run.id;
     let grants = store.query_grants(sync)?;
     let mut out = Vec::new();
 
@@ -204,6 +205,116 @@ pub fn findings(store: &Store, account: &str) -> Result<Vec<Finding>> {
         }
     }
 
+    credential_findings(store, sync, parse_date(&run.started_at), &users, &mut out)?;
+
     out.sort();
     Ok(out)
+}
+
+/// Active AccessKeys older than this are reported; 90 days is the rotation period CIS and
+/// Alibaba Cloud's own Config rules use.
+pub const MAX_KEY_AGE_DAYS: i64 = 90;
+
+fn parse_date(s: &str) -> Option<time::OffsetDateTime> {
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
+}
+
+/// Console logon without MFA, and AccessKeys that are old or more than one. Frozen users
+/// are reported too, saying so: their login profile and keys are still there, the API still
+/// reports the keys active, and unfreezing the user brings the risk back at once.
+fn credential_findings(
+    store: &Store,
+    sync: i64,
+    synced_at: Option<time::OffsetDateTime>,
+    users: &[ResourceRow],
+    out: &mut Vec<Finding>,
+) -> Result<()> {
+    let frozen = |u: &ResourceRow| u.status.as_deref() == Some("frozen");
+    for u in users {
+        let mfa = u.attributes.get("mfa_enabled").and_then(|v| v.as_bool());
+        // Known only when the mfa-and-login syncer ran: absent attributes report nothing.
+        if !flag(u, "console_access") || mfa != Some(false) {
+            continue;
+        }
+        let mut evidence =
+            "console logon is enabled with a password alone: no MFA device is bound".to_string();
+        if flag(u, "mfa_bind_required") {
+            evidence.push_str("; MFA binding is required at the next logon");
+        }
+        if frozen(u) {
+            evidence.push_str("; the user is frozen");
+        }
+        // High: the console is reachable from anywhere, and one phished, guessed or reused
+        // password gives an attacker everything the user's policies allow, interactively.
+        // MFA is the control that stops that, and it costs the user a minute to bind.
+        out.push(finding(
+            "high",
+            "console-without-mfa",
+            ("user", &u.name),
+            evidence,
+        ));
+    }
+
+    let by_id: BTreeMap<&str, &ResourceRow> = users.iter().map(|u| (u.id.as_str(), u)).collect();
+    // Active keys per user id, in key id order.
+    let mut active: BTreeMap<String, Vec<ResourceRow>> = BTreeMap::new();
+    for key in store.query_resources(sync, Some("access-key"))? {
+        if key.status.as_deref() == Some("active") {
+            active
+                .entry(key.parent_id.clone().unwrap_or_default())
+                .or_default()
+                .push(key);
+        }
+    }
+    for (user_id, keys) in &mut active {
+        keys.sort_by(|a, b| a.id.cmp(&b.id));
+        let user = by_id.get(user_id.as_str());
+        let name = user.map_or(user_id.as_str(), |u| u.name.as_str());
+        let is_frozen = user.is_some_and(|u| frozen(u));
+        let frozen_note = |what: &str| match is_frozen {
+            true => format!("; the user is frozen, but the API still reports {what} active"),
+            false => String::new(),
+        };
+        for key in keys.iter() {
+            let created = key.attributes.get("create_date").and_then(|v| v.as_str());
+            let (Some(created), Some(synced_at)) = (created, synced_at) else {
+                continue;
+            };
+            let Some(age) = parse_date(created).map(|c| synced_at - c) else {
+                continue;
+            };
+            if age > time::Duration::days(MAX_KEY_AGE_DAYS) {
+                // Medium: an old key is not exposed by its age, but the longer a key lives
+                // the more places it has been copied to, and the longer a leak stays usable.
+                out.push(finding(
+                    "medium",
+                    "access-key-older-than-90-days",
+                    ("user", name),
+                    format!(
+                        "AccessKey {} is active and {} days old at the sync (created {created}); rotate it{}",
+                        key.id,
+                        age.whole_days(),
+                        frozen_note("the key")
+                    ),
+                ));
+            }
+        }
+        if keys.len() > 1 {
+            let ids: Vec<&str> = keys.iter().map(|k| k.id.as_str()).collect();
+            // Low: two active keys are the normal state during a rotation; a rotation that
+            // is never finished leaves an old key behind, which the age finding reports.
+            out.push(finding(
+                "low",
+                "multiple-active-access-keys",
+                ("user", name),
+                format!(
+                    "{} active AccessKeys: {}{}",
+                    keys.len(),
+                    ids.join(", "),
+                    frozen_note("them")
+                ),
+            ));
+        }
+    }
+    Ok(())
 }

@@ -124,6 +124,41 @@ pub struct Expected {
     pub members: BTreeSet<(String, String)>,
     /// (PolicyName, principal type, principal name)
     pub attachments: BTreeSet<(String, String, String)>,
+    /// AccessKey id -> (UserPrincipalName, `Active` or `Inactive`, a date or `recent`)
+    pub access_keys: BTreeMap<String, (String, String, String)>,
+    /// UserPrincipalName -> its login profile (status, password_reset_required,
+    /// mfa_bind_required); users without one cannot log on to the console.
+    pub login_profiles: BTreeMap<String, (String, bool, bool)>,
+    /// UserPrincipalName -> the serial number of its MFA device
+    pub mfa_devices: BTreeMap<String, String>,
+    /// Serial numbers of MFA devices bound to no user
+    pub unbound_mfa_devices: BTreeSet<String>,
+}
+
+impl Expected {
+    /// Whether the user can log on to the console: a login profile that is not disabled.
+    pub fn console_access(&self, upn: &str) -> bool {
+        self.login_profiles
+            .get(upn)
+            .is_some_and(|(status, _, _)| status != "Inactive")
+    }
+
+    pub fn mfa_enabled(&self, upn: &str) -> bool {
+        self.mfa_devices.contains_key(upn)
+    }
+
+    /// The active AccessKeys of each user, by UserPrincipalName, in key id order.
+    pub fn active_keys(&self) -> BTreeMap<String, Vec<(String, String)>> {
+        let mut out: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+        for (id, (upn, status, created)) in &self.access_keys {
+            if status == "Active" {
+                out.entry(upn.clone())
+                    .or_default()
+                    .push((id.clone(), created.clone()));
+            }
+        }
+        out
+    }
 }
 
 pub fn expected_sample() -> Expected {
@@ -134,6 +169,9 @@ pub fn expected_sample() -> Expected {
     let upn = |name: &str| format!("{name}@{alias}.onaliyun.com");
     let mut users = BTreeMap::new();
     let mut members = BTreeSet::new();
+    let mut access_keys = BTreeMap::new();
+    let mut login_profiles = BTreeMap::new();
+    let mut mfa_devices = BTreeMap::new();
     let mut attachments = BTreeSet::new();
     let policies_of = |x: &Value| -> Vec<String> {
         x.get("policies")
@@ -157,6 +195,43 @@ pub fn expected_sample() -> Expected {
         let name = u["name"].as_str().unwrap();
         let status = u.get("status").and_then(Value::as_str).unwrap_or("active");
         users.insert(upn(name), status.to_string());
+        for k in u
+            .get("access_keys")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let key_status = k.get("status").and_then(Value::as_str).unwrap_or("Active");
+            let previous = access_keys.insert(
+                k["id"].as_str().unwrap().to_string(),
+                (
+                    upn(name),
+                    key_status.to_string(),
+                    k["created"].as_str().unwrap().to_string(),
+                ),
+            );
+            assert!(
+                previous.is_none(),
+                "AccessKey ids are unique in the fixture"
+            );
+        }
+        if let Some(c) = u.get("console") {
+            let flag = |k: &str| c.get(k).and_then(Value::as_bool).unwrap_or(false);
+            login_profiles.insert(
+                upn(name),
+                (
+                    c.get("status")
+                        .and_then(Value::as_str)
+                        .unwrap_or("Active")
+                        .to_string(),
+                    flag("password_reset_required"),
+                    flag("mfa_bind_required"),
+                ),
+            );
+        }
+        if let Some(m) = u.get("mfa_device") {
+            mfa_devices.insert(upn(name), m["serial"].as_str().unwrap().to_string());
+        }
         for g in u
             .get("groups")
             .and_then(Value::as_array)
@@ -193,6 +268,16 @@ pub fn expected_sample() -> Expected {
             .collect(),
         members,
         attachments,
+        access_keys,
+        login_profiles,
+        mfa_devices,
+        unbound_mfa_devices: t
+            .get("unbound_mfa_devices")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|s| s.as_str().unwrap().to_string())
+            .collect(),
     }
 }
 
@@ -246,4 +331,16 @@ pub fn python() -> PathBuf {
             python
         })
         .clone()
+}
+
+/// Parses an RFC 3339 date such as a sync run's `started_at` or a key's `create_date`.
+pub fn parse_date(s: &str) -> time::OffsetDateTime {
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|e| panic!("{s:?} is not an RFC 3339 date: {e}"))
+}
+
+/// When the newest sync run in `db` started: the moment findings measure ages against.
+pub fn last_sync_started(db: &str) -> time::OffsetDateTime {
+    let runs = json_lines(&ramsync(&["runs", "--db", db, "--json"], &[]));
+    parse_date(runs[0]["started_at"].as_str().unwrap())
 }

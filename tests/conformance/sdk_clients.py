@@ -3,7 +3,8 @@
 Usage: sdk_clients.py HOST:PORT ACCESS_KEY_ID ACCESS_KEY_SECRET
 
 Lists users, groups, members, roles and policies with small pages so that paging is
-exercised, then checks that the local API refuses what the real one refuses.
+exercised, each user's AccessKeys (RAM and IMS) and login profile, and the MFA devices,
+then checks that the local API refuses what the real one refuses.
 Prints one JSON object; exits non-zero if a check fails.
 """
 import datetime
@@ -122,6 +123,39 @@ def main():
         lambda b: b.policies.policy if b.policies and b.policies.policy else [])
     out["policies"] = sorted([p.policy_name, p.policy_type] for p in policies)
 
+    ram_keys, ims_keys, profiles, no_profile = [], [], {}, []
+    for u in users:
+        upn = u.user_principal_name
+        body = ram.list_access_keys_with_options(
+            ram_models.ListAccessKeysRequest(user_name=upn.split("@")[0]), RUNTIME).body
+        ram_keys.extend([upn, k.access_key_id, k.status, k.create_date]
+                        for k in (body.access_keys.access_key if body.access_keys and body.access_keys.access_key else []))
+        body = ims.list_access_keys_with_options(
+            ims_models.ListAccessKeysRequest(user_principal_name=upn), RUNTIME).body
+        ims_keys.extend([upn, k.access_key_id, k.status, k.create_date]
+                        for k in (body.access_keys.access_key if body.access_keys and body.access_keys.access_key else []))
+        try:
+            p = ims.get_login_profile_with_options(
+                ims_models.GetLoginProfileRequest(user_principal_name=upn), RUNTIME).body.login_profile
+            assert p.user_principal_name == upn, p.user_principal_name
+            profiles[upn] = {"status": p.status, "password_reset_required": p.password_reset_required,
+                             "mfa_bind_required": p.mfabind_required}
+        except Exception as e:
+            if getattr(e, "code", None) != "EntityNotExist.User.LoginProfile":
+                raise
+            no_profile.append(upn)
+    out["access_keys"] = sorted(ram_keys)
+    out["ims_access_keys"] = sorted(ims_keys)
+    out["login_profiles"] = profiles
+    out["no_login_profile"] = sorted(no_profile)
+    own = ram.list_access_keys_with_options(ram_models.ListAccessKeysRequest(), RUNTIME).body
+    out["own_access_keys"] = sorted(k.access_key_id for k in own.access_keys.access_key)
+    devices, out["mfa_pages"] = pages(
+        ims.list_virtual_mfadevices_with_options,
+        lambda m: ims_models.ListVirtualMFADevicesRequest(max_items=10, marker=m),
+        lambda b: b.virtual_mfadevices.virtual_mfadevice if b.virtual_mfadevices and b.virtual_mfadevices.virtual_mfadevice else [])
+    out["mfa_devices"] = sorted([d.serial_number, d.user.user_principal_name if d.user else None] for d in devices)
+
     out["account_id"] = sts.get_caller_identity_with_options(RUNTIME).body.account_id
     out["alias"] = ram.get_account_alias_with_options(RUNTIME).body.account_alias
 
@@ -129,6 +163,8 @@ def main():
         "wrong_secret": error_code(lambda: Ims(config(sk="wrong-secret")).list_groups_with_options(ims_models.ListGroupsRequest(), RUNTIME)),
         "unknown_key": error_code(lambda: Ram(config(ak="LTAInotakey")).list_roles_with_options(ram_models.ListRolesRequest(), RUNTIME)),
         "max_items_too_large": error_code(lambda: ims.list_groups_with_options(ims_models.ListGroupsRequest(max_items=101), RUNTIME)),
+        "mfa_max_items_too_large": error_code(lambda: ims.list_virtual_mfadevices_with_options(ims_models.ListVirtualMFADevicesRequest(max_items=101), RUNTIME)),
+        "unknown_user_keys": error_code(lambda: ram.list_access_keys_with_options(ram_models.ListAccessKeysRequest(user_name="no-such-user"), RUNTIME)),
         "unknown_group": error_code(lambda: ims.list_users_for_group_with_options(ims_models.ListUsersForGroupRequest(group_name="no-such-group"), RUNTIME)),
     }
     stale = (datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=20)).strftime("%Y-%m-%dT%H:%M:%SZ")

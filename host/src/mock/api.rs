@@ -37,7 +37,9 @@ impl Params {
 fn max_items_range(version: &str, action: &str) -> (u32, u32, u32) {
     match (version, action) {
         (IMS, "ListUsers") => (1, 1000, 1000),
-        (_, "ListGroups") | (IMS, "ListUsersForGroup") => (1, 100, 100),
+        (_, "ListGroups") | (IMS, "ListUsersForGroup") | (IMS, "ListVirtualMFADevices") => {
+            (1, 100, 100)
+        }
         _ => (1, 1000, 100),
     }
 }
@@ -165,6 +167,47 @@ fn policy_json(t: &Tenant, i: usize) -> Value {
         "UpdateDate": p.create_date,
         "Tags": { "Tag": [] },
     })
+}
+
+/// One AccessKey as RAM or IMS ListAccessKeys shows it: no secret, which only CreateAccessKey
+/// ever returns.
+fn access_key_json(version: &str, k: &super::tenant::AccessKey) -> Value {
+    let mut v = json!({
+        "AccessKeyId": k.id,
+        "Status": k.status,
+        "CreateDate": k.create_date,
+    });
+    if version == IMS {
+        v["UpdateDate"] = json!(k.create_date);
+    }
+    v
+}
+
+/// The user a per-user IMS call names by `UserPrincipalName`.
+fn user_by_principal_name(t: &Tenant, p: &Params) -> Result<usize, ApiFailure> {
+    let upn = p.required("UserPrincipalName")?;
+    t.users
+        .iter()
+        .position(|u| u.principal_name == upn)
+        .ok_or_else(|| {
+            ApiFailure::new(
+                404,
+                "EntityNotExist.User",
+                &format!("The user does not exist: {upn}."),
+            )
+        })
+}
+
+/// The caller's own user, for the calls that default to it when no user is named.
+fn caller_user(t: &Tenant, caller: &MockKey, param: &str) -> Result<usize, ApiFailure> {
+    match &caller.identity {
+        super::Identity::User(name) => user_index(t, name),
+        super::Identity::AssumedRole { .. } => Err(ApiFailure::new(
+            400,
+            &format!("MissingParameter.{param}"),
+            &format!("{param} is mandatory when the caller is not a RAM user."),
+        )),
+    }
 }
 
 /// The policy named by `PolicyName` and `PolicyType`; names are unique only within a type.
@@ -331,6 +374,81 @@ pub fn handle(
                     "PolicyDocument": t.policies[pi].document,
                 },
             }))
+        }
+        (RAM, "ListAccessKeys") | (IMS, "ListAccessKeys") => {
+            // Without a user named, the caller's own keys, as the real API answers.
+            let (key, named) = if version == RAM {
+                ("UserName", p.get("UserName"))
+            } else {
+                ("UserPrincipalName", p.get("UserPrincipalName"))
+            };
+            let ui = match named.filter(|v| !v.is_empty()) {
+                None => caller_user(t, caller, key)?,
+                Some(_) if version == RAM => user_index(t, p.required(key)?)?,
+                Some(_) => user_by_principal_name(t, p)?,
+            };
+            let keys: Vec<Value> = t.users[ui]
+                .access_keys
+                .iter()
+                .map(|k| access_key_json(version, k))
+                .collect();
+            Ok(json!({ "AccessKeys": { "AccessKey": keys } }))
+        }
+        (IMS, "GetLoginProfile") => {
+            let u = &t.users[user_by_principal_name(t, p)?];
+            let Some(c) = &u.console else {
+                return Err(ApiFailure::new(
+                    404,
+                    "EntityNotExist.User.LoginProfile",
+                    &format!(
+                        "The login profile of the user does not exist: {}.",
+                        u.principal_name
+                    ),
+                ));
+            };
+            Ok(json!({ "LoginProfile": {
+                "UserPrincipalName": u.principal_name,
+                "Status": c.status,
+                "PasswordResetRequired": c.password_reset_required,
+                "MFABindRequired": c.mfa_bind_required,
+                "UpdateDate": c.update_date,
+                "LastLoginTime": u.last_login_date,
+                "AutoDisableLoginStatus": "true",
+                "PasswordStatus": "NotInitial",
+            }}))
+        }
+        (IMS, "ListVirtualMFADevices") => {
+            // Bound devices in user order, then those bound to nobody (an empty `User`).
+            let bound: Vec<usize> = (0..t.users.len())
+                .filter(|&i| t.users[i].mfa_device.is_some())
+                .collect();
+            paged(
+                version,
+                action,
+                "",
+                p,
+                bound.len() + t.unbound_mfa_devices.len(),
+                |i| match bound.get(i) {
+                    Some(&ui) => {
+                        let u = &t.users[ui];
+                        let m = u.mfa_device.as_ref().expect("filtered above");
+                        json!({
+                            "SerialNumber": m.serial,
+                            "ActivateDate": m.activate_date,
+                            "User": {
+                                "UserId": u.id,
+                                "UserPrincipalName": u.principal_name,
+                                "DisplayName": u.display_name,
+                            },
+                        })
+                    }
+                    None => json!({
+                        "SerialNumber": t.unbound_mfa_devices[i - bound.len()],
+                        "User": {},
+                    }),
+                },
+                ("VirtualMFADevices", "VirtualMFADevice"),
+            )
         }
         (RAM, "GetAccountAlias") => Ok(json!({ "AccountAlias": t.alias })),
         (STS, "GetCallerIdentity") => Ok(json!({
@@ -635,6 +753,175 @@ fn trusts(document: &str, caller: &str, account: &str, external_id: Option<&str>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn call(
+        t: &Tenant,
+        version: &str,
+        action: &str,
+        params: &[(&str, &str)],
+    ) -> Result<Value, ApiFailure> {
+        let caller = MockKey::user("s", "reader");
+        let params = Params::new(
+            params
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        );
+        handle(t, &caller, version, action, &params)
+    }
+
+    fn tiny() -> Tenant {
+        Tenant::from_json(
+            r#"{"account_id":"1111222233334444","alias":"tiny","users":[
+              {"name":"reader","display_name":"R","access_keys":[{"id":"LTAIreader","created":"recent"}]},
+              {"name":"ann","display_name":"Ann","console":{"mfa_bind_required":true},
+               "mfa_device":{"serial":"acs:ram::1111222233334444:mfa/ann","activated":"2024-02-03T04:05:06Z"},
+               "access_keys":[{"id":"LTAIold","created":"2023-01-02T03:04:05Z"},{"id":"LTAIoff","status":"Inactive","created":"2024-01-01T00:00:00Z"}]},
+              {"name":"bo","display_name":"Bo","status":"frozen","console":{"status":"Inactive","password_reset_required":true}}],
+             "unbound_mfa_devices":["acs:ram::1111222233334444:mfa/spare"]}"#,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn access_keys_by_user_name_and_principal_name_without_secrets() {
+        let t = tiny();
+        let ram = call(&t, RAM, "ListAccessKeys", &[("UserName", "ann")]).unwrap();
+        assert_eq!(
+            ram["AccessKeys"]["AccessKey"],
+            json!([
+                {"AccessKeyId": "LTAIold", "Status": "Active", "CreateDate": "2023-01-02T03:04:05Z"},
+                {"AccessKeyId": "LTAIoff", "Status": "Inactive", "CreateDate": "2024-01-01T00:00:00Z"},
+            ])
+        );
+        let ims = call(
+            &t,
+            IMS,
+            "ListAccessKeys",
+            &[("UserPrincipalName", "ann@tiny.onaliyun.com")],
+        )
+        .unwrap();
+        assert_eq!(
+            ims["AccessKeys"]["AccessKey"][0]["UpdateDate"],
+            "2023-01-02T03:04:05Z"
+        );
+        assert!(!ims.to_string().to_lowercase().contains("secret"));
+        // No user named: the caller's own keys; a recent key is ten days old.
+        let own = call(&t, RAM, "ListAccessKeys", &[]).unwrap();
+        assert_eq!(
+            own["AccessKeys"]["AccessKey"][0]["AccessKeyId"],
+            "LTAIreader"
+        );
+        let created = time::OffsetDateTime::parse(
+            own["AccessKeys"]["AccessKey"][0]["CreateDate"]
+                .as_str()
+                .unwrap(),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .unwrap();
+        let age = time::OffsetDateTime::now_utc() - created;
+        assert!(
+            age >= time::Duration::days(10) && age < time::Duration::days(11),
+            "{age}"
+        );
+        let e = call(&t, RAM, "ListAccessKeys", &[("UserName", "nobody")]).unwrap_err();
+        assert_eq!((e.status, e.code.as_str()), (404, "EntityNotExist.User"));
+        let bo = call(&t, RAM, "ListAccessKeys", &[("UserName", "bo")]).unwrap();
+        assert_eq!(bo["AccessKeys"]["AccessKey"], json!([]));
+    }
+
+    #[test]
+    fn login_profiles_and_their_absence() {
+        let t = tiny();
+        let ann = call(
+            &t,
+            IMS,
+            "GetLoginProfile",
+            &[("UserPrincipalName", "ann@tiny.onaliyun.com")],
+        )
+        .unwrap();
+        let lp = &ann["LoginProfile"];
+        assert_eq!(lp["Status"], "Active");
+        assert_eq!(lp["MFABindRequired"], true);
+        assert_eq!(lp["PasswordResetRequired"], false);
+        assert_eq!(lp["UserPrincipalName"], "ann@tiny.onaliyun.com");
+        let bo = call(
+            &t,
+            IMS,
+            "GetLoginProfile",
+            &[("UserPrincipalName", "bo@tiny.onaliyun.com")],
+        )
+        .unwrap();
+        assert_eq!(bo["LoginProfile"]["Status"], "Inactive");
+        assert_eq!(bo["LoginProfile"]["PasswordResetRequired"], true);
+        let e = call(
+            &t,
+            IMS,
+            "GetLoginProfile",
+            &[("UserPrincipalName", "reader@tiny.onaliyun.com")],
+        )
+        .unwrap_err();
+        assert_eq!(
+            (e.status, e.code.as_str()),
+            (404, "EntityNotExist.User.LoginProfile")
+        );
+        let e = call(
+            &t,
+            IMS,
+            "GetLoginProfile",
+            &[("UserPrincipalName", "x@tiny.onaliyun.com")],
+        )
+        .unwrap_err();
+        assert_eq!(e.code, "EntityNotExist.User");
+        let e = call(&t, IMS, "GetLoginProfile", &[]).unwrap_err();
+        assert_eq!(e.code, "MissingParameter.UserPrincipalName");
+    }
+
+    #[test]
+    fn mfa_devices_page_at_most_100_and_include_unbound_ones() {
+        let t = tiny();
+        let all = call(&t, IMS, "ListVirtualMFADevices", &[]).unwrap();
+        assert_eq!(all["IsTruncated"], false);
+        let devices = all["VirtualMFADevices"]["VirtualMFADevice"]
+            .as_array()
+            .unwrap();
+        assert_eq!(devices.len(), 2);
+        assert_eq!(
+            devices[0]["User"]["UserPrincipalName"],
+            "ann@tiny.onaliyun.com"
+        );
+        assert_eq!(devices[0]["ActivateDate"], "2024-02-03T04:05:06Z");
+        assert_eq!(devices[1]["User"], json!({}));
+        let first = call(&t, IMS, "ListVirtualMFADevices", &[("MaxItems", "1")]).unwrap();
+        assert_eq!(first["IsTruncated"], true);
+        let marker = first["Marker"].as_str().unwrap();
+        let second = call(
+            &t,
+            IMS,
+            "ListVirtualMFADevices",
+            &[("MaxItems", "1"), ("Marker", marker)],
+        )
+        .unwrap();
+        assert_eq!(second["IsTruncated"], false);
+        assert_eq!(
+            second["VirtualMFADevices"]["VirtualMFADevice"][0]["SerialNumber"],
+            "acs:ram::1111222233334444:mfa/spare"
+        );
+        let e = call(&t, IMS, "ListVirtualMFADevices", &[("MaxItems", "101")]).unwrap_err();
+        assert_eq!(e.code, "InvalidParameter.MaxItems");
+        let big = Tenant::synthetic("users=400,groups=1,roles=0,policies=0").unwrap();
+        let with_device = big.users.iter().filter(|u| u.mfa_device.is_some()).count();
+        assert!(with_device > 200, "{with_device}");
+        let page = call(&big, IMS, "ListVirtualMFADevices", &[]).unwrap();
+        assert_eq!(
+            page["VirtualMFADevices"]["VirtualMFADevice"]
+                .as_array()
+                .unwrap()
+                .len(),
+            100
+        );
+        assert_eq!(page["IsTruncated"], true);
+    }
 
     #[test]
     fn markers_need_encoding_and_are_scoped() {

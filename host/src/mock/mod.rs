@@ -622,6 +622,8 @@ const SPOILED: &[&str] = &[
     "UserPrincipalName",
     "GroupName",
     "RoleName",
+    "AccessKeyId",
+    "SerialNumber",
 ];
 
 /// Removes (or rewrites) every id and name field in a response.

@@ -24,6 +24,9 @@ pub struct TenantFile {
     pub roles: Vec<RoleSpec>,
     #[serde(default)]
     pub policies: Vec<PolicySpec>,
+    /// Virtual MFA devices bound to no user, by serial number.
+    #[serde(default)]
+    pub unbound_mfa_devices: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -47,10 +50,58 @@ pub struct UserSpec {
     pub create_date: Option<String>,
     #[serde(default)]
     pub last_login_date: Option<String>,
+    /// The user's AccessKeys (ids, status and creation dates; a secret is never modelled).
+    #[serde(default)]
+    pub access_keys: Vec<AccessKeySpec>,
+    /// The console login profile; absent when the user cannot log on to the console.
+    #[serde(default)]
+    pub console: Option<ConsoleSpec>,
+    /// The virtual MFA device bound to the user, if any.
+    #[serde(default)]
+    pub mfa_device: Option<MfaDeviceSpec>,
 }
 
 fn active() -> String {
     "active".into()
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessKeySpec {
+    /// The AccessKey id, for example `LTAI5t...`.
+    pub id: String,
+    /// `Active` or `Inactive`.
+    #[serde(default = "active_key")]
+    pub status: String,
+    /// The creation date, `YYYY-MM-DDTHH:MM:SSZ`, or `recent`: ten days before the local
+    /// API process started, so that a key stays recent however late the tests run.
+    pub created: String,
+}
+
+fn active_key() -> String {
+    "Active".into()
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleSpec {
+    /// `Active`, or `Inactive` when console logon is disabled but the profile is kept.
+    #[serde(default = "active_key")]
+    pub status: String,
+    #[serde(default)]
+    pub password_reset_required: bool,
+    #[serde(default)]
+    pub mfa_bind_required: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MfaDeviceSpec {
+    /// The serial number, for example `acs:ram::<account>:mfa/<name>`.
+    pub serial: String,
+    /// When it was activated, `YYYY-MM-DDTHH:MM:SSZ`; a date is made up when absent.
+    #[serde(default)]
+    pub activated: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -108,6 +159,32 @@ pub struct User {
     pub frozen: bool,
     pub create_date: String,
     pub last_login_date: String,
+    pub access_keys: Vec<AccessKey>,
+    pub console: Option<Console>,
+    pub mfa_device: Option<MfaDevice>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessKey {
+    pub id: String,
+    /// `Active` or `Inactive`.
+    pub status: String,
+    pub create_date: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Console {
+    /// `Active` or `Inactive`.
+    pub status: String,
+    pub password_reset_required: bool,
+    pub mfa_bind_required: bool,
+    pub update_date: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MfaDevice {
+    pub serial: String,
+    pub activate_date: String,
 }
 
 #[derive(Debug, Clone)]
@@ -164,6 +241,8 @@ pub struct Tenant {
     pub groups: Vec<Group>,
     pub roles: Vec<Role>,
     pub policies: Vec<Policy>,
+    /// Serial numbers of MFA devices bound to no user.
+    pub unbound_mfa_devices: Vec<String>,
     /// Attachments per policy index.
     pub attachments: Vec<Vec<Attachment>>,
     pub group_by_name: HashMap<String, usize>,
@@ -180,11 +259,43 @@ fn digits(seed: &str, n: usize) -> String {
 
 fn date(index: usize) -> String {
     let base = time::macros::datetime!(2023-03-01 08:00:00 UTC);
-    let d = base + time::Duration::hours((index as i64 * 37) % 15_000);
+    format_date(base + time::Duration::hours((index as i64 * 37) % 15_000))
+}
+
+fn format_date(d: time::OffsetDateTime) -> String {
     d.format(time::macros::format_description!(
         "[year]-[month]-[day]T[hour]:[minute]:[second]Z"
     ))
     .unwrap_or_default()
+}
+
+/// What a key `created: "recent"` is served with: ten days before this process first
+/// needed it. One value per process, so every tenant a test builds agrees, and a key made
+/// recent stays well inside 90 days while the process runs.
+pub fn recent_date() -> &'static str {
+    static RECENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    RECENT.get_or_init(|| {
+        let now = time::OffsetDateTime::now_utc()
+            .replace_nanosecond(0)
+            .unwrap_or_else(|_| time::OffsetDateTime::now_utc());
+        format_date(now - time::Duration::days(10))
+    })
+}
+
+fn is_date(s: &str) -> bool {
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).is_ok()
+}
+
+/// A deterministic AccessKey id: `LTAI` and 20 letters and digits.
+fn key_id(seed: &str) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
+    let hash = Sha256::digest(seed.as_bytes());
+    let tail: String = hash
+        .iter()
+        .take(20)
+        .map(|b| char::from(ALPHABET[*b as usize % ALPHABET.len()]))
+        .collect();
+    format!("LTAI{tail}")
 }
 
 impl Tenant {
@@ -214,6 +325,8 @@ impl Tenant {
         let domain = format!("{}.onaliyun.com", file.alias);
         let mut users = Vec::with_capacity(file.users.len());
         let mut seen = HashMap::new();
+        let mut key_ids = std::collections::HashSet::new();
+        let mut serials: std::collections::HashSet<&str> = std::collections::HashSet::new();
         for (i, u) in file.users.iter().enumerate() {
             if u.name.is_empty() || seen.insert(u.name.clone(), i).is_some() {
                 bail!("user #{i}: name {:?} is empty or used twice", u.name);
@@ -226,6 +339,75 @@ impl Tenant {
                     u.name
                 ),
             };
+            let mut access_keys = Vec::new();
+            for k in &u.access_keys {
+                if k.id.is_empty() || !key_ids.insert(k.id.clone()) {
+                    bail!(
+                        "user {}: AccessKey id {:?} is empty or used twice",
+                        u.name,
+                        k.id
+                    );
+                }
+                if k.status != "Active" && k.status != "Inactive" {
+                    bail!(
+                        "user {}: AccessKey {} status must be Active or Inactive, got {:?}",
+                        u.name,
+                        k.id,
+                        k.status
+                    );
+                }
+                let create_date = match k.created.as_str() {
+                    "recent" => recent_date().to_string(),
+                    d if is_date(d) => d.to_string(),
+                    other => bail!(
+                        "user {}: AccessKey {} created must be a date like 2025-06-01T08:00:00Z or \"recent\", got {other:?}",
+                        u.name,
+                        k.id
+                    ),
+                };
+                access_keys.push(AccessKey {
+                    id: k.id.clone(),
+                    status: k.status.clone(),
+                    create_date,
+                });
+            }
+            let console = match &u.console {
+                None => None,
+                Some(c) if c.status == "Active" || c.status == "Inactive" => Some(Console {
+                    status: c.status.clone(),
+                    password_reset_required: c.password_reset_required,
+                    mfa_bind_required: c.mfa_bind_required,
+                    update_date: date(i + 2000),
+                }),
+                Some(c) => bail!(
+                    "user {}: console status must be Active or Inactive, got {:?}",
+                    u.name,
+                    c.status
+                ),
+            };
+            let mfa_device = match &u.mfa_device {
+                None => None,
+                Some(m) => {
+                    if m.serial.is_empty() || !serials.insert(&m.serial) {
+                        bail!(
+                            "user {}: MFA serial {:?} is empty or used twice",
+                            u.name,
+                            m.serial
+                        );
+                    }
+                    let activate_date = m.activated.clone().unwrap_or_else(|| date(i + 3000));
+                    if !is_date(&activate_date) {
+                        bail!(
+                            "user {}: MFA activated must be a date like 2025-06-01T08:00:00Z, got {activate_date:?}",
+                            u.name
+                        );
+                    }
+                    Some(MfaDevice {
+                        serial: m.serial.clone(),
+                        activate_date,
+                    })
+                }
+            };
             users.push(User {
                 id: format!("2{}", digits(&format!("{account}/user/{}", u.name), 15)),
                 name: u.name.clone(),
@@ -237,7 +419,15 @@ impl Tenant {
                 frozen,
                 create_date: u.create_date.clone().unwrap_or_else(|| date(i)),
                 last_login_date: u.last_login_date.clone().unwrap_or_else(|| date(i + 4000)),
+                access_keys,
+                console,
+                mfa_device,
             });
+        }
+        for serial in &file.unbound_mfa_devices {
+            if serial.is_empty() || !serials.insert(serial) {
+                bail!("unbound MFA serial {serial:?} is empty or used twice");
+            }
         }
         let mut groups = Vec::new();
         let mut group_by_name = HashMap::new();
@@ -364,6 +554,7 @@ impl Tenant {
             groups,
             roles,
             policies,
+            unbound_mfa_devices: file.unbound_mfa_devices,
             attachments,
             group_by_name,
             role_by_name,
@@ -466,6 +657,17 @@ impl Tenant {
                     policies: pick(i),
                     create_date: None,
                     last_login_date: None,
+                    access_keys: synthetic_keys(&account_id, i),
+                    // Four in five can log on to the console; two in three have an MFA device.
+                    console: (i % 5 != 4).then(|| ConsoleSpec {
+                        status: if i % 40 == 7 { "Inactive" } else { "Active" }.into(),
+                        password_reset_required: i % 50 == 1,
+                        mfa_bind_required: i % 2 == 0,
+                    }),
+                    mfa_device: (i % 3 != 1).then(|| MfaDeviceSpec {
+                        serial: format!("acs:ram::{account_id}:mfa/user{i:06}"),
+                        activated: None,
+                    }),
                 })
                 .collect(),
             groups: (0..groups)
@@ -481,6 +683,7 @@ impl Tenant {
                 })
                 .collect(),
             policies: policy_specs.clone(),
+            unbound_mfa_devices: Vec::new(),
         };
         Self::from_file(file)
     }
@@ -488,6 +691,31 @@ impl Tenant {
     pub fn upn_domain(&self) -> String {
         format!("{}.onaliyun.com", self.alias)
     }
+}
+
+/// The AccessKeys of synthetic user `i`: three in four have one, one in 25 a second
+/// (active, recent); one in 20 keys is inactive; a third of first keys are old.
+fn synthetic_keys(account_id: &str, i: usize) -> Vec<AccessKeySpec> {
+    let mut keys = Vec::new();
+    if i % 4 != 3 {
+        keys.push(AccessKeySpec {
+            id: key_id(&format!("{account_id}/user{i}/key0")),
+            status: if i % 20 == 5 { "Inactive" } else { "Active" }.into(),
+            created: if i % 3 == 0 {
+                date(i + 6000)
+            } else {
+                "recent".into()
+            },
+        });
+    }
+    if i % 25 == 0 {
+        keys.push(AccessKeySpec {
+            id: key_id(&format!("{account_id}/user{i}/key1")),
+            status: "Active".into(),
+            created: "recent".into(),
+        });
+    }
+    keys
 }
 
 fn default_document() -> String {
@@ -520,6 +748,70 @@ mod tests {
         assert!(Tenant::from_json("{").is_err());
         assert!(Tenant::synthetic("users=abc").is_err());
         assert!(Tenant::synthetic("people=3").is_err());
+    }
+
+    #[test]
+    fn keys_consoles_and_mfa_devices_are_checked() {
+        let user = |extra: &str| {
+            format!(
+                r#"{{"account_id":"1234567890123456","alias":"a","users":[{{"name":"x","display_name":"X",{extra}}}]}}"#
+            )
+        };
+        for (extra, message) in [
+            (
+                r#""access_keys":[{"id":"LTAIa","created":"yesterday"}]"#,
+                "\"recent\"",
+            ),
+            (
+                r#""access_keys":[{"id":"LTAIa","status":"Disabled","created":"recent"}]"#,
+                "Active or Inactive",
+            ),
+            (
+                r#""access_keys":[{"id":"LTAIa","created":"recent"},{"id":"LTAIa","created":"recent"}]"#,
+                "used twice",
+            ),
+            (r#""console":{"status":"Off"}"#, "console status"),
+            (r#""mfa_device":{"serial":""}"#, "MFA serial"),
+            (
+                r#""access_keys":[{"id":"LTAIa","secret":"s","created":"recent"}]"#,
+                "unknown field `secret`",
+            ),
+        ] {
+            let e = format!("{:#}", Tenant::from_json(&user(extra)).unwrap_err());
+            assert!(e.contains(message), "{extra}: {e}");
+        }
+        let t = Tenant::from_json(&user(
+            r#""console":{},"mfa_device":{"serial":"acs:ram::1234567890123456:mfa/x"}"#,
+        ))
+        .unwrap();
+        let u = &t.users[0];
+        assert_eq!(u.console.as_ref().unwrap().status, "Active");
+        assert!(u.mfa_device.as_ref().unwrap().activate_date.ends_with('Z'));
+        assert!(u.access_keys.is_empty());
+    }
+
+    #[test]
+    fn synthetic_tenants_have_keys_consoles_and_mfa_devices() {
+        let a = Tenant::synthetic("users=100,groups=2,roles=0,policies=0").unwrap();
+        let b = Tenant::synthetic("users=100,groups=2,roles=0,policies=0").unwrap();
+        let keys = |t: &Tenant| -> Vec<AccessKey> {
+            t.users.iter().flat_map(|u| u.access_keys.clone()).collect()
+        };
+        assert_eq!(keys(&a), keys(&b), "deterministic");
+        assert!(
+            keys(&a)
+                .iter()
+                .all(|k| k.id.len() == 24 && k.id.starts_with("LTAI"))
+        );
+        assert!(keys(&a).iter().any(|k| k.status == "Inactive"));
+        assert!(a.users.iter().any(|u| u.access_keys.len() == 2));
+        assert!(
+            a.users
+                .iter()
+                .any(|u| u.console.is_some() && u.mfa_device.is_none())
+        );
+        assert!(a.users.iter().any(|u| u.console.is_none()));
+        assert!(a.users.iter().any(|u| u.mfa_device.is_some()));
     }
 
     #[test]

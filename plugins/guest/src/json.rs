@@ -126,6 +126,14 @@ impl<'a> Object<'a> {
         }
     }
 
+    /// An optional object field; absent and null are None.
+    pub fn opt_object(&self, key: &str) -> Result<Option<Object<'a>>, Error> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(_) => self.object(key).map(Some),
+        }
+    }
+
     /// A wrapped list such as `{"Users":{"User":[...]}}`: `list("Users", "User")`.
     /// A missing wrapper or inner key is an empty list, as the API omits empty lists.
     pub fn list(&self, outer: &str, inner: &str) -> Result<Vec<Object<'a>>, Error> {
