@@ -250,55 +250,79 @@ async fn sync_type(
             .collect(),
     };
     let what = format!("listing {} resources", info.id);
-    for parent in &parents {
+    let mut todo = Vec::new();
+    for parent in parents {
         let parent_id = parent.as_ref().map_or("", |p| p.ref_.id.as_str());
-        let mut token = match store
+        match store
             .list_progress(sync_id, &syncer.name, parent_id)
             .map_err(internal)?
         {
-            ListProgress::Done => continue,
-            ListProgress::At(token) => Some(token),
-            ListProgress::NotStarted => None,
-        };
-        loop {
-            if options.stopping() {
-                return Err(Stop::Interrupted);
-            }
-            let page = retry(options, &what, || {
-                syncer.list_resources(ctx, parent.as_ref(), token.as_deref())
-            })
-            .await
-            .map_err(|e| (e, what.clone()))?;
-            for r in &page.items {
-                if r.ref_.resource_type != syncer.info.id {
-                    let e = CallError::Trap(format!(
-                        "returned a resource of type {:?} while listing {:?}",
-                        r.ref_.resource_type, syncer.info.id
-                    ));
-                    return Err((e, what).into());
+            ListProgress::Done => {}
+            ListProgress::At(token) => todo.push((parent, Some(token))),
+            ListProgress::NotStarted => todo.push((parent, None)),
+        }
+    }
+    if info.parent_type.is_none() {
+        // One listing: each page is stored, with where it continues, as it arrives.
+        for (_, mut token) in todo {
+            loop {
+                if options.stopping() {
+                    return Err(Stop::Interrupted);
+                }
+                let page = list_page(syncer, ctx, options, None, token.as_deref(), &what).await?;
+                store
+                    .put_resource_page(
+                        sync_id,
+                        &syncer.name,
+                        info.enriches,
+                        "",
+                        &page.items,
+                        page.next_page_token.as_deref(),
+                    )
+                    .map_err(internal)?;
+                progress.add_page(page.items.len(), 0, ctx.http_calls.load(Ordering::Relaxed));
+                match page.next_page_token {
+                    Some(next) => token = Some(next),
+                    None => break,
                 }
             }
-            if let Some(next) = &page.next_page_token
-                && token.as_deref() == Some(next.as_str())
-            {
-                let e = CallError::Trap(format!("returned the same page token {next:?} twice"));
-                return Err((e, what).into());
-            }
+        }
+    } else {
+        // One listing per parent (usually a single page), run concurrently; each parent's
+        // resources are stored together when its listing ends, which is its checkpoint.
+        let what = &what;
+        let per_parent = todo
+            .into_iter()
+            .filter_map(|(parent, token)| parent.map(|p| (p, token)));
+        let mut results = futures::stream::iter(per_parent)
+            .map(|(parent, token)| async move {
+                if options.stopping() {
+                    return None;
+                }
+                Some(list_all(syncer, ctx, options, parent, token, what).await)
+            })
+            .buffer_unordered(options.concurrency.max(1));
+        let mut stopped = false;
+        while let Some(result) = results.next().await {
+            let Some(result) = result else {
+                stopped = true;
+                continue;
+            };
+            let (parent, items) = result?;
             store
                 .put_resource_page(
                     sync_id,
                     &syncer.name,
                     info.enriches,
-                    parent_id,
-                    &page.items,
-                    page.next_page_token.as_deref(),
+                    &parent.ref_.id,
+                    &items,
+                    None,
                 )
                 .map_err(internal)?;
-            progress.add_page(page.items.len(), 0, ctx.http_calls.load(Ordering::Relaxed));
-            match page.next_page_token {
-                Some(next) => token = Some(next),
-                None => break,
-            }
+            progress.add_page(items.len(), 0, ctx.http_calls.load(Ordering::Relaxed));
+        }
+        if stopped {
+            return Err(Stop::Interrupted);
         }
     }
     if syncer.info.skip_entitlements_and_grants {
@@ -340,6 +364,62 @@ async fn sync_type(
         return Err(Stop::Interrupted);
     }
     Ok(())
+}
+
+/// One page of a syncer's resources, checked: every item of its type, and a page token
+/// that moves on.
+async fn list_page(
+    syncer: &Syncer,
+    ctx: &CallContext,
+    options: &SyncOptions,
+    parent: Option<&Resource>,
+    token: Option<&str>,
+    what: &str,
+) -> Result<crate::engine::ResourcePage, Stop> {
+    let page = retry(options, what, || syncer.list_resources(ctx, parent, token))
+        .await
+        .map_err(|e| (e, what.to_string()))?;
+    let fault = if let Some(r) = page
+        .items
+        .iter()
+        .find(|r| r.ref_.resource_type != syncer.info.id)
+    {
+        Some(format!(
+            "returned a resource of type {:?} while listing {:?}",
+            r.ref_.resource_type, syncer.info.id
+        ))
+    } else {
+        match &page.next_page_token {
+            Some(next) if token == Some(next.as_str()) => {
+                Some(format!("returned the same page token {next:?} twice"))
+            }
+            _ => None,
+        }
+    };
+    match fault {
+        Some(f) => Err((CallError::Trap(f), what.to_string()).into()),
+        None => Ok(page),
+    }
+}
+
+/// Every page of the resources under one parent.
+async fn list_all(
+    syncer: &Syncer,
+    ctx: &CallContext,
+    options: &SyncOptions,
+    parent: Resource,
+    mut token: Option<String>,
+    what: &str,
+) -> Result<(Resource, Vec<Resource>), Stop> {
+    let mut items = Vec::new();
+    loop {
+        let page = list_page(syncer, ctx, options, Some(&parent), token.as_deref(), what).await?;
+        items.extend(page.items);
+        match page.next_page_token {
+            Some(next) => token = Some(next),
+            None => return Ok((parent, items)),
+        }
+    }
 }
 
 /// One resource's entitlements, grants, and attributes learned while listing grants.
