@@ -218,7 +218,9 @@ fn serve_syncs_on_schedule_and_stops_cleanly_on_sigterm() {
     std::fs::write(
         &config,
         format!(
-            "[[account]]\nname = \"prod\"\nendpoints = {{ ram = \"{u}\", ims = \"{u}\", sts = \"{u}\" }}\n",
+            "[[account]]\nname = \"prod\"\nendpoints = {{ ram = \"{u}\", ims = \"{u}\", sts = \"{u}\" }}\n\n\
+             [[account]]\nname = \"broken\"\nendpoints = {{ ram = \"{u}\", ims = \"{u}\", sts = \"{u}\" }}\n\
+             [account.assume_role]\nrole_arn = \"acs:ram::5284719302648173:role/vendorbyocaccess\"\n",
             u = mock.url()
         ),
     )
@@ -254,8 +256,18 @@ fn serve_syncs_on_schedule_and_stops_cleanly_on_sigterm() {
     signal(&child, libc::SIGTERM);
     let status = wait_with_deadline(&mut child, Duration::from_secs(20));
     assert!(status.success(), "{}", child_stderr(child));
-    assert!(runs(db).iter().all(|r| r["account"] == "prod"));
-    assert!(runs(db).iter().all(|r| r["status"] != "running"));
+    // The broken account fails every run, and serve carries on with the next.
+    let all = runs(db);
+    let of = |account: &str, status: &str| {
+        all.iter()
+            .filter(|r| r["account"] == account && r["status"] == status)
+            .count()
+    };
+    assert!(
+        of("prod", "complete") >= 2 && of("broken", "failed") >= 2,
+        "{all:?}"
+    );
+    assert!(all.iter().all(|r| r["status"] != "running"));
 }
 
 #[test]

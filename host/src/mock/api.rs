@@ -186,16 +186,13 @@ fn access_key_json(version: &str, k: &super::tenant::AccessKey) -> Value {
 /// The user a per-user IMS call names by `UserPrincipalName`.
 fn user_by_principal_name(t: &Tenant, p: &Params) -> Result<usize, ApiFailure> {
     let upn = p.required("UserPrincipalName")?;
-    t.users
-        .iter()
-        .position(|u| u.principal_name == upn)
-        .ok_or_else(|| {
-            ApiFailure::new(
-                404,
-                "EntityNotExist.User",
-                &format!("The user does not exist: {upn}."),
-            )
-        })
+    t.user_by_principal_name.get(upn).copied().ok_or_else(|| {
+        ApiFailure::new(
+            404,
+            "EntityNotExist.User",
+            &format!("The user does not exist: {upn}."),
+        )
+    })
 }
 
 /// The caller's own user, for the calls that default to it when no user is named.
@@ -486,7 +483,7 @@ pub fn is_mutation(version: &str, action: &str) -> bool {
 }
 
 fn user_index(t: &Tenant, name: &str) -> Result<usize, ApiFailure> {
-    t.users.iter().position(|u| u.name == name).ok_or_else(|| {
+    t.user_by_name.get(name).copied().ok_or_else(|| {
         ApiFailure::new(
             404,
             "EntityNotExist.User",

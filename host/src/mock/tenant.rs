@@ -247,6 +247,9 @@ pub struct Tenant {
     pub attachments: Vec<Vec<Attachment>>,
     pub group_by_name: HashMap<String, usize>,
     pub role_by_name: HashMap<String, usize>,
+    /// Users by login name and by UserPrincipalName, so per-user calls stay O(1) at 100,000 users.
+    pub user_by_name: HashMap<String, usize>,
+    pub user_by_principal_name: HashMap<String, usize>,
 }
 
 fn digits(seed: &str, n: usize) -> String {
@@ -550,7 +553,6 @@ impl Tenant {
         Ok(Tenant {
             account_id: file.account_id,
             alias: file.alias,
-            users,
             groups,
             roles,
             policies,
@@ -558,6 +560,17 @@ impl Tenant {
             attachments,
             group_by_name,
             role_by_name,
+            user_by_name: users
+                .iter()
+                .enumerate()
+                .map(|(i, u)| (u.name.clone(), i))
+                .collect(),
+            user_by_principal_name: users
+                .iter()
+                .enumerate()
+                .map(|(i, u)| (u.principal_name.clone(), i))
+                .collect(),
+            users,
         })
     }
 

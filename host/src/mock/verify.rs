@@ -40,17 +40,31 @@ pub fn decode_query(raw: &str) -> Vec<(String, String)> {
 /// Remembers nonces for as long as their dates are acceptable.
 #[derive(Default)]
 pub struct NonceCache {
-    seen: Mutex<HashMap<String, OffsetDateTime>>,
+    seen: Mutex<(
+        std::collections::HashSet<String>,
+        std::collections::VecDeque<(OffsetDateTime, String)>,
+    )>,
 }
 
 impl NonceCache {
-    /// Records a nonce; false when it was already used.
+    /// Records a nonce; false when it was already used. Nonces older than any acceptable
+    /// date are forgotten, oldest first, so each call costs O(1) however many were seen.
     fn insert(&self, nonce: &str, now: OffsetDateTime) -> bool {
-        let mut seen = self.seen.lock().unwrap();
-        if seen.len() > 50_000 {
-            seen.retain(|_, at| now - *at < MAX_SKEW * 2);
+        let mut guard = self.seen.lock().unwrap();
+        let (seen, order) = &mut *guard;
+        while let Some((at, _)) = order.front() {
+            if now - *at < MAX_SKEW * 2 {
+                break;
+            }
+            if let Some((_, old)) = order.pop_front() {
+                seen.remove(&old);
+            }
         }
-        seen.insert(nonce.to_string(), now).is_none()
+        if !seen.insert(nonce.to_string()) {
+            return false;
+        }
+        order.push_back((now, nonce.to_string()));
+        true
     }
 }
 
