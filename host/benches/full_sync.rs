@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 const SPEC: &str = "users=10000,groups=500,roles=100,policies=300";
 const LARGE: &str = "users=100000,groups=5000,roles=1000,policies=2000";
-const PACED: &str = "users=2000,groups=100,roles=40,policies=80";
+const PACED: &str = "users=300,groups=20,roles=10,policies=20";
 
 /// The fewest calls that can read the tenant: each list at its largest page size, one
 /// GetRole per role for its trust policy, one ListEntitiesForPolicy per attached policy,
