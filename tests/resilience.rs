@@ -73,8 +73,9 @@ fn signal(child: &Child, sig: libc::c_int) {
     assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, sig) }, 0);
 }
 
-/// Starts a sync and, once the local API has answered `calls` calls, sends it `sig`.
-fn interrupt_after(mock: &Mock, db: &str, calls: u64, sig: libc::c_int) -> Child {
+/// Starts a sync and, once the local API has answered `calls` calls, sends it `sig`;
+/// returns how it ended.
+fn interrupt_after(mock: &Mock, db: &str, calls: u64, sig: libc::c_int) -> std::process::Output {
     let start = mock.server().total_calls();
     let mut child = spawn(&sync_args(mock, db, UNPACED), &demo_env());
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -91,7 +92,7 @@ fn interrupt_after(mock: &Mock, db: &str, calls: u64, sig: libc::c_int) -> Child
     }
     signal(&child, sig);
     wait_with_deadline(&mut child, Duration::from_secs(30));
-    child
+    child.wait_with_output().unwrap()
 }
 
 /// Two pages of users, several pages of members in the biggest group, and two calls per
@@ -195,8 +196,8 @@ fn sigterm_stops_at_a_page_boundary_and_the_next_sync_resumes() {
 
     let db = dir.path().join("term.db");
     let db = db.to_str().unwrap();
-    let child = interrupt_after(&mock, db, 30, libc::SIGTERM);
-    let err = child_stderr(child);
+    let out = interrupt_after(&mock, db, 30, libc::SIGTERM);
+    let err = stderr(&out);
     assert!(err.contains("stopping"), "{err}");
     assert_eq!(runs(db)[0]["status"], "interrupted");
 

@@ -325,7 +325,7 @@ impl bindings::syncer::ramsync::connector::auth::Host for SyncerState {
 impl bindings::syncer::ramsync::connector::endpoints::Host for SyncerState {
     async fn base_url(&mut self, product: String) -> wasmtime::Result<Option<String>> {
         // A product the plugin is not granted has no endpoint, as far as it can tell.
-        if !self.granted.iter().any(|g| *g == product) {
+        if !self.granted.contains(&product) {
             return Ok(None);
         }
         Ok(self.endpoints.base_url(&product))

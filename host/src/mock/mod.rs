@@ -248,7 +248,7 @@ impl Fault {
             return false;
         }
         if let Some(n) = self.every {
-            return (self.seen.fetch_add(1, Ordering::Relaxed) + 1) % n == 0;
+            return (self.seen.fetch_add(1, Ordering::Relaxed) + 1).is_multiple_of(n);
         }
         match &self.remaining {
             None => true,

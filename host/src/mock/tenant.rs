@@ -714,14 +714,14 @@ fn synthetic_keys(account_id: &str, i: usize) -> Vec<AccessKeySpec> {
         keys.push(AccessKeySpec {
             id: key_id(&format!("{account_id}/user{i}/key0")),
             status: if i % 20 == 5 { "Inactive" } else { "Active" }.into(),
-            created: if i % 3 == 0 {
+            created: if i.is_multiple_of(3) {
                 date(i + 6000)
             } else {
                 "recent".into()
             },
         });
     }
-    if i % 25 == 0 {
+    if i.is_multiple_of(25) {
         keys.push(AccessKeySpec {
             id: key_id(&format!("{account_id}/user{i}/key1")),
             status: "Active".into(),

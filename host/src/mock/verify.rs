@@ -37,13 +37,16 @@ pub fn decode_query(raw: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Nonces seen, and the same in the order they came, with when.
+type Seen = (
+    std::collections::HashSet<String>,
+    std::collections::VecDeque<(OffsetDateTime, String)>,
+);
+
 /// Remembers nonces for as long as their dates are acceptable.
 #[derive(Default)]
 pub struct NonceCache {
-    seen: Mutex<(
-        std::collections::HashSet<String>,
-        std::collections::VecDeque<(OffsetDateTime, String)>,
-    )>,
+    seen: Mutex<Seen>,
 }
 
 impl NonceCache {

@@ -1,8 +1,7 @@
 //! Syncer plugin for the `account`: its id from STS GetCallerIdentity, its alias from RAM GetAccountAlias.
 
 use ramsync_guest::{
-    Error, Product, Resource, ResourcePage, ResourceRef, Rpc, TypeInfo, no_entitlements, no_grants,
-    resource_ref,
+    Error, Product, Resource, ResourcePage, Rpc, TypeInfo, no_entitlements, no_grants, resource_ref,
 };
 
 struct Account;

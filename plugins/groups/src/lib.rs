@@ -3,7 +3,7 @@
 
 use ramsync_guest::{
     Change, Entitlement, EntitlementPage, Error, Grant, GrantPage, Mutation, Product, Resource,
-    ResourcePage, ResourceRef, Rpc, TypeInfo, login_name, resource_ref,
+    ResourcePage, Rpc, TypeInfo, login_name, resource_ref,
 };
 
 /// IMS ListGroups and ListUsersForGroup accept MaxItems up to 100.

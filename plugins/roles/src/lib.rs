@@ -3,8 +3,8 @@
 //! that cannot be read is reported on the role and does not fail the sync.
 
 use ramsync_guest::{
-    Entitlement, EntitlementPage, Error, Grant, GrantPage, Product, Resource, ResourcePage,
-    ResourceRef, Rpc, TypeInfo, attribute, resource_ref,
+    Entitlement, EntitlementPage, Error, Grant, GrantPage, Product, Resource, ResourcePage, Rpc,
+    TypeInfo, attribute, resource_ref,
 };
 use ramsync_policy_doc::Kind;
 

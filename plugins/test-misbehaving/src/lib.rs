@@ -2,8 +2,7 @@
 //! host's tests can check that each kind of misbehaviour is contained. Never shipped.
 
 use ramsync_guest::{
-    EntitlementPage, Error, GrantPage, Resource, ResourcePage, ResourceRef, TypeInfo,
-    no_entitlements, no_grants,
+    EntitlementPage, Error, GrantPage, Resource, ResourcePage, TypeInfo, no_entitlements, no_grants,
 };
 
 struct Misbehaving;

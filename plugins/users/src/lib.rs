@@ -2,8 +2,7 @@
 //! Without that filter IMS returns active users only and frozen ones vanish silently.
 
 use ramsync_guest::{
-    Error, Product, Resource, ResourcePage, ResourceRef, Rpc, TypeInfo, no_entitlements, no_grants,
-    resource_ref,
+    Error, Product, Resource, ResourcePage, Rpc, TypeInfo, no_entitlements, no_grants, resource_ref,
 };
 
 /// IMS ListUsers accepts MaxItems up to 1000.
