@@ -139,13 +139,8 @@ impl Progress {
                 "sync run done"
             );
         } else {
-            self.bar.finish_with_message(format!(
-                "{outcome}: {} pages, {} resources, {} grants, {} API calls",
-                self.pages.load(Ordering::Relaxed),
-                self.resources.load(Ordering::Relaxed),
-                self.grants.load(Ordering::Relaxed),
-                self.calls.load(Ordering::Relaxed)
-            ));
+            // The summary that follows says the same; a finished line would run into it.
+            self.bar.finish_and_clear();
         }
     }
 }
