@@ -289,12 +289,16 @@ impl Store {
     /// The newest unfinished run of an account: interrupted, since the caller holds the
     /// database's sync lock and so no other process is writing it.
     pub fn unfinished_run(&self, account: &str) -> Result<Option<SyncRun>> {
+        self.newest_run(account, "running")
+    }
+
+    fn newest_run(&self, account: &str, status: &str) -> Result<Option<SyncRun>> {
         Ok(self
             .conn
             .query_row(
                 "SELECT id, account, started_at, finished_at, status, error, api_calls FROM sync_runs
-                 WHERE account = ?1 AND status = 'running' ORDER BY id DESC LIMIT 1",
-                params![account],
+                 WHERE account = ?1 AND status = ?2 ORDER BY id DESC LIMIT 1",
+                params![account, status],
                 sync_run,
             )
             .optional()?)
@@ -557,22 +561,9 @@ impl Store {
         Ok(())
     }
 
-    /// The ids of the resources of one type in a sync, for listing nested types.
-    pub fn resources_of_type(&self, sync_id: i64, resource_type: &str) -> Result<Vec<ResourceRow>> {
-        self.query_resources(sync_id, Some(resource_type))
-    }
-
     /// The newest complete sync of an account.
     pub fn latest_complete(&self, account: &str) -> Result<Option<SyncRun>> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT id, account, started_at, finished_at, status, error, api_calls FROM sync_runs
-                 WHERE account = ?1 AND status = 'complete' ORDER BY id DESC LIMIT 1",
-                params![account],
-                sync_run,
-            )
-            .optional()?)
+        self.newest_run(account, "complete")
     }
 
     /// All runs, newest first.
