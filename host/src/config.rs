@@ -103,12 +103,16 @@ impl Config {
     pub fn parse(path: &Path, text: &str) -> Result<Self> {
         let at = At { path, text };
         let raw: RawFile = toml::from_str(text).map_err(|e| {
-            let (line, col) = at.line_col(e.span().map_or(0, |s| s.start));
-            anyhow::anyhow!(
-                "{}:{line}:{col}: {}",
-                path.display(),
-                e.message().trim_end()
-            )
+            let start = e.span().map_or(0, |s| s.start);
+            let (line, col) = at.line_col(start);
+            // toml's message may quote the value; an ExternalId is never shown.
+            let line_text = text.lines().nth(line - 1).unwrap_or_default();
+            let message = if line_text.trim_start().starts_with("external_id") {
+                "external_id: invalid value (not shown); it must be a string".to_string()
+            } else {
+                e.message().trim_end().to_string()
+            };
+            anyhow::anyhow!("{}:{line}:{col}: {message}", path.display())
         })?;
         if raw.account.is_empty() {
             bail!(
@@ -336,6 +340,13 @@ name = "staging"
             "ramsync.toml:5:20: account \"a\": assume_role.duration_seconds: 60 is out of range; STS takes 900 to 43200"
         );
         assert!(error("[[account]\nname = 1").starts_with("ramsync.toml:1:"));
+        let hidden = error(
+            "[[account]]\nname = \"a\"\n[account.assume_role]\nrole_arn = \"acs:ram::1:role/x\"\nexternal_id = 73519\n",
+        );
+        assert_eq!(
+            hidden,
+            "ramsync.toml:5:15: external_id: invalid value (not shown); it must be a string"
+        );
         assert_eq!(
             error("# nothing\n"),
             "ramsync.toml: no accounts; add at least one [[account]] table with a name"
