@@ -72,6 +72,15 @@ impl SyncLock {
     }
 }
 
+/// Takes a database for syncing: its lock, its schema (migrated once here, before any
+/// account opens its own connection), and the plugins, loaded once for every account.
+pub async fn prepare(db: &Path, plugin_dir: Option<&Path>) -> Result<(SyncLock, Plugins)> {
+    let lock = SyncLock::acquire(db)?;
+    Store::open_or_create(db)?;
+    let plugins = Plugins::load(plugin_dir, crate::engine::Limits::default()).await?;
+    Ok((lock, plugins))
+}
+
 /// Settings shared by the accounts of one run.
 #[derive(Clone)]
 pub struct RunSettings {
@@ -82,6 +91,20 @@ pub struct RunSettings {
     pub parallel_accounts: usize,
     pub resume: bool,
     pub stop: Arc<AtomicBool>,
+}
+
+impl Default for RunSettings {
+    /// One account at a time, with the scheduler's defaults and no rate limit.
+    fn default() -> Self {
+        let sync = SyncOptions::default();
+        RunSettings {
+            concurrency: sync.concurrency,
+            default_qps: None,
+            parallel_accounts: 1,
+            resume: sync.resume,
+            stop: sync.stop,
+        }
+    }
 }
 
 /// How one account's sync ended.

@@ -865,9 +865,7 @@ async fn sync_command(args: SyncArgs, resume: bool) -> Result<ExitCode> {
         // One account from flags: a credential problem is this command's error.
         let account = &accounts[0];
         let source = accounts::credential_source(account)?;
-        let _lock = SyncLock::acquire(&args.db)?;
-        Store::open_or_create(&args.db)?;
-        let plugins = Plugins::load(args.plugin_dir.as_deref(), Limits::default()).await?;
+        let (_lock, plugins) = accounts::prepare(&args.db, args.plugin_dir.as_deref()).await?;
         let display = ProgressDisplay::new();
         let report =
             accounts::sync_account(&args.db, &plugins, account, source, &settings, &display)
@@ -898,9 +896,7 @@ async fn sync_all(
     settings: &RunSettings,
     plugin_dir: Option<&Path>,
 ) -> Result<Vec<accounts::Outcome>> {
-    let _lock = SyncLock::acquire(db)?;
-    Store::open_or_create(db)?;
-    let plugins = Plugins::load(plugin_dir, Limits::default()).await?;
+    let (_lock, plugins) = accounts::prepare(db, plugin_dir).await?;
     let display = ProgressDisplay::new();
     Ok(accounts::sync_accounts(db, &plugins, accounts, settings, &display).await)
 }
@@ -1043,31 +1039,22 @@ fn print_summary(db: &Path, outcomes: &[accounts::Outcome]) -> Result<()> {
     Ok(())
 }
 
-/// Runs one sync of one account into the database at `db` (the demo's).
-pub async fn sync(
+/// The demo's sync: one account, the default one, against the local API.
+async fn demo_sync(
     db: &Path,
     endpoints: Endpoints,
     source: CredentialSource,
-    options: &SyncOptions,
     plugin_dir: Option<&Path>,
 ) -> Result<SyncReport> {
-    let _lock = SyncLock::acquire(db)?;
-    Store::open_or_create(db)?;
-    let plugins = Plugins::load(plugin_dir, Limits::default()).await?;
+    let (_lock, plugins) = accounts::prepare(db, plugin_dir).await?;
     let account = AccountConfig {
-        name: options.account.clone(),
+        name: SyncOptions::default().account,
         profile: None,
         qps: None,
         endpoints,
         assume_roles: Vec::new(),
     };
-    let settings = RunSettings {
-        concurrency: options.concurrency,
-        default_qps: None,
-        parallel_accounts: 1,
-        resume: options.resume,
-        stop: options.stop.clone(),
-    };
+    let settings = RunSettings::default();
     accounts::sync_account(
         db,
         &plugins,
@@ -1157,17 +1144,15 @@ async fn demo(db: &Path, plugin_dir: Option<&Path>) -> Result<ExitCode> {
         );
     }
     let credential = Credential::new(DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, None);
-    let options = SyncOptions::default();
-    let report = sync(
+    let report = demo_sync(
         db,
         Endpoints::all_at(&url)?,
         CredentialSource::Fixed(credential),
-        &options,
         plugin_dir,
     )
     .await?;
     if !report.is_complete() {
-        print_sync(db, &report, &options.account)?;
+        print_sync(db, &report, &report.account)?;
         return Ok(ExitCode::FAILURE);
     }
     println!(

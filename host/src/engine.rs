@@ -360,6 +360,8 @@ pub struct Syncer {
     /// What its manifest grants: the products it may call, and whether it may provision.
     pub products: Arc<[String]>,
     pub provisions: bool,
+    /// The WIT version it was built against, read from its exports.
+    pub wit_version: String,
     pre: bindings::syncer::SyncerPluginPre<SyncerState>,
 }
 
@@ -373,7 +375,7 @@ impl Syncer {
         capabilities: &crate::manifest::Capabilities,
     ) -> Result<Self> {
         let component = compile(engine, name, wasm)?;
-        check_wit_version(engine, name, &component)?;
+        let wit_version = check_wit_version(engine, name, &component)?;
         let mut linker = Linker::<SyncerState>::new(engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
@@ -396,6 +398,7 @@ impl Syncer {
             },
             products: capabilities.products.clone().into(),
             provisions: capabilities.provisions,
+            wit_version,
             pre,
         };
         let ctx = CallContext::new(Endpoints::default(), None, limits);
@@ -422,7 +425,10 @@ impl Syncer {
         ctx: &CallContext,
         auth: Option<(Arc<Signer>, Credential)>,
     ) -> (Store<SyncerState>, Arc<HttpActivity>) {
-        let activity = Arc::new(HttpActivity::default());
+        let activity = Arc::new(HttpActivity {
+            actions: ctx.actions.as_ref().map(|_| Default::default()),
+            ..Default::default()
+        });
         let token = auth.as_ref().and_then(|(_, c)| c.security_token().cloned());
         let state = SyncerState {
             wasi: bare_wasi(),
@@ -473,10 +479,10 @@ impl Syncer {
         .await;
         ctx.http_calls
             .fetch_add(activity.calls.load(Ordering::Relaxed), Ordering::Relaxed);
-        if let Some(log) = &ctx.actions {
+        if let (Some(log), Some(actions)) = (&ctx.actions, &activity.actions) {
             log.lock()
                 .unwrap()
-                .extend(activity.actions.lock().unwrap().drain(..));
+                .extend(actions.lock().unwrap().drain(..));
         }
         match activity.denied.lock().unwrap().first().cloned() {
             Some(crate::http_policy::Refusal::Host(host)) => {
@@ -672,16 +678,17 @@ pub fn component_wit_version(engine: &wasmtime::Engine, component: &Component) -
         })
 }
 
-fn check_wit_version(engine: &wasmtime::Engine, name: &str, component: &Component) -> Result<()> {
+/// The component's WIT version, when this host accepts it.
+fn check_wit_version(
+    engine: &wasmtime::Engine,
+    name: &str,
+    component: &Component,
+) -> Result<String> {
     match component_wit_version(engine, component) {
-        Some(v) if crate::manifest::accepts(&v) => Ok(()),
+        Some(v) if crate::manifest::accepts(&v) => Ok(v),
         Some(v) => anyhow::bail!(
             "plugin {name}: built against WIT {v}; this host accepts {}",
-            crate::manifest::ACCEPTED_WIT
-                .iter()
-                .map(|v| format!("{v}.x"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            crate::manifest::accepted_list()
         ),
         None => anyhow::bail!("plugin {name}: exports no ramsync:connector interface"),
     }

@@ -152,13 +152,8 @@ impl Endpoints {
             .map(|u| u.as_str().trim_end_matches('/').to_string())
     }
 
-    /// Whether a request to `scheme://authority` is allowed, and for which product.
-    pub fn product_for(&self, scheme: &str, host: &str, port: Option<u16>) -> Option<&str> {
-        self.products_at(scheme, host, port).into_iter().next()
-    }
-
-    /// The products served at `scheme://authority` (several when they share a base URL,
-    /// as on the local API).
+    /// The products served at `scheme://authority`, none when it is not an allowed endpoint
+    /// (several when they share a base URL, as on the local API).
     pub fn products_at(&self, scheme: &str, host: &str, port: Option<u16>) -> Vec<&str> {
         self.by_product
             .iter()
@@ -201,8 +196,8 @@ pub enum Refusal {
 #[derive(Debug, Default)]
 pub struct HttpActivity {
     pub calls: AtomicU64,
-    /// `product:Action` of each request sent, in order.
-    pub actions: Mutex<Vec<String>>,
+    /// `product:Action` of each request sent, in order; kept only when asked for.
+    pub actions: Option<Mutex<Vec<String>>>,
     pub denied: Mutex<Vec<Refusal>>,
 }
 
@@ -307,16 +302,14 @@ impl WasiHttpHooks for HttpPolicy {
             });
         }
         let product = product.to_string();
-        let action = request
-            .headers()
-            .get("x-acs-action")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("?");
-        self.activity
-            .actions
-            .lock()
-            .unwrap()
-            .push(format!("{product}:{action}"));
+        if let Some(actions) = &self.activity.actions {
+            let action = request
+                .headers()
+                .get("x-acs-action")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("?");
+            actions.lock().unwrap().push(format!("{product}:{action}"));
+        }
         if let Some(token) = &self.security_token {
             match http::HeaderValue::from_str(token.expose()) {
                 Ok(mut value) => {
@@ -365,23 +358,47 @@ mod tests {
     fn defaults_allow_only_public_endpoints_over_https() {
         let e = Endpoints::default();
         assert_eq!(
-            e.product_for("https", "ram.aliyuncs.com", None),
+            e.products_at("https", "ram.aliyuncs.com", None)
+                .first()
+                .copied(),
             Some("ram")
         );
         assert_eq!(
-            e.product_for("https", "ims.aliyuncs.com", Some(443)),
+            e.products_at("https", "ims.aliyuncs.com", Some(443))
+                .first()
+                .copied(),
             Some("ims")
         );
-        assert_eq!(e.product_for("http", "ram.aliyuncs.com", None), None);
-        assert_eq!(e.product_for("https", "evil.example.com", None), None);
-        assert_eq!(e.product_for("https", "ram.aliyuncs.com", Some(8443)), None);
+        assert_eq!(
+            e.products_at("http", "ram.aliyuncs.com", None)
+                .first()
+                .copied(),
+            None
+        );
+        assert_eq!(
+            e.products_at("https", "evil.example.com", None)
+                .first()
+                .copied(),
+            None
+        );
+        assert_eq!(
+            e.products_at("https", "ram.aliyuncs.com", Some(8443))
+                .first()
+                .copied(),
+            None
+        );
     }
 
     #[test]
     fn overrides_are_validated() {
         let mut e = Endpoints::default();
         e.apply_arg("ram=http://127.0.0.1:8080").unwrap();
-        assert_eq!(e.product_for("http", "127.0.0.1", Some(8080)), Some("ram"));
+        assert_eq!(
+            e.products_at("http", "127.0.0.1", Some(8080))
+                .first()
+                .copied(),
+            Some("ram")
+        );
         assert_eq!(e.base_url("ram").unwrap(), "http://127.0.0.1:8080");
         assert!(
             e.apply_arg("ecs=http://x")

@@ -86,7 +86,8 @@ pub fn accepts(version: &str) -> bool {
     ACCEPTED_WIT.contains(&line.as_str())
 }
 
-fn accepted_list() -> String {
+/// The accepted WIT versions, for messages: `0.2.x`.
+pub fn accepted_list() -> String {
     ACCEPTED_WIT
         .iter()
         .map(|v| format!("{v}.x"))

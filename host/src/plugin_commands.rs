@@ -200,10 +200,6 @@ pub async fn add(
     };
     let engine = crate::engine::new_engine()?;
     let syncer = Syncer::load(&engine, &name, &wasm, Limits::default(), &capabilities).await?;
-    let component = wasmtime::component::Component::new(&engine, &wasm)
-        .map_err(|e| anyhow::anyhow!("{name}: not a valid component: {e}"))?;
-    let wit_version = crate::engine::component_wit_version(&engine, &component)
-        .context("the plugin exports no ramsync:connector interface")?;
     let manifest_path = dir.join(MANIFEST_FILE);
     let mut manifest = match std::fs::read_to_string(&manifest_path) {
         Ok(text) => Manifest::parse(&text, &manifest_path.display().to_string())?,
@@ -218,7 +214,7 @@ pub async fn add(
         version: version.to_string(),
         kind: Kind::Syncer,
         resource_types: vec![syncer.info.id.clone()],
-        wit_version,
+        wit_version: syncer.wit_version.clone(),
         sha256: crate::manifest::sha256_hex(&wasm),
         capabilities,
     };

@@ -95,13 +95,14 @@ fn is_fatal(e: &CallError) -> bool {
 
 /// Why a type's sync ended early.
 enum Stop {
-    Failed(CallError, String),
+    /// The error and what was being done; boxed, as results carrying it are passed around.
+    Failed(Box<(CallError, String)>),
     Interrupted,
 }
 
 impl From<(CallError, String)> for Stop {
     fn from((e, what): (CallError, String)) -> Self {
-        Stop::Failed(e, what)
+        Stop::Failed(Box::new((e, what)))
     }
 }
 
@@ -161,7 +162,8 @@ pub async fn sync(
                     interrupted = true;
                     break;
                 }
-                Err(Stop::Failed(e, what)) => {
+                Err(Stop::Failed(failure)) => {
+                    let (e, what) = *failure;
                     fatal = is_fatal(&e);
                     report.error = Some(describe(&syncer.name, &info.id, &what, &e, ctx, options));
                 }
@@ -225,10 +227,10 @@ pub async fn sync(
 }
 
 fn internal(e: anyhow::Error) -> Stop {
-    Stop::Failed(
+    Stop::from((
         CallError::Trap(format!("store error: {e:#}")),
         "storing results".to_string(),
-    )
+    ))
 }
 
 async fn sync_type(
@@ -294,36 +296,26 @@ async fn sync_type(
         let per_parent = todo
             .into_iter()
             .filter_map(|(parent, token)| parent.map(|p| (p, token)));
-        let mut results = futures::stream::iter(per_parent)
-            .map(|(parent, token)| async move {
-                if options.stopping() {
-                    return None;
-                }
-                Some(list_all(syncer, ctx, options, parent, token, what).await)
-            })
-            .buffer_unordered(options.concurrency.max(1));
-        let mut stopped = false;
-        while let Some(result) = results.next().await {
-            let Some(result) = result else {
-                stopped = true;
-                continue;
-            };
-            let (parent, items) = result?;
-            store
-                .put_resource_page(
-                    sync_id,
-                    &syncer.name,
-                    info.enriches,
-                    &parent.ref_.id,
-                    &items,
-                    None,
-                )
-                .map_err(internal)?;
-            progress.add_page(items.len(), 0, ctx.http_calls.load(Ordering::Relaxed));
-        }
-        if stopped {
-            return Err(Stop::Interrupted);
-        }
+        each_concurrently(
+            per_parent,
+            options,
+            |(parent, token)| list_all(syncer, ctx, options, parent, token, what),
+            |(parent, items)| {
+                store
+                    .put_resource_page(
+                        sync_id,
+                        &syncer.name,
+                        info.enriches,
+                        &parent.ref_.id,
+                        &items,
+                        None,
+                    )
+                    .map_err(internal)?;
+                progress.add_page(items.len(), 0, ctx.http_calls.load(Ordering::Relaxed));
+                Ok(())
+            },
+        )
+        .await?;
     }
     if syncer.info.skip_entitlements_and_grants {
         return Ok(());
@@ -332,33 +324,56 @@ async fn sync_type(
     let pending = store
         .plugin_resources(sync_id, &info.id, Some(&syncer.name))
         .map_err(internal)?;
-    let mut results = futures::stream::iter(pending.iter())
-        .map(|resource| async move {
+    each_concurrently(
+        pending.iter(),
+        options,
+        |resource| access_of(syncer, ctx, options, resource),
+        |(resource, entitlements, grants, attributes)| {
+            store
+                .put_access(
+                    sync_id,
+                    &syncer.name,
+                    &resource.ref_,
+                    &entitlements,
+                    &grants,
+                    &attributes,
+                )
+                .map_err(internal)?;
+            progress.add_page(0, grants.len(), ctx.http_calls.load(Ordering::Relaxed));
+            Ok(())
+        },
+    )
+    .await
+}
+
+/// Runs `work` on each item, `--concurrency` at a time, and hands each result to `keep` as
+/// it completes. Once a stop is asked for no new work starts; the work in flight finishes
+/// and is kept, then the run stops, resumable.
+async fn each_concurrently<I, T, Fut>(
+    items: I,
+    options: &SyncOptions,
+    work: impl Fn(I::Item) -> Fut,
+    mut keep: impl FnMut(T) -> Result<(), Stop>,
+) -> Result<(), Stop>
+where
+    I: IntoIterator,
+    Fut: Future<Output = Result<T, Stop>>,
+{
+    let work = &work;
+    let mut results = futures::stream::iter(items)
+        .map(|item| async move {
             if options.stopping() {
                 return None;
             }
-            Some(access_of(syncer, ctx, options, resource).await)
+            Some(work(item).await)
         })
         .buffer_unordered(options.concurrency.max(1));
     let mut stopped = false;
     while let Some(result) = results.next().await {
-        let Some(result) = result else {
-            stopped = true;
-            continue;
-        };
-        // Calls already in flight finish and are stored before the run stops.
-        let (resource, entitlements, grants, attributes) = result?;
-        store
-            .put_access(
-                sync_id,
-                &syncer.name,
-                &resource.ref_,
-                &entitlements,
-                &grants,
-                &attributes,
-            )
-            .map_err(internal)?;
-        progress.add_page(0, grants.len(), ctx.http_calls.load(Ordering::Relaxed));
+        match result {
+            None => stopped = true,
+            Some(done) => keep(done?)?,
+        }
     }
     if stopped {
         return Err(Stop::Interrupted);

@@ -479,14 +479,6 @@ impl Store {
         Ok(())
     }
 
-    /// Stores resources in one transaction.
-    pub fn put_resources(&mut self, sync_id: i64, resources: &[Resource]) -> Result<()> {
-        let tx = self.conn.transaction()?;
-        insert_resources(&tx, sync_id, resources)?;
-        tx.commit()?;
-        Ok(())
-    }
-
     /// Stores the entitlements and grants of one resource, the attributes learned while
     /// listing them, and that its access is done, in one transaction.
     pub fn put_access(
