@@ -164,6 +164,8 @@ fn manifest_entry(
         "capabilities": {
             "products": strings("products"),
             "provisions": meta.get("provisions").and_then(|v| v.as_bool()).unwrap_or(false),
+            "actions": strings("actions"),
+            "provision_actions": strings("provision-actions"),
         },
     })
 }

@@ -23,8 +23,26 @@ pub struct SyncLock {
     _file: File,
 }
 
+/// The lock file of a database: beside the file the path resolves to, so that a symlink
+/// (or another spelling of the path) to the same database takes the same lock.
 fn lock_path(db: &Path) -> PathBuf {
-    let mut name = db.as_os_str().to_owned();
+    let resolved = std::fs::canonicalize(db).unwrap_or_else(|_| {
+        // Not created yet: resolve its directory; the file name stays as given.
+        match (db.parent(), db.file_name()) {
+            (Some(dir), Some(file)) => {
+                let dir = if dir.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    dir
+                };
+                std::fs::canonicalize(dir)
+                    .map(|d| d.join(file))
+                    .unwrap_or_else(|_| db.to_path_buf())
+            }
+            _ => db.to_path_buf(),
+        }
+    });
+    let mut name = resolved.into_os_string();
     name.push(".lock");
     PathBuf::from(name)
 }

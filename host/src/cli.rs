@@ -122,6 +122,9 @@ pub enum Command {
         /// The products the plugin may call, as its manifest entry would grant.
         #[arg(long, value_delimiter = ',', default_value = "ram,ims,sts")]
         products: Vec<String>,
+        /// Read actions beyond List* and Get* it may call, PRODUCT:Action (comma-separated).
+        #[arg(long, value_delimiter = ',', value_name = "PRODUCT:ACTION")]
+        actions: Vec<String>,
         /// Ask for the entitlements and grants of at most this many resources.
         #[arg(long, default_value_t = 5)]
         max_resources: usize,
@@ -136,7 +139,7 @@ pub enum Command {
         /// One JSON object per line.
         #[arg(long)]
         json: bool,
-        #[arg(long, default_value = "default")]
+        #[arg(long, default_value = "default", value_parser = crate::config::parse_account_arg)]
         account: String,
     },
     /// List the grants of the newest complete sync.
@@ -146,7 +149,7 @@ pub enum Command {
         /// One JSON object per line.
         #[arg(long)]
         json: bool,
-        #[arg(long, default_value = "default")]
+        #[arg(long, default_value = "default", value_parser = crate::config::parse_account_arg)]
         account: String,
     },
     /// List the sync runs in a database, newest first.
@@ -182,7 +185,7 @@ pub enum Command {
         /// One JSON object per line.
         #[arg(long)]
         json: bool,
-        #[arg(long, default_value = "default")]
+        #[arg(long, default_value = "default", value_parser = crate::config::parse_account_arg)]
         account: String,
     },
     /// Grant an entitlement to a principal. Without --yes, print the API call it would make
@@ -198,7 +201,7 @@ pub enum Command {
         /// One JSON object per line.
         #[arg(long)]
         json: bool,
-        #[arg(long, default_value = "default")]
+        #[arg(long, default_value = "default", value_parser = crate::config::parse_account_arg)]
         account: String,
     },
     /// Resources and grants added and removed between two complete syncs (default: the last
@@ -213,7 +216,7 @@ pub enum Command {
         /// One JSON object per line.
         #[arg(long)]
         json: bool,
-        #[arg(long, default_value = "default")]
+        #[arg(long, default_value = "default", value_parser = crate::config::parse_account_arg)]
         account: String,
     },
 }
@@ -250,6 +253,14 @@ pub enum PluginsCommand {
         /// Grant it provisioning (grant and revoke).
         #[arg(long)]
         provisions: bool,
+        /// Read actions beyond List* and Get* it may call while syncing, PRODUCT:Action
+        /// (comma-separated), for example ims:GenerateCredentialReport.
+        #[arg(long, value_delimiter = ',', value_name = "PRODUCT:ACTION")]
+        actions: Vec<String>,
+        /// The write actions its provisioner may call, PRODUCT:Action (comma-separated);
+        /// needs --provisions. No other write action is signed for it.
+        #[arg(long, value_delimiter = ',', value_name = "PRODUCT:ACTION")]
+        provision_actions: Vec<String>,
         #[arg(long, default_value = "0.1.0")]
         version: String,
     },
@@ -270,7 +281,7 @@ pub struct SyncArgs {
     concurrency: u16,
     /// The name this account's sync runs are recorded under (default: default). With a
     /// config file, sync only the account of this name.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::config::parse_account_arg)]
     account: Option<String>,
     /// A profile of the Alibaba Cloud CLI's ~/.aliyun/config.json (modes AK, StsToken,
     /// RamRoleArn, ChainableRamRoleArn) instead of the ALIBABA_CLOUD_* variables.
@@ -326,7 +337,7 @@ pub struct ProvisionArgs {
     /// A synced database to find the resource and principal in.
     #[arg(long)]
     db: Option<PathBuf>,
-    #[arg(long, default_value = "default")]
+    #[arg(long, default_value = "default", value_parser = crate::config::parse_account_arg)]
     account: String,
     /// Send a product's calls to URL instead of its public endpoint; PRODUCT is ram, ims or sts.
     #[arg(long = "endpoint", value_name = "PRODUCT=URL", value_parser = parse_endpoint)]
@@ -486,14 +497,25 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 wasm,
                 products,
                 provisions,
+                actions,
+                provision_actions,
                 version,
-            } => crate::plugin_commands::add(&dir, &wasm, &products, provisions, &version).await,
+            } => {
+                let capabilities = crate::manifest::Capabilities {
+                    products,
+                    provisions,
+                    actions,
+                    provision_actions,
+                };
+                crate::plugin_commands::add(&dir, &wasm, capabilities, &version).await
+            }
         },
         Command::RunPlugin {
             wasm,
             resource_type,
             endpoints,
             products,
+            actions,
             max_resources,
         } => {
             crate::plugin_commands::run_plugin(crate::plugin_commands::RunPlugin {
@@ -501,6 +523,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 resource_type,
                 endpoints,
                 products,
+                actions,
                 max_resources,
             })
             .await
@@ -696,11 +719,11 @@ async fn provision(revoke: bool, args: ProvisionArgs) -> Result<ExitCode> {
     };
     let resource = provisioning_resource(sync, resource_type, resource_name)?;
     let principal = provisioning_resource(sync, principal_type, principal_name)?;
-    // A dry run makes no call, so it needs no credentials.
+    // A dry run makes no call, so it needs no credentials and the plugin is given none.
     let credential = if args.yes {
         Some(Credential::from_env()?)
     } else {
-        Credential::from_env().ok()
+        None
     };
     let auth =
         credential.map(|credential| Arc::new(Auth::fixed(plugins.signer.clone(), credential)));
@@ -719,7 +742,7 @@ async fn provision(revoke: bool, args: ProvisionArgs) -> Result<ExitCode> {
             "{verb} refused: {}",
             crate::scheduler::plugin_error_line(&e)
         ),
-        Err(e) => bail!("{verb} failed: {e:?}"),
+        Err(e) => bail!("{verb} failed: {}", crate::scheduler::error_line(&e)),
     };
     let call = format!(
         "{} {}",

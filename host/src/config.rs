@@ -66,10 +66,32 @@ struct RawAccount {
 #[serde(deny_unknown_fields)]
 struct RawAssumeRole {
     role_arn: Spanned<String>,
-    external_id: Option<Spanned<String>>,
+    /// Any TOML value, so that toml never reports (and quotes) a mistyped one: its type is
+    /// checked here, and its value never shown, however the key is written.
+    external_id: Option<Spanned<toml::Value>>,
     session_name: Option<Spanned<String>>,
     duration_seconds: Option<Spanned<i64>>,
     policy: Option<Spanned<String>>,
+}
+
+/// Whether `name` may name an account: letters, digits, '-', '_' and '.', at most 64.
+pub fn is_valid_account_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+}
+
+/// `--account NAME`, checked as a config file's names are.
+pub fn parse_account_arg(name: &str) -> Result<String, String> {
+    if is_valid_account_name(name) {
+        Ok(name.to_string())
+    } else {
+        Err(format!(
+            "{name:?} is not a valid account name; use letters, digits, '-', '_' and '.' (at most 64)"
+        ))
+    }
 }
 
 /// A mistake at a place in the file.
@@ -105,9 +127,10 @@ impl Config {
         let raw: RawFile = toml::from_str(text).map_err(|e| {
             let start = e.span().map_or(0, |s| s.start);
             let (line, col) = at.line_col(start);
-            // toml's message may quote the value; an ExternalId is never shown.
+            // A syntax error's message may quote the text; an ExternalId is never shown,
+            // whether its key is bare, quoted, dotted or in an inline table.
             let line_text = text.lines().nth(line - 1).unwrap_or_default();
-            let message = if line_text.trim_start().starts_with("external_id") {
+            let message = if line_text.contains("external_id") {
                 "external_id: invalid value (not shown); it must be a string".to_string()
             } else {
                 e.message().trim_end().to_string()
@@ -125,11 +148,7 @@ impl Config {
             let a = entry.into_inner();
             let name = a.name.get_ref().trim().to_string();
             let key = |k: &str| format!("account[{i}].{k}");
-            if name.is_empty()
-                || !name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-            {
+            if !is_valid_account_name(&name) {
                 return Err(at.error(
                     a.name.span(),
                     &key("name"),
@@ -213,14 +232,22 @@ impl Config {
                         spec.session_name = s.into_inner();
                     }
                     if let Some(x) = r.external_id {
-                        if x.get_ref().is_empty() {
+                        let span = x.span();
+                        let Some(value) = x.get_ref().as_str().map(str::to_string) else {
+                            return Err(at.error(
+                                span,
+                                "external_id",
+                                "invalid value (not shown); it must be a string",
+                            ));
+                        };
+                        if value.is_empty() {
                             return Err(at.error(
                                 x.span(),
                                 &key("assume_role.external_id"),
                                 "must not be empty; leave the key out when the role needs none",
                             ));
                         }
-                        spec.external_id = Some(x.into_inner());
+                        spec.external_id = Some(value);
                     }
                     if let Some(p) = r.policy {
                         if serde_json::from_str::<serde_json::Value>(p.get_ref()).is_err() {
@@ -347,6 +374,25 @@ name = "staging"
             hidden,
             "ramsync.toml:5:15: external_id: invalid value (not shown); it must be a string"
         );
+        // However the key is written, and whatever the mistyped value, it is never shown.
+        for (text, shown_at) in [
+            ("[[account]]\nname = \"a\"\nassume_role.role_arn = \"acs:ram::1:role/x\"\nassume_role.external_id = 73519\n", "4:27"),
+            ("[[account]]\nname = \"a\"\n[account.assume_role]\nrole_arn = \"acs:ram::1:role/x\"\n\"external_id\" = 73519\n", "5:17"),
+            ("[[account]]\nname = \"a\"\n[account.assume_role]\nrole_arn = \"acs:ram::1:role/x\"\n'external_id' = [73519]\n", "5:17"),
+            ("[[account]]\nname = \"a\"\nassume_role = { role_arn = \"acs:ram::1:role/x\", external_id = 73519.5 }\n", "3:63"),
+            ("[[account]]\nname = \"a\"\n[account.assume_role]\nrole_arn = \"acs:ram::1:role/x\"\nexternal_id = { id = \"73519\" }\n", "5:15"),
+        ] {
+            let e = error(text);
+            assert!(!e.contains("73519"), "{e}");
+            assert_eq!(
+                e,
+                format!("ramsync.toml:{shown_at}: external_id: invalid value (not shown); it must be a string")
+            );
+        }
+        let syntax = error(
+            "[[account]]\nname = \"a\"\n[account.assume_role]\nrole_arn = \"acs:ram::1:role/x\"\n  \"external_id\" = 73519x\n",
+        );
+        assert!(!syntax.contains("73519"), "{syntax}");
         assert_eq!(
             error("# nothing\n"),
             "ramsync.toml: no accounts; add at least one [[account]] table with a name"

@@ -1,15 +1,20 @@
 //! The wasmtime engine and plugin loading. Components are compiled once per run and
-//! instantiated through pre-instantiation, with a fresh store per call. Each store has a
-//! memory cap and an epoch deadline; each call also has a host-side timeout.
+//! instantiated through pre-instantiation, with a fresh store per call from the pooling
+//! allocator. Each store has a memory cap, a share of the runtime's total memory and a CPU
+//! budget counting guest time only ([`crate::sandbox`]); each call also has a wall-clock
+//! timeout, and what a syncer may have signed is checked ([`crate::action_policy`]).
 
+use crate::action_policy::{ActionPolicy, CallKind, Ledger, SignedRequest};
 use crate::credentials::Credential;
-use crate::http_policy::{Endpoints, HttpActivity, HttpPolicy, RateLimits};
+use crate::http_policy::{Endpoints, HttpActivity, HttpPolicy, RateLimits, Refusal};
+use crate::sandbox::{CpuMeter, EPOCH_TICK, MemoryLimiter, MemoryPool, Metered};
 use anyhow::{Context, Result};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
-use wasmtime::{Config, Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
@@ -42,17 +47,23 @@ pub use bindings::signer::ramsync::connector::types::{
 };
 pub use bindings::syncer::exports::ramsync::connector::provisioner::Change;
 
-/// How often the epoch advances; plugin deadlines are counted in these ticks.
-const EPOCH_TICK: Duration = Duration::from_millis(10);
+/// Syncer stores in flight at once in one runtime; more calls wait for a slot.
+pub const SYNCER_SLOTS: usize = 64;
+/// Signer stores in flight at once in one runtime. Separate from the syncers' slots, since
+/// a syncer holds its slot while it waits for a signature.
+pub const SIGNER_SLOTS: usize = 32;
 
 /// Resource limits for every plugin call.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
-    /// Linear memory a store may grow to.
+    /// Linear memory one store may grow to.
     pub memory_bytes: usize,
-    /// Wall-clock time one call may take, HTTP included.
+    /// Linear memory all stores of a runtime may hold together.
+    pub total_memory_bytes: usize,
+    /// Wall-clock time one call may take, HTTP included, waits for the rate limit excluded.
     pub call_timeout: Duration,
-    /// Time a call may spend running wasm code; enforced by epoch interruption.
+    /// Time a call may spend running wasm code; time in host calls (HTTP, signing, the
+    /// rate limiter, clocks) does not count.
     pub cpu_deadline: Duration,
 }
 
@@ -60,17 +71,79 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             memory_bytes: 128 << 20,
+            total_memory_bytes: 2 << 30,
             call_timeout: Duration::from_secs(120),
             cpu_deadline: Duration::from_secs(30),
         }
     }
 }
 
-/// A wasmtime engine with epoch interruption, and a thread that advances the epoch.
-pub fn new_engine() -> Result<wasmtime::Engine> {
+/// A wasmtime engine with its pooling allocator, the memory all its stores share, and the
+/// slots that bound how many stores are in flight.
+#[derive(Clone)]
+pub struct Runtime {
+    pub engine: wasmtime::Engine,
+    memory: Arc<MemoryPool>,
+    syncer_slots: Arc<Semaphore>,
+    signer_slots: Arc<Semaphore>,
+}
+
+impl std::ops::Deref for Runtime {
+    type Target = wasmtime::Engine;
+    fn deref(&self) -> &wasmtime::Engine {
+        &self.engine
+    }
+}
+
+impl Runtime {
+    /// Linear memory held by all stores of this runtime now.
+    pub fn memory_in_use(&self) -> usize {
+        self.memory.in_use()
+    }
+
+    async fn slot(&self, signer: bool) -> OwnedSemaphorePermit {
+        let slots = if signer {
+            &self.signer_slots
+        } else {
+            &self.syncer_slots
+        };
+        slots
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("plugin slots are never closed")
+    }
+}
+
+/// A runtime with the default limits.
+pub fn new_engine() -> Result<Runtime> {
+    new_runtime(&Limits::default())
+}
+
+/// A wasmtime engine with epoch interruption and a pooling allocator sized for
+/// [`SYNCER_SLOTS`] + [`SIGNER_SLOTS`] stores of one memory each, and a thread that
+/// advances the epoch.
+pub fn new_runtime(limits: &Limits) -> Result<Runtime> {
+    use crate::sandbox::{CORE_INSTANCES_PER_STORE, TABLE_ELEMENTS, TABLES_PER_STORE};
+    // One spare slot: a syncer's `resource-type` call at load time.
+    let stores = (SYNCER_SLOTS + SIGNER_SLOTS + 1) as u32;
+    let mut pool = PoolingAllocationConfig::new();
+    pool.total_component_instances(stores)
+        .total_core_instances(stores * CORE_INSTANCES_PER_STORE as u32)
+        .total_memories(stores)
+        .total_tables(stores * TABLES_PER_STORE as u32)
+        .total_stacks(stores)
+        .max_memories_per_module(1)
+        .max_memories_per_component(1)
+        .max_tables_per_module(TABLES_PER_STORE as u32)
+        .max_tables_per_component(TABLES_PER_STORE as u32)
+        .max_core_instances_per_component(CORE_INSTANCES_PER_STORE as u32)
+        .table_elements(TABLE_ELEMENTS)
+        .max_memory_size(limits.memory_bytes);
     let mut config = Config::new();
     config.wasm_component_model(true);
     config.epoch_interruption(true);
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     let engine = wasmtime::Engine::new(&config)?;
     let weak = engine.weak();
     std::thread::Builder::new()
@@ -83,7 +156,12 @@ pub fn new_engine() -> Result<wasmtime::Engine> {
             }
         })
         .context("cannot start the epoch thread")?;
-    Ok(engine)
+    Ok(Runtime {
+        engine,
+        memory: MemoryPool::new(limits.total_memory_bytes),
+        syncer_slots: Arc::new(Semaphore::new(SYNCER_SLOTS)),
+        signer_slots: Arc::new(Semaphore::new(SIGNER_SLOTS)),
+    })
 }
 
 /// Adds context to a wasmtime error while turning it into an `anyhow::Error`.
@@ -101,21 +179,6 @@ fn compile(engine: &wasmtime::Engine, name: &str, wasm: &[u8]) -> Result<Compone
     Ok(component)
 }
 
-fn limited<T>(store: &mut Store<T>, limits: &Limits) {
-    store.set_epoch_deadline(
-        (limits.cpu_deadline.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64,
-    );
-    store.epoch_deadline_trap();
-}
-
-fn store_limits(limits: &Limits) -> StoreLimits {
-    StoreLimitsBuilder::new()
-        .memory_size(limits.memory_bytes)
-        .instances(16)
-        .tables(64)
-        .memories(16)
-        .build()
-}
 
 /// A sandbox with no filesystem, environment, arguments, stdio or sockets.
 fn bare_wasi() -> WasiCtx {
@@ -130,7 +193,17 @@ fn bare_wasi() -> WasiCtx {
 pub struct SignerState {
     wasi: WasiCtx,
     table: ResourceTable,
-    limits: StoreLimits,
+    meter: CpuMeter,
+    memory: MemoryLimiter,
+}
+
+impl Metered for SignerState {
+    fn meter(&mut self) -> &mut CpuMeter {
+        &mut self.meter
+    }
+    fn limiter(&mut self) -> &mut MemoryLimiter {
+        &mut self.memory
+    }
 }
 
 impl WasiView for SignerState {
@@ -145,17 +218,14 @@ impl WasiView for SignerState {
 /// A loaded signer plugin.
 pub struct Signer {
     pre: bindings::signer::SignerPluginPre<SignerState>,
+    runtime: Runtime,
     limits: Limits,
 }
 
 impl Signer {
     /// Compiles and pre-instantiates a signer. It gets WASI but no HTTP.
-    pub fn load(
-        engine: &wasmtime::Engine,
-        name: &str,
-        wasm: &[u8],
-        limits: Limits,
-    ) -> Result<Self> {
+    pub fn load(runtime: &Runtime, name: &str, wasm: &[u8], limits: Limits) -> Result<Self> {
+        let engine = &runtime.engine;
         let component = compile(engine, name, wasm)?;
         check_wit_version(engine, name, &component)?;
         let mut linker = Linker::<SignerState>::new(engine);
@@ -166,7 +236,11 @@ impl Signer {
         let pre = wctx(bindings::signer::SignerPluginPre::new(pre), || {
             format!("plugin {name}: does not export the signer interface")
         })?;
-        Ok(Signer { pre, limits })
+        Ok(Signer {
+            pre,
+            runtime: runtime.clone(),
+            limits,
+        })
     }
 
     /// Signs `request` with `credential`. The outer error is a plugin failure (trap, timeout);
@@ -176,16 +250,17 @@ impl Signer {
         request: &HttpRequest,
         credential: &Credential,
     ) -> Result<Result<Signature, PluginError>> {
+        let _slot = self.runtime.slot(true).await;
         let mut store = Store::new(
             self.pre.engine(),
             SignerState {
                 wasi: bare_wasi(),
                 table: ResourceTable::new(),
-                limits: store_limits(&self.limits),
+                meter: CpuMeter::new(self.limits.cpu_deadline),
+                memory: MemoryLimiter::new(self.limits.memory_bytes, self.runtime.memory.clone()),
             },
         );
-        store.limiter(|s| &mut s.limits);
-        limited(&mut store, &self.limits);
+        crate::sandbox::limit(&mut store);
         let wit_credential = WitCredential {
             access_key_id: credential.access_key_id.clone(),
             access_key_secret: credential.access_key_secret().expose().to_string(),
@@ -269,11 +344,86 @@ pub struct SyncerState {
     table: ResourceTable,
     http: WasiHttpCtx,
     policy: HttpPolicy,
-    limits: StoreLimits,
+    meter: CpuMeter,
+    memory: MemoryLimiter,
     endpoints: Arc<Endpoints>,
     granted: Arc<[String]>,
     /// The signer and this call's credential, fetched (and refreshed) before the call.
     auth: Option<(Arc<Signer>, Credential)>,
+    /// What this call may have signed, and the signatures made for it.
+    kind: CallKind,
+    actions: Arc<ActionPolicy>,
+    ledger: Arc<Ledger>,
+    activity: Arc<HttpActivity>,
+}
+
+impl Metered for SyncerState {
+    fn meter(&mut self) -> &mut CpuMeter {
+        &mut self.meter
+    }
+    fn limiter(&mut self) -> &mut MemoryLimiter {
+        &mut self.memory
+    }
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+impl SyncerState {
+    /// Whether the host may sign `request` for this call: an action of a granted product,
+    /// at that product's endpoint, allowed for this kind of call.
+    fn may_sign(&self, request: &HttpRequest) -> Result<(), Refusal> {
+        let action = header(&request.headers, "x-acs-action").unwrap_or_default();
+        let version = header(&request.headers, "x-acs-version").unwrap_or_default();
+        let refused = |why: String| Refusal::Action {
+            action: action.to_string(),
+            why,
+        };
+        if action.is_empty() || version.is_empty() {
+            return Err(refused(
+                "a request to sign must name its x-acs-action and x-acs-version".into(),
+            ));
+        }
+        let Some(product) = crate::http_policy::product_of_version(version) else {
+            return Err(refused(format!("API version {version:?} is not one ramsync knows")));
+        };
+        if !self.granted.iter().any(|g| g == product) {
+            return Err(Refusal::Product {
+                product: product.to_string(),
+                host: request.host.clone(),
+            });
+        }
+        let expected = self
+            .endpoints
+            .base_url(product)
+            .and_then(|u| url::Url::parse(&u).ok())
+            .map(|u| match (u.host_str(), u.port()) {
+                (Some(h), Some(p)) => format!("{h}:{p}"),
+                (Some(h), None) => h.to_string(),
+                _ => String::new(),
+            })
+            .unwrap_or_default();
+        if !request.host.eq_ignore_ascii_case(&expected) {
+            return Err(Refusal::Host(format!(
+                "{} (asked to sign for it; the {product} endpoint is {expected})",
+                request.host
+            )));
+        }
+        let header_host = header(&request.headers, "host").unwrap_or(&request.host);
+        if !header_host.eq_ignore_ascii_case(&expected) {
+            return Err(Refusal::Host(format!("{header_host} (in the signed host header)")));
+        }
+        self.actions
+            .check(self.kind, product, action)
+            .map_err(|why| Refusal::Action {
+                action: format!("{product}:{action}"),
+                why,
+            })
+    }
 }
 
 impl WasiView for SyncerState {
@@ -307,18 +457,54 @@ impl bindings::syncer::ramsync::connector::auth::Host for SyncerState {
                 "no credential is configured for this call".into(),
             )));
         };
+        if let Err(refusal) = self.may_sign(&request) {
+            let message = refusal.to_string();
+            self.activity.refuse(refusal);
+            return Ok(Err(PluginError::InvalidInput(format!(
+                "the host refused to sign: {message}"
+            ))));
+        }
         let signed = signer
             .sign(&request, &credential)
             .await
             .map_err(wasmtime::Error::from_anyhow)?;
-        Ok(signed.map(|signature| {
-            // The token is added to the wire by the HTTP policy, so the syncer never holds it.
-            signature
+        let signature = match signed {
+            Ok(s) => s,
+            Err(e) => return Ok(Err(e)),
+        };
+        // The token is added to the wire by the HTTP policy, so the syncer never holds it.
+        let headers: Vec<(String, String)> = signature
+            .headers
+            .into_iter()
+            .filter(|(name, _)| !name.eq_ignore_ascii_case("x-acs-security-token"))
+            .collect();
+        if let Some(authorization) = header(&headers, "authorization") {
+            let must_match = request
                 .headers
-                .into_iter()
-                .filter(|(name, _)| !name.eq_ignore_ascii_case("x-acs-security-token"))
-                .collect()
-        }))
+                .iter()
+                .chain(&headers)
+                .filter(|(k, _)| {
+                    !k.eq_ignore_ascii_case("host") && !k.eq_ignore_ascii_case("authorization")
+                })
+                .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+                .chain([("authorization".to_string(), authorization.to_string())])
+                .collect();
+            let content_sha256 = header(&headers, "x-acs-content-sha256")
+                .map(str::to_string)
+                .unwrap_or_else(|| crate::manifest::sha256_hex(&request.body));
+            self.ledger.record(
+                authorization.to_string(),
+                SignedRequest {
+                    method: request.method.clone(),
+                    authority: request.host.clone(),
+                    path: request.path.clone(),
+                    query: ramsync_acs3::canonical_query(&request.query),
+                    headers: must_match,
+                    content_sha256,
+                },
+            );
+        }
+        Ok(Ok(headers))
     }
 }
 
@@ -345,6 +531,9 @@ pub enum CallError {
         host: String,
         granted: Vec<String>,
     },
+    /// The host refused to sign or send a request: an action the call may not make, or a
+    /// request the host did not sign as it is.
+    Refused(String),
     /// The plugin trapped, ran past its CPU deadline or hit its memory cap.
     Trap(String),
     /// The call took longer than the wall-clock limit.
@@ -360,20 +549,24 @@ pub struct Syncer {
     /// What its manifest grants: the products it may call, and whether it may provision.
     pub products: Arc<[String]>,
     pub provisions: bool,
+    /// The actions the host signs for it.
+    pub actions: Arc<ActionPolicy>,
     /// The WIT version it was built against, read from its exports.
     pub wit_version: String,
     pre: bindings::syncer::SyncerPluginPre<SyncerState>,
+    runtime: Runtime,
 }
 
 impl Syncer {
     /// Compiles and pre-instantiates a syncer, and asks it for its resource type.
     pub async fn load(
-        engine: &wasmtime::Engine,
+        runtime: &Runtime,
         name: &str,
         wasm: &[u8],
         limits: Limits,
         capabilities: &crate::manifest::Capabilities,
     ) -> Result<Self> {
+        let engine = &runtime.engine;
         let component = compile(engine, name, wasm)?;
         let wit_version = check_wit_version(engine, name, &component)?;
         let mut linker = Linker::<SyncerState>::new(engine);
@@ -398,21 +591,34 @@ impl Syncer {
             },
             products: capabilities.products.clone().into(),
             provisions: capabilities.provisions,
+            actions: Arc::new(capabilities.action_policy()),
             wit_version,
             pre,
+            runtime: runtime.clone(),
         };
         let ctx = CallContext::new(Endpoints::default(), None, limits);
-        let (mut store, _) = syncer.new_store(&ctx, None);
-        let instance = wctx(syncer.pre.instantiate_async(&mut store).await, || {
-            format!("plugin {name}: cannot instantiate")
-        })?;
-        syncer.info = instance
-            .ramsync_connector_syncer()
-            .call_resource_type(&mut store)
-            .await
-            .map_err(|e| {
-                anyhow::anyhow!("plugin {name}: resource-type failed: {}", trap_message(&e))
+        let _slot = runtime.slot(false).await;
+        let (mut store, _) = syncer.new_store(&ctx, None, CallKind::Sync);
+        let call = async {
+            let instance = wctx(syncer.pre.instantiate_async(&mut store).await, || {
+                format!("plugin {name}: cannot instantiate")
             })?;
+            instance
+                .ramsync_connector_syncer()
+                .call_resource_type(&mut store)
+                .await
+                .map_err(|e| {
+                    anyhow::anyhow!("plugin {name}: resource-type failed: {}", trap_message(&e))
+                })
+        };
+        syncer.info = tokio::time::timeout(limits.call_timeout, call)
+            .await
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "plugin {name}: resource-type did not answer within {:?}",
+                    limits.call_timeout
+                )
+            })??;
         anyhow::ensure!(
             !syncer.info.id.is_empty(),
             "plugin {name}: resource-type returned an empty id"
@@ -424,12 +630,15 @@ impl Syncer {
         &self,
         ctx: &CallContext,
         auth: Option<(Arc<Signer>, Credential)>,
+        kind: CallKind,
     ) -> (Store<SyncerState>, Arc<HttpActivity>) {
         let activity = Arc::new(HttpActivity {
             actions: ctx.actions.as_ref().map(|_| Default::default()),
             ..Default::default()
         });
         let token = auth.as_ref().and_then(|(_, c)| c.security_token().cloned());
+        let key_id = auth.as_ref().map(|(_, c)| c.access_key_id.clone());
+        let ledger = Arc::new(Ledger::default());
         let state = SyncerState {
             wasi: bare_wasi(),
             table: ResourceTable::new(),
@@ -440,20 +649,32 @@ impl Syncer {
                 ctx.rates.clone(),
                 token,
                 activity.clone(),
-            ),
-            limits: store_limits(&ctx.limits),
+            )
+            .signed_by(ledger.clone(), key_id),
+            meter: CpuMeter::new(ctx.limits.cpu_deadline),
+            memory: MemoryLimiter::new(ctx.limits.memory_bytes, self.runtime.memory.clone()),
             endpoints: ctx.endpoints.clone(),
             granted: self.products.clone(),
             auth,
+            kind,
+            actions: self.actions.clone(),
+            ledger,
+            activity: activity.clone(),
         };
         let mut store = Store::new(self.pre.engine(), state);
-        store.limiter(|s| &mut s.limits);
-        limited(&mut store, &ctx.limits);
+        crate::sandbox::limit(&mut store);
         (store, activity)
     }
 
-    /// Runs one call in a fresh instance and classifies how it ended.
-    async fn run<T, F>(&self, ctx: &CallContext, call: F) -> Result<T, CallError>
+    /// Runs one call in a fresh instance and classifies how it ended. `with_credentials`
+    /// false runs it with none (a dry run), so nothing can be signed.
+    async fn run<T, F>(
+        &self,
+        ctx: &CallContext,
+        kind: CallKind,
+        with_credentials: bool,
+        call: F,
+    ) -> Result<T, CallError>
     where
         F: AsyncFnOnce(
             &bindings::syncer::SyncerPlugin,
@@ -461,6 +682,7 @@ impl Syncer {
         ) -> wasmtime::Result<Result<T, PluginError>>,
     {
         let auth = match &ctx.auth {
+            Some(_) if !with_credentials => None,
             None => None,
             Some(a) => {
                 let credential = a
@@ -471,12 +693,14 @@ impl Syncer {
                 Some((a.signer.clone(), credential))
             }
         };
-        let (mut store, activity) = self.new_store(ctx, auth);
-        let outcome = tokio::time::timeout(ctx.limits.call_timeout, async {
+        let _slot = self.runtime.slot(false).await;
+        let (mut store, activity) = self.new_store(ctx, auth, kind);
+        let outcome = within_call_timeout(&ctx.limits, &activity, async {
             let instance = self.pre.instantiate_async(&mut store).await?;
             call(&instance, &mut store).await
         })
         .await;
+        drop(store);
         ctx.http_calls
             .fetch_add(activity.calls.load(Ordering::Relaxed), Ordering::Relaxed);
         if let (Some(log), Some(actions)) = (&ctx.actions, &activity.actions) {
@@ -485,15 +709,18 @@ impl Syncer {
                 .extend(actions.lock().unwrap().drain(..));
         }
         match activity.denied.lock().unwrap().first().cloned() {
-            Some(crate::http_policy::Refusal::Host(host)) => {
+            Some(Refusal::Host(host)) => {
                 return Err(CallError::Denied { host });
             }
-            Some(crate::http_policy::Refusal::Product { product, host }) => {
+            Some(Refusal::Product { product, host }) => {
                 return Err(CallError::NotGranted {
                     product,
                     host,
                     granted: self.products.to_vec(),
                 });
+            }
+            Some(refusal @ (Refusal::Action { .. } | Refusal::Unsigned(_))) => {
+                return Err(CallError::Refused(refusal.to_string()));
             }
             None => {}
         }
@@ -511,7 +738,7 @@ impl Syncer {
         parent: Option<&Resource>,
         token: Option<&str>,
     ) -> Result<ResourcePage, CallError> {
-        self.run(ctx, async |i, s| {
+        self.run(ctx, CallKind::Sync, true, async |i, s| {
             i.ramsync_connector_syncer()
                 .call_list_resources(s, parent, token)
                 .await
@@ -525,7 +752,7 @@ impl Syncer {
         resource: &Resource,
         token: Option<&str>,
     ) -> Result<EntitlementPage, CallError> {
-        self.run(ctx, async |i, s| {
+        self.run(ctx, CallKind::Sync, true, async |i, s| {
             i.ramsync_connector_syncer()
                 .call_entitlements(s, resource, token)
                 .await
@@ -539,7 +766,7 @@ impl Syncer {
         resource: &Resource,
         token: Option<&str>,
     ) -> Result<GrantPage, CallError> {
-        self.run(ctx, async |i, s| {
+        self.run(ctx, CallKind::Sync, true, async |i, s| {
             i.ramsync_connector_syncer()
                 .call_grants(s, resource, token)
                 .await
@@ -563,7 +790,8 @@ impl Syncer {
                 self.name
             ))));
         }
-        self.run(ctx, async |i, s| {
+        // A dry run gets no credentials: it only says what it would call.
+        self.run(ctx, CallKind::Provision, !dry_run, async |i, s| {
             let p = i.ramsync_connector_provisioner();
             if revoke {
                 p.call_revoke(s, resource, entitlement, principal, dry_run)
@@ -574,6 +802,26 @@ impl Syncer {
             }
         })
         .await
+    }
+}
+
+/// Runs `call` within the wall-clock call timeout, extended by the time its requests spent
+/// waiting for the account's rate limit: that wait is the host's pacing, not the plugin's.
+async fn within_call_timeout<F: Future>(
+    limits: &Limits,
+    activity: &HttpActivity,
+    call: F,
+) -> Result<F::Output, ()> {
+    let started = tokio::time::Instant::now();
+    let mut call = std::pin::pin!(call);
+    loop {
+        let paced = activity.rate_waited();
+        let deadline = started + limits.call_timeout + paced;
+        match tokio::time::timeout_at(deadline, &mut call).await {
+            Ok(v) => return Ok(v),
+            Err(_) if activity.rate_waited() > paced || activity.pacing_now() => continue,
+            Err(_) => return Err(()),
+        }
     }
 }
 
@@ -598,7 +846,7 @@ fn trap_message(e: &wasmtime::Error) -> String {
 
 /// The signer and syncers of one run, compiled once.
 pub struct Plugins {
-    pub engine: wasmtime::Engine,
+    pub engine: Runtime,
     pub signer: Arc<Signer>,
     pub syncers: Vec<Arc<Syncer>>,
     pub limits: Limits,
@@ -618,7 +866,7 @@ impl Plugins {
             Some(d) => d.join(file).display().to_string(),
             None => format!("built-in {file}"),
         };
-        let engine = new_engine()?;
+        let engine = new_runtime(&limits)?;
         let mut signers = set
             .iter()
             .filter(|p| p.entry.kind == crate::manifest::Kind::Signer);

@@ -1,8 +1,10 @@
 //! Outbound HTTP policy for plugins, enforced in the wasi-http `send_request` hook:
-//! only the configured product endpoints are reachable, each account's request rate per
-//! product is limited, timeouts and response sizes are capped, and the STS security token
-//! is added here so that syncers never hold it.
+//! only the configured product endpoints are reachable, only requests exactly as the host
+//! signed them are sent ([`crate::action_policy`]), each account's request rate per product
+//! is limited, timeouts and response sizes are capped, and the STS security token is added
+//! here so that syncers never hold it.
 
+use crate::action_policy::Ledger;
 use crate::credentials::Secret;
 use anyhow::{Result, bail};
 use std::collections::BTreeMap;
@@ -114,6 +116,7 @@ impl Endpoints {
         if parsed.host_str().is_none()
             || !matches!(parsed.path(), "" | "/")
             || parsed.query().is_some()
+            || parsed.fragment().is_some()
         {
             bail!(
                 "endpoint for {product} must be a base URL like https://host[:port], got {url:?}"
@@ -190,6 +193,23 @@ pub enum Refusal {
     Host(String),
     /// The plugin's manifest does not grant the product.
     Product { product: String, host: String },
+    /// The host would not sign this action for this call.
+    Action { action: String, why: String },
+    /// The request was not signed by the host as it is being sent.
+    Unsigned(String),
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::Host(host) => write!(f, "host {host} is not an allowed endpoint"),
+            Refusal::Product { product, host } => {
+                write!(f, "product {product} at {host} is not granted to the plugin")
+            }
+            Refusal::Action { action, why } => write!(f, "action {action}: {why}"),
+            Refusal::Unsigned(why) => write!(f, "request not sent: {why}"),
+        }
+    }
 }
 
 /// What the policy saw during one plugin call, shared with the host after the call.
@@ -199,6 +219,28 @@ pub struct HttpActivity {
     /// `product:Action` of each request sent, in order; kept only when asked for.
     pub actions: Option<Mutex<Vec<String>>>,
     pub denied: Mutex<Vec<Refusal>>,
+    /// Time requests spent waiting for the rate limit, finished waits only.
+    pub rate_waited_nanos: AtomicU64,
+    /// Requests waiting for the rate limit now.
+    pub pacing: AtomicU64,
+}
+
+impl HttpActivity {
+    /// Records a refusal; the call then fails with it, whatever the plugin does next.
+    pub fn refuse(&self, refusal: Refusal) {
+        tracing::warn!(%refusal, "plugin request refused");
+        self.denied.lock().unwrap().push(refusal);
+    }
+
+    /// Time this call's requests spent waiting for the rate limit so far.
+    pub fn rate_waited(&self) -> Duration {
+        Duration::from_nanos(self.rate_waited_nanos.load(Ordering::Relaxed))
+    }
+
+    /// Whether a request of this call is waiting for the rate limit now.
+    pub fn pacing_now(&self) -> bool {
+        self.pacing.load(Ordering::Relaxed) > 0
+    }
 }
 
 /// The `WasiHttpHooks` of one plugin store.
@@ -209,9 +251,17 @@ pub struct HttpPolicy {
     rates: Arc<RateLimits>,
     security_token: Option<Secret>,
     activity: Arc<HttpActivity>,
+    /// When set, only requests signed by the host for this store (with this key) are sent.
+    signed: Option<(Arc<Ledger>, Option<String>)>,
 }
 
 impl HttpPolicy {
+    /// Sends only requests recorded in `ledger`, signed with `key_id`.
+    pub fn signed_by(mut self, ledger: Arc<Ledger>, key_id: Option<String>) -> Self {
+        self.signed = Some((ledger, key_id));
+        self
+    }
+
     pub fn new(
         endpoints: Arc<Endpoints>,
         granted: Arc<[String]>,
@@ -225,19 +275,12 @@ impl HttpPolicy {
             rates,
             security_token,
             activity,
+            signed: None,
         }
     }
 
     fn refuse(&self, refusal: Refusal) -> Box<dyn Future<Output = SendResult> + Send> {
-        match &refusal {
-            Refusal::Host(host) => {
-                tracing::warn!(%host, "plugin request denied: host is not an allowed endpoint")
-            }
-            Refusal::Product { product, host } => {
-                tracing::warn!(%product, %host, "plugin request denied: product not granted to the plugin")
-            }
-        }
-        self.activity.denied.lock().unwrap().push(refusal);
+        self.activity.refuse(refusal);
         Box::new(async { Err(HttpError::HttpRequestDenied) })
     }
 }
@@ -302,6 +345,13 @@ impl WasiHttpHooks for HttpPolicy {
             });
         }
         let product = product.to_string();
+        let signed = match &self.signed {
+            None => None,
+            Some((ledger, key_id)) => match ledger.take_matching(&request, key_id.as_deref()) {
+                Ok(signed) => Some(signed),
+                Err(why) => return self.refuse(Refusal::Unsigned(why)),
+            },
+        };
         if let Some(actions) = &self.activity.actions {
             let action = request
                 .headers()
@@ -328,9 +378,44 @@ impl WasiHttpHooks for HttpPolicy {
         self.activity.calls.fetch_add(1, Ordering::Relaxed);
         let options = clamp(options);
         let rates = self.rates.clone();
+        let activity = self.activity.clone();
         Box::new(async move {
             use http_body_util::BodyExt;
+            // The body must be the one whose digest was signed; RPC bodies are small.
+            let request = match signed {
+                None => request,
+                Some(signed) => {
+                    let (parts, body) = request.into_parts();
+                    let bytes = http_body_util::Limited::new(body, crate::action_policy::MAX_REQUEST_BODY)
+                        .collect()
+                        .await
+                        .map_err(|_| {
+                            activity.refuse(Refusal::Unsigned(format!(
+                                "the request body is over {} bytes or unreadable",
+                                crate::action_policy::MAX_REQUEST_BODY
+                            )));
+                            HttpError::HttpRequestDenied
+                        })?
+                        .to_bytes();
+                    if crate::manifest::sha256_hex(&bytes) != signed.content_sha256 {
+                        activity.refuse(Refusal::Unsigned(
+                            "the request's body is not the signed body".into(),
+                        ));
+                        return Err(HttpError::HttpRequestDenied);
+                    }
+                    let body = http_body_util::Full::new(bytes)
+                        .map_err(|never| match never {})
+                        .boxed_unsync();
+                    http::Request::from_parts(parts, body)
+                }
+            };
+            activity.pacing.fetch_add(1, Ordering::Relaxed);
+            let waiting = std::time::Instant::now();
             rates.wait(&product).await;
+            activity
+                .rate_waited_nanos
+                .fetch_add(waiting.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            activity.pacing.fetch_sub(1, Ordering::Relaxed);
             let (response, io) =
                 wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
             // A body past the cap ends in an error instead of filling the plugin's memory.
@@ -409,6 +494,8 @@ mod tests {
         assert!(e.apply_arg("ram").is_err());
         assert!(e.apply_arg("ram=ftp://x").is_err());
         assert!(e.apply_arg("ram=http://x/path").is_err());
+        assert!(e.apply_arg("ram=http://x/#frag").is_err());
+        assert!(e.apply_arg("ram=http://x#").is_err());
     }
 
     #[test]

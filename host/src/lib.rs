@@ -5,7 +5,9 @@
 //! - [`engine`]: the wasmtime engine, plugin loading, per-call stores and limits
 //!   ([`manifest`]: plugins.json, digests and capabilities; [`builtin`]: the embedded
 //!   plugins; [`component_cache`]: compiled components cached on disk)
-//! - [`http_policy`]: the outbound HTTP allowlist and timeouts
+//! - [`sandbox`]: CPU budgets counting guest time only, memory caps per store and in total
+//! - [`http_policy`]: the outbound HTTP allowlist and timeouts ([`action_policy`]: which
+//!   actions the host signs for a plugin, and that only what it signed is sent)
 //! - [`credentials`]: where credentials come from; only the signer sees them
 //!   ([`sts`]: AssumeRole, cached and refreshed)
 //! - [`scheduler`]: paging, concurrency, retries and checkpoints
@@ -17,6 +19,7 @@
 //! Reports over the store: [`access`] (effective access), [`findings`], [`diff`].
 
 pub mod access;
+pub mod action_policy;
 pub mod accounts;
 pub mod builtin;
 pub mod cli;
@@ -31,6 +34,7 @@ pub mod manifest;
 pub mod mock;
 pub mod plugin_commands;
 pub mod progress;
+pub mod sandbox;
 pub mod scheduler;
 pub mod store;
 pub mod sts;

@@ -3,12 +3,7 @@ use ramsync::cli::{Cli, LogFormat};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    // Output piped into `head` ends quietly, as for other command-line tools, not with a panic.
-    #[cfg(unix)]
-    // SAFETY: restores the default disposition of SIGPIPE before any thread starts.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
+    end_quietly_when_stdout_closes();
     let cli = Cli::parse();
     init_logging(cli.log_format, cli.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -28,6 +23,33 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Output piped into `head` ends quietly, as for other command-line tools, not with a panic.
+/// SIGPIPE stays ignored process-wide, so a peer closing a socket (of `mock` or `serve`)
+/// is an error on that socket only; only a write to a closed stdout ends the process, the
+/// way the default SIGPIPE disposition would.
+fn end_quietly_when_stdout_closes() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            #[cfg(unix)]
+            // SAFETY: restoring the default disposition and raising the signal ends the
+            // process at once; no state is touched afterwards.
+            unsafe {
+                libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+                libc::raise(libc::SIGPIPE);
+            }
+            std::process::exit(141);
+        }
+        default(info)
+    }));
 }
 
 fn init_logging(format: LogFormat, verbose: u8) {

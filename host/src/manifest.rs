@@ -41,6 +41,19 @@ pub struct Capabilities {
     pub products: Vec<String>,
     /// Whether it may change access (grant and revoke).
     pub provisions: bool,
+    /// Read actions beyond `List*` and `Get*` it may call while syncing, `product:Action`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub actions: Vec<String>,
+    /// The write actions its provisioner may call, `product:Action`; needs `provisions`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub provision_actions: Vec<String>,
+}
+
+impl Capabilities {
+    /// The actions the host signs for this plugin.
+    pub fn action_policy(&self) -> crate::action_policy::ActionPolicy {
+        crate::action_policy::ActionPolicy::new(&self.actions, &self.provision_actions)
+    }
 }
 
 /// One plugin's manifest entry.
@@ -149,10 +162,20 @@ pub fn check(entry: &Entry, wasm: &[u8]) -> std::result::Result<(), String> {
             ));
         }
     }
+    let c = &entry.capabilities;
     if entry.kind == Kind::Signer
-        && (!entry.capabilities.products.is_empty() || entry.capabilities.provisions)
+        && (!c.products.is_empty()
+            || c.provisions
+            || !c.actions.is_empty()
+            || !c.provision_actions.is_empty())
     {
-        return Err("a signer may declare no products and no provisioning".into());
+        return Err("a signer may declare no products, actions or provisioning".into());
+    }
+    for action in c.actions.iter().chain(&c.provision_actions) {
+        crate::action_policy::check_entry(action, &c.products)?;
+    }
+    if !c.provision_actions.is_empty() && !c.provisions {
+        return Err("provision_actions need \"provisions\": true".into());
     }
     Ok(())
 }

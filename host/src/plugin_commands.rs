@@ -45,8 +45,15 @@ fn capabilities_text(c: &Capabilities) -> String {
     } else {
         c.products.join("+")
     });
+    if !c.actions.is_empty() {
+        parts.push(format!("reads {}", c.actions.join("+")));
+    }
     if c.provisions {
-        parts.push("provisions".into());
+        parts.push(if c.provision_actions.is_empty() {
+            "provisions (no write actions)".to_string()
+        } else {
+            format!("provisions {}", c.provision_actions.join("+"))
+        });
     }
     parts.join(", ")
 }
@@ -176,10 +183,10 @@ pub fn export(dir: &Path) -> Result<ExitCode> {
 pub async fn add(
     dir: &Path,
     wasm_path: &Path,
-    products: &[String],
-    provisions: bool,
+    capabilities: Capabilities,
     version: &str,
 ) -> Result<ExitCode> {
+    let products = &capabilities.products.clone();
     let wasm =
         std::fs::read(wasm_path).with_context(|| format!("cannot read {}", wasm_path.display()))?;
     let file = wasm_path
@@ -194,10 +201,16 @@ pub async fn add(
             bail!("unknown product {p:?}; expected ram, ims or sts");
         }
     }
-    let capabilities = Capabilities {
-        products: products.to_vec(),
-        provisions,
-    };
+    for action in capabilities
+        .actions
+        .iter()
+        .chain(&capabilities.provision_actions)
+    {
+        crate::action_policy::check_entry(action, products).map_err(anyhow::Error::msg)?;
+    }
+    if !capabilities.provision_actions.is_empty() && !capabilities.provisions {
+        bail!("--provision-actions needs --provisions");
+    }
     let engine = crate::engine::new_engine()?;
     let syncer = Syncer::load(&engine, &name, &wasm, Limits::default(), &capabilities).await?;
     let manifest_path = dir.join(MANIFEST_FILE);
@@ -288,6 +301,8 @@ pub struct RunPlugin {
     pub resource_type: String,
     pub endpoints: Vec<(String, String)>,
     pub products: Vec<String>,
+    /// Read actions beyond List*/Get* it may call, as its manifest entry would name them.
+    pub actions: Vec<String>,
     pub max_resources: usize,
 }
 
@@ -306,6 +321,8 @@ pub async fn run_plugin(args: RunPlugin) -> Result<ExitCode> {
     let capabilities = Capabilities {
         products: args.products.clone(),
         provisions: false,
+        actions: args.actions.clone(),
+        provision_actions: Vec::new(),
     };
     let name = args
         .wasm

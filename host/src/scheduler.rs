@@ -6,7 +6,7 @@
 
 use crate::engine::{CallContext, CallError, PluginError, Plugins, Resource, Syncer};
 use crate::progress::Progress;
-use crate::store::{ListProgress, Store};
+use crate::store::{ListProgress, RunContext, Store};
 use anyhow::Result;
 use futures::StreamExt;
 use std::sync::Arc;
@@ -15,6 +15,59 @@ use std::time::{Duration, Instant};
 
 /// An unfinished run younger than this is resumed by a plain `sync`; `--resume` takes any.
 pub const AUTO_RESUME_WITHIN: Duration = Duration::from_secs(24 * 3600);
+
+/// Pages one listing may take (a list, or one resource's entitlements or grants). RAM and
+/// IMS list at most 1,000 items a page, so this is far past any real account.
+pub const MAX_PAGES: usize = 50_000;
+/// Items one page may hold.
+pub const MAX_ITEMS_PER_PAGE: usize = 10_000;
+/// The longest page token a plugin may return.
+pub const MAX_TOKEN_BYTES: usize = 4096;
+
+/// Holds one listing's paging to its bounds: a page token is never seen twice (a cycle of
+/// any length, not just a repeat of the last one), pages and items per page are capped.
+struct Pager {
+    seen: std::collections::HashSet<String>,
+    pages: usize,
+    max_pages: usize,
+}
+
+impl Pager {
+    fn new(options: &SyncOptions) -> Self {
+        Pager {
+            seen: Default::default(),
+            pages: 0,
+            max_pages: options.max_pages,
+        }
+    }
+
+    /// Checks a page of `items` whose next token is `next`; the error says what is wrong.
+    fn check(&mut self, items: usize, next: Option<&str>) -> Result<(), CallError> {
+        self.pages += 1;
+        let fault = if items > MAX_ITEMS_PER_PAGE {
+            Some(format!(
+                "returned {items} items in one page (at most {MAX_ITEMS_PER_PAGE} are accepted)"
+            ))
+        } else if self.pages >= self.max_pages && next.is_some() {
+            Some(format!(
+                "returned more than {} pages for one listing",
+                self.max_pages
+            ))
+        } else {
+            match next {
+                Some(t) if t.len() > MAX_TOKEN_BYTES => Some(format!(
+                    "returned a page token of {} bytes (at most {MAX_TOKEN_BYTES} are accepted)",
+                    t.len()
+                )),
+                Some(t) if !self.seen.insert(t.to_string()) => Some(format!(
+                    "returned the page token {t:?} a second time (a paging cycle)"
+                )),
+                _ => None,
+            }
+        };
+        fault.map_or(Ok(()), |f| Err(CallError::Trap(f)))
+    }
+}
 
 /// How a sync runs.
 #[derive(Debug, Clone)]
@@ -31,6 +84,8 @@ pub struct SyncOptions {
     pub resume: bool,
     /// Set to stop at the next page boundary, leaving the run resumable.
     pub stop: Arc<AtomicBool>,
+    /// Pages one listing may take before the plugin is stopped.
+    pub max_pages: usize,
 }
 
 impl Default for SyncOptions {
@@ -42,6 +97,7 @@ impl Default for SyncOptions {
             max_backoff: Duration::from_secs(30),
             resume: false,
             stop: Arc::default(),
+            max_pages: MAX_PAGES,
         }
     }
 }
@@ -106,8 +162,58 @@ impl From<(CallError, String)> for Stop {
     }
 }
 
-/// The run to write into: the account's unfinished run when it may be resumed, else a new one.
-fn open_run(store: &mut Store, options: &SyncOptions) -> Result<(i64, bool)> {
+/// What this sync runs against: its endpoints, and who its credentials are (None when STS
+/// GetCallerIdentity could not say; the plugins then report what is wrong).
+async fn run_context(ctx: &CallContext) -> RunContext {
+    let caller = match &ctx.auth {
+        None => None,
+        Some(auth) => match auth.source.current(&auth.signer, &ctx.endpoints).await {
+            Err(_) => None,
+            Ok(credential) => {
+                match crate::sts::caller_identity(&auth.signer, &ctx.endpoints, &credential)
+                    .await
+                {
+                    Ok(identity) => Some(identity),
+                    Err(e) => {
+                        tracing::warn!(error = %format!("{e:#}"), "cannot tell who the credentials are; an interrupted run will not be resumed");
+                        None
+                    }
+                }
+            }
+        },
+    };
+    if caller.is_some() {
+        ctx.http_calls.fetch_add(1, Ordering::Relaxed);
+    }
+    RunContext {
+        endpoints: ctx.endpoints.describe(),
+        caller,
+    }
+}
+
+/// Why an interrupted run that ran in `stored` must not be continued in `now`, if it must not.
+fn not_resumable(stored: Option<&RunContext>, now: &RunContext) -> Option<String> {
+    let Some(stored) = stored else {
+        return Some("it recorded no endpoints or caller identity".into());
+    };
+    if stored.endpoints != now.endpoints {
+        return Some(format!(
+            "it synced against {}, and this sync is against {}",
+            stored.endpoints, now.endpoints
+        ));
+    }
+    match (&stored.caller, &now.caller) {
+        (Some(a), Some(b)) if a == b => None,
+        (Some(a), Some(b)) => Some(format!(
+            "it synced as {a}, and this sync's credentials are {b}"
+        )),
+        _ => Some("the caller identity of the run or of this sync is unknown".into()),
+    }
+}
+
+/// The run to write into: the account's unfinished run when it may be resumed (same
+/// endpoints, same caller identity), else a new one.
+fn open_run(store: &mut Store, options: &SyncOptions, context: &RunContext) -> Result<(i64, bool)> {
     if let Some(run) = store.unfinished_run(&options.account)? {
         let age = time::OffsetDateTime::parse(
             &run.started_at,
@@ -115,18 +221,28 @@ fn open_run(store: &mut Store, options: &SyncOptions) -> Result<(i64, bool)> {
         )
         .map(|t| time::OffsetDateTime::now_utc() - t)
         .unwrap_or(time::Duration::MAX);
-        if options.resume || age < AUTO_RESUME_WITHIN {
+        let stored = store.run_context(run.id)?;
+        if let Some(why) = not_resumable(stored.as_ref(), context) {
+            tracing::warn!(account = %options.account, sync_run = run.id, "not resuming the interrupted sync run: {why}; starting a new one");
+            store.abandon_run(
+                run.id,
+                &format!("interrupted, and not resumed: {why}; a new run replaced it"),
+            )?;
+        } else if options.resume || age < AUTO_RESUME_WITHIN {
             tracing::warn!(account = %options.account, sync_run = run.id, started_at = %run.started_at, "resuming an interrupted sync run");
             return Ok((run.id, true));
+        } else {
+            store.abandon_run(
+                run.id,
+                "interrupted, and not resumed within 24 hours; a new run replaced it",
+            )?;
         }
-        store.abandon_run(
-            run.id,
-            "interrupted, and not resumed within 24 hours; a new run replaced it",
-        )?;
     } else if options.resume {
         tracing::warn!(account = %options.account, "no interrupted sync run to resume; starting a new one");
     }
-    Ok((store.begin_sync(&options.account)?, false))
+    let id = store.begin_sync(&options.account)?;
+    store.put_run_context(id, context)?;
+    Ok((id, false))
 }
 
 /// Runs one full sync into `store` (or resumes an interrupted one) and records it as
@@ -139,7 +255,34 @@ pub async fn sync(
     progress: &Progress,
 ) -> Result<SyncReport> {
     let started = Instant::now();
-    let (sync_id, resumed) = open_run(store, options)?;
+    let context = run_context(ctx).await;
+    let (sync_id, resumed) = open_run(store, options, &context)?;
+    let outcome = sync_run(
+        plugins, ctx, store, options, progress, sync_id, resumed, started,
+    )
+    .await;
+    if let Err(e) = &outcome {
+        // A store error stops the run: it ends failed, never left looking like it is running.
+        let message = format!("stopped by a store error: {e:#}");
+        let calls = ctx.http_calls.load(Ordering::Relaxed);
+        if let Err(e) = store.finish_sync(sync_id, Some(&message), calls) {
+            tracing::warn!(sync_run = sync_id, error = %format!("{e:#}"), "could not mark the run failed");
+        }
+    }
+    outcome
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn sync_run(
+    plugins: &Plugins,
+    ctx: &CallContext,
+    store: &mut Store,
+    options: &SyncOptions,
+    progress: &Progress,
+    sync_id: i64,
+    resumed: bool,
+    started: Instant,
+) -> Result<SyncReport> {
     let mut types = Vec::new();
     let mut fatal = false;
     let mut interrupted = false;
@@ -267,11 +410,15 @@ async fn sync_type(
     if info.parent_type.is_none() {
         // One listing: each page is stored, with where it continues, as it arrives.
         for (_, mut token) in todo {
+            let mut pager = Pager::new(options);
             loop {
                 if options.stopping() {
                     return Err(Stop::Interrupted);
                 }
                 let page = list_page(syncer, ctx, options, None, token.as_deref(), &what).await?;
+                pager
+                    .check(page.items.len(), page.next_page_token.as_deref())
+                    .map_err(|e| (e, what.clone()))?;
                 store
                     .put_resource_page(
                         sync_id,
@@ -381,8 +528,8 @@ where
     Ok(())
 }
 
-/// One page of a syncer's resources, checked: every item of its type, and a page token
-/// that moves on.
+/// One page of a syncer's resources, checked: every item of its type, under the parent it
+/// was asked about (if any), and a page token that moves on.
 async fn list_page(
     syncer: &Syncer,
     ctx: &CallContext,
@@ -394,6 +541,7 @@ async fn list_page(
     let page = retry(options, what, || syncer.list_resources(ctx, parent, token))
         .await
         .map_err(|e| (e, what.to_string()))?;
+    let parent_ref = parent.map(|p| &p.ref_);
     let fault = if let Some(r) = page
         .items
         .iter()
@@ -402,6 +550,20 @@ async fn list_page(
         Some(format!(
             "returned a resource of type {:?} while listing {:?}",
             r.ref_.resource_type, syncer.info.id
+        ))
+    } else if let Some(r) = page
+        .items
+        .iter()
+        .find(|r| match (&r.parent, parent_ref) {
+            (None, _) => false,
+            (Some(p), Some(asked)) => !same(p, asked),
+            (Some(_), None) => true,
+        })
+    {
+        let p = r.parent.as_ref().expect("checked");
+        Some(format!(
+            "returned {} {:?} under {}:{}, which it was not asked to list",
+            r.ref_.resource_type, r.ref_.id, p.resource_type, p.id
         ))
     } else {
         match &page.next_page_token {
@@ -427,8 +589,12 @@ async fn list_all(
     what: &str,
 ) -> Result<(Resource, Vec<Resource>), Stop> {
     let mut items = Vec::new();
+    let mut pager = Pager::new(options);
     loop {
         let page = list_page(syncer, ctx, options, Some(&parent), token.as_deref(), what).await?;
+        pager
+            .check(page.items.len(), page.next_page_token.as_deref())
+            .map_err(|e| (e, what.to_string()))?;
         items.extend(page.items);
         match page.next_page_token {
             Some(next) => token = Some(next),
@@ -454,6 +620,7 @@ async fn access_of<'r>(
 ) -> Result<Access<'r>, Stop> {
     let mut entitlements = Vec::new();
     let mut token: Option<String> = None;
+    let mut pager = Pager::new(options);
     loop {
         let what = format!(
             "listing the entitlements of {} {}",
@@ -463,16 +630,21 @@ async fn access_of<'r>(
             syncer.entitlements(ctx, resource, token.as_deref())
         })
         .await
-        .map_err(|e| (e, what))?;
+        .map_err(|e| (e, what.clone()))?;
+        pager
+            .check(page.items.len(), page.next_page_token.as_deref())
+            .and_then(|()| owned_by(resource, page.items.iter().map(|e| &e.resource), "an entitlement"))
+            .map_err(|e| (e, what.clone()))?;
         entitlements.extend(page.items);
         match page.next_page_token {
-            Some(next) if token.as_deref() != Some(next.as_str()) => token = Some(next),
-            _ => break,
+            Some(next) => token = Some(next),
+            None => break,
         }
     }
     let mut grants = Vec::new();
     let mut attributes = Vec::new();
     let mut token: Option<String> = None;
+    let mut pager = Pager::new(options);
     loop {
         let what = format!(
             "listing the grants of {} {}",
@@ -483,21 +655,39 @@ async fn access_of<'r>(
         })
         .await
         .map_err(|e| (e, what.clone()))?;
+        pager
+            .check(page.items.len(), page.next_page_token.as_deref())
+            .and_then(|()| owned_by(resource, page.items.iter().map(|g| &g.resource), "a grant"))
+            .map_err(|e| (e, what.clone()))?;
         grants.extend(page.items);
         attributes.extend(page.resource_attributes);
         match page.next_page_token {
-            Some(next) if token.as_deref() == Some(next.as_str()) => {
-                return Err((
-                    CallError::Trap(format!("returned the same page token {next:?} twice")),
-                    what,
-                )
-                    .into());
-            }
             Some(next) => token = Some(next),
             None => break,
         }
     }
     Ok((resource, entitlements, grants, attributes))
+}
+
+fn same(a: &crate::engine::ResourceRef, b: &crate::engine::ResourceRef) -> bool {
+    a.resource_type == b.resource_type && a.id == b.id
+}
+
+/// Plugin output is untrusted: the entitlements and grants of a resource must all be that
+/// resource's, which the plugin itself listed (or, for an enriching plugin, was given) in
+/// this sync. Anything else could overwrite or pre-empt another plugin's rows.
+fn owned_by<'a>(
+    resource: &Resource,
+    refs: impl IntoIterator<Item = &'a crate::engine::ResourceRef>,
+    what: &str,
+) -> Result<(), CallError> {
+    match refs.into_iter().find(|r| !same(r, &resource.ref_)) {
+        None => Ok(()),
+        Some(other) => Err(CallError::Trap(format!(
+            "returned {what} of {}:{} while asked about {}:{}; a plugin may only describe the resources it was asked about",
+            other.resource_type, other.id, resource.ref_.resource_type, resource.ref_.id
+        ))),
+    }
 }
 
 /// The wait before attempt `attempt + 1`, or None when the error is not worth retrying.
@@ -555,6 +745,7 @@ pub fn error_line(e: &CallError) -> String {
             format!("denied product {product} at {host}")
         }
         CallError::Trap(m) => m.clone(),
+        CallError::Refused(m) => format!("refused {m}"),
         CallError::Timeout(d) => format!("timed out after {d:?}"),
         CallError::Credentials(m) => m.clone(),
     }
@@ -653,6 +844,9 @@ pub fn describe(
         ),
         CallError::Trap(m) => format!(
             "plugin {plugin} {m} while {what}; the {resource_type} resources of this sync are incomplete"
+        ),
+        CallError::Refused(m) => format!(
+            "refused: plugin {plugin} made a request the host does not allow while {what}: {m}"
         ),
         CallError::Timeout(d) => format!(
             "plugin {plugin} did not finish {what} within {d:?}, after {} attempts",

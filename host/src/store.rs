@@ -7,8 +7,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use std::path::Path;
 
-/// Version 2 added the checkpoint tables; version 1 databases are upgraded in place.
-const SCHEMA_VERSION: i64 = 2;
+/// Version 2 added the checkpoint tables, version 3 the context of each run; older
+/// databases are upgraded in place.
+const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS sync_runs (
@@ -85,7 +86,24 @@ CREATE TABLE IF NOT EXISTS plugins_done (
     plugin TEXT NOT NULL,
     PRIMARY KEY (sync_id, plugin)
 );
+-- What a run synced against: its endpoints, and the identity STS GetCallerIdentity named
+-- (NULL when it could not be read). A run is resumed only against the same context.
+CREATE TABLE IF NOT EXISTS run_context (
+    sync_id INTEGER PRIMARY KEY REFERENCES sync_runs (id),
+    endpoints TEXT NOT NULL,
+    caller TEXT
+);
 ";
+
+/// What a run syncs against; an interrupted run is resumed only in the same context.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunContext {
+    /// The endpoint of each product, `ram=https://...`.
+    pub endpoints: String,
+    /// The account and ARN of the caller, `1234567890123456 acs:ram::...:user/x`; None
+    /// when it could not be read.
+    pub caller: Option<String>,
+}
 
 /// How far the listing of one type (under one parent) got in an unfinished run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -204,7 +222,7 @@ impl Store {
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .with_context(|| format!("{} is not a ramsync database", path.display()))?;
-        // Version 1 lacks only the checkpoint tables, which queries do not read.
+        // Versions 1 and 2 lack only checkpoint and context tables, which queries do not read.
         if !(1..=SCHEMA_VERSION).contains(&version) {
             bail!(
                 "{} is not a ramsync database (schema version {version}, expected {SCHEMA_VERSION})",
@@ -216,11 +234,6 @@ impl Store {
 
     fn migrate(&self) -> Result<()> {
         self.conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        self.conn.pragma_update(None, "journal_mode", "WAL")?;
-        // In WAL mode NORMAL keeps every commit atomic and the database consistent through a
-        // crash; a power cut may only lose the last pages, which a resumed sync fetches again.
-        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
-        self.conn.pragma_update(None, "foreign_keys", "ON")?;
         let version: i64 = self
             .conn
             .pragma_query_value(None, "user_version", |r| r.get(0))?;
@@ -238,6 +251,13 @@ impl Store {
                 bail!("it is not a ramsync database");
             }
         }
+        // Only now is the file known to be a ramsync database (or a new, empty one), so
+        // switching its journal mode changes nothing that is not ours.
+        self.conn.pragma_update(None, "journal_mode", "WAL")?;
+        // In WAL mode NORMAL keeps every commit atomic and the database consistent through a
+        // crash; a power cut may only lose the last pages, which a resumed sync fetches again.
+        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        self.conn.pragma_update(None, "foreign_keys", "ON")?;
         self.conn.execute_batch(SCHEMA)?;
         self.conn
             .pragma_update(None, "user_version", SCHEMA_VERSION)?;
@@ -300,6 +320,33 @@ impl Store {
                  WHERE account = ?1 AND status = ?2 ORDER BY id DESC LIMIT 1",
                 params![account, status],
                 sync_run,
+            )
+            .optional()?)
+    }
+
+    /// Records what a run syncs against.
+    pub fn put_run_context(&self, sync_id: i64, context: &RunContext) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO run_context (sync_id, endpoints, caller) VALUES (?1, ?2, ?3)
+             ON CONFLICT (sync_id) DO UPDATE SET endpoints = excluded.endpoints, caller = excluded.caller",
+            params![sync_id, context.endpoints, context.caller],
+        )?;
+        Ok(())
+    }
+
+    /// What a run synced against; None for runs of an older ramsync, which recorded nothing.
+    pub fn run_context(&self, sync_id: i64) -> Result<Option<RunContext>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT endpoints, caller FROM run_context WHERE sync_id = ?1",
+                params![sync_id],
+                |r| {
+                    Ok(RunContext {
+                        endpoints: r.get(0)?,
+                        caller: r.get(1)?,
+                    })
+                },
             )
             .optional()?)
     }

@@ -100,14 +100,23 @@ pub fn needs_refresh(
     expires - now < margin
 }
 
-/// Calls STS AssumeRole with `base`, signed by the signer plugin.
-pub async fn assume_role(
+/// An STS answer: the HTTP status, the `x-acs-retry-after` hint and the JSON body.
+struct StsAnswer {
+    status: http::StatusCode,
+    retry_after_ms: Option<u64>,
+    json: serde_json::Value,
+}
+
+/// Calls an STS action as the host, signed by the signer plugin with `base`, sent only to the
+/// configured STS endpoint. `what` names the call in errors.
+async fn sts_call(
     signer: &Signer,
     endpoints: &Endpoints,
     base: &Credential,
-    spec: &AssumeRole,
-) -> Result<(Credential, OffsetDateTime)> {
-    let arn = &spec.role_arn;
+    action: &str,
+    query: Vec<(String, String)>,
+    what: &str,
+) -> Result<StsAnswer> {
     let base_url = endpoints
         .base_url("sts")
         .ok_or_else(|| anyhow!("no STS endpoint is configured"))?;
@@ -120,6 +129,118 @@ pub async fn assume_role(
             })
         })
         .ok_or_else(|| anyhow!("the STS endpoint {base_url} has no host"))?;
+    let canonical = ramsync_acs3::canonical_query(&query);
+    let headers = vec![
+        ("host".to_string(), host.clone()),
+        ("x-acs-action".to_string(), action.to_string()),
+        ("x-acs-version".to_string(), "2015-04-01".to_string()),
+    ];
+    let request = HttpRequest {
+        method: "POST".into(),
+        host,
+        path: "/".into(),
+        query,
+        headers: headers.clone(),
+        body: Vec::new(),
+    };
+    let signature = signer.sign(&request, base).await?.map_err(|e| {
+        anyhow!(
+            "{what}: signing failed: {}",
+            crate::scheduler::plugin_error_line(&e)
+        )
+    })?;
+    let mut builder = http::Request::post(format!("{base_url}/?{canonical}"));
+    for (name, value) in headers.iter().chain(signature.headers.iter()) {
+        builder = builder.header(name.as_str(), value.as_str());
+    }
+    let body = Empty::<Bytes>::new()
+        .map_err(|never| match never {})
+        .boxed_unsync();
+    let request = builder
+        .body(body)
+        .with_context(|| format!("building the {action} request"))?;
+    let (response, io) =
+        wasmtime_wasi_http::default_send_request(request, Some(crate::http_policy::clamp(None)))
+            .await
+            .map_err(|e| anyhow!("{what}: cannot reach STS at {base_url}: {e}"))?;
+    tokio::spawn(async move {
+        let _ = io.await;
+    });
+    let status = response.status();
+    let retry_after_ms = response
+        .headers()
+        .get("x-acs-retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok());
+    let body = http_body_util::Limited::new(response.into_body(), 1 << 20)
+        .collect()
+        .await
+        .map_err(|e| anyhow!("{what}: reading the response failed: {e}"))?
+        .to_bytes();
+    let json: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|_| anyhow!("{what}: STS answered HTTP {status} with a body that is not JSON"))?;
+    Ok(StsAnswer {
+        status,
+        retry_after_ms,
+        json,
+    })
+}
+
+/// Who `credential` is, from STS GetCallerIdentity (which needs no permission), as
+/// `ACCOUNT_ID ARN`. Throttling and server errors are retried a few times.
+pub async fn caller_identity(
+    signer: &Signer,
+    endpoints: &Endpoints,
+    credential: &Credential,
+) -> Result<String> {
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        let answer = sts_call(
+            signer,
+            endpoints,
+            credential,
+            "GetCallerIdentity",
+            Vec::new(),
+            "GetCallerIdentity",
+        )
+        .await;
+        let retry_after = match &answer {
+            Ok(a) if a.status.is_success() => {
+                let field = |k: &str| a.json.get(k).and_then(|v| v.as_str()).unwrap_or_default();
+                let (account, arn) = (field("AccountId"), field("Arn"));
+                if account.is_empty() || arn.is_empty() {
+                    bail!("GetCallerIdentity: the response has no AccountId or Arn");
+                }
+                return Ok(format!("{account} {arn}"));
+            }
+            Ok(a) if a.status.as_u16() == 429 || a.status.is_server_error() => a.retry_after_ms,
+            Ok(a) => bail!(
+                "GetCallerIdentity refused: {}: {}",
+                a.json.get("Code").and_then(|v| v.as_str()).unwrap_or_default(),
+                a.json.get("Message").and_then(|v| v.as_str()).unwrap_or_default()
+            ),
+            Err(_) => None,
+        };
+        if attempt >= 5 {
+            return answer.and_then(|a| {
+                bail!("GetCallerIdentity: STS still answered HTTP {} after {attempt} attempts", a.status)
+            });
+        }
+        let backoff = 200u64 << (attempt - 1);
+        let wait = retry_after.unwrap_or(0).max(backoff).min(10_000);
+        tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+    }
+}
+
+/// Calls STS AssumeRole with `base`, signed by the signer plugin.
+pub async fn assume_role(
+    signer: &Signer,
+    endpoints: &Endpoints,
+    base: &Credential,
+    spec: &AssumeRole,
+) -> Result<(Credential, OffsetDateTime)> {
+    let arn = &spec.role_arn;
     let mut query = vec![
         ("RoleArn".to_string(), arn.clone()),
         ("RoleSessionName".to_string(), spec.session_name.clone()),
@@ -134,52 +255,15 @@ pub async fn assume_role(
     if let Some(policy) = &spec.policy {
         query.push(("Policy".into(), policy.clone()));
     }
-    let canonical = ramsync_acs3::canonical_query(&query);
-    let headers = vec![
-        ("host".to_string(), host.clone()),
-        ("x-acs-action".to_string(), "AssumeRole".to_string()),
-        ("x-acs-version".to_string(), "2015-04-01".to_string()),
-    ];
-    let request = HttpRequest {
-        method: "POST".into(),
-        host,
-        path: "/".into(),
+    let StsAnswer { status, json, .. } = sts_call(
+        signer,
+        endpoints,
+        base,
+        "AssumeRole",
         query,
-        headers: headers.clone(),
-        body: Vec::new(),
-    };
-    let signature = signer.sign(&request, base).await?.map_err(|e| {
-        anyhow!(
-            "AssumeRole {arn}: signing failed: {}",
-            crate::scheduler::plugin_error_line(&e)
-        )
-    })?;
-    let mut builder = http::Request::post(format!("{base_url}/?{canonical}"));
-    for (name, value) in headers.iter().chain(signature.headers.iter()) {
-        builder = builder.header(name.as_str(), value.as_str());
-    }
-    let body = Empty::<Bytes>::new()
-        .map_err(|never| match never {})
-        .boxed_unsync();
-    let request = builder
-        .body(body)
-        .context("building the AssumeRole request")?;
-    let (response, io) =
-        wasmtime_wasi_http::default_send_request(request, Some(crate::http_policy::clamp(None)))
-            .await
-            .map_err(|e| anyhow!("AssumeRole {arn}: cannot reach STS at {base_url}: {e}"))?;
-    tokio::spawn(async move {
-        let _ = io.await;
-    });
-    let status = response.status();
-    let body = http_body_util::Limited::new(response.into_body(), 1 << 20)
-        .collect()
-        .await
-        .map_err(|e| anyhow!("AssumeRole {arn}: reading the response failed: {e}"))?
-        .to_bytes();
-    let json: serde_json::Value = serde_json::from_slice(&body).map_err(|_| {
-        anyhow!("AssumeRole {arn}: STS answered HTTP {status} with a body that is not JSON")
-    })?;
+        &format!("AssumeRole {arn}"),
+    )
+    .await?;
     let field = |k: &str| {
         json.get(k)
             .and_then(|v| v.as_str())

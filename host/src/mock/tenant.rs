@@ -598,10 +598,16 @@ impl Tenant {
             let Some(slot) = sizes.get_mut(key.trim()) else {
                 bail!("--synthetic: unknown key {key:?}; expected {KEYS}");
             };
-            *slot =
-                Some(value.trim().parse().with_context(|| {
-                    format!("--synthetic: {key} must be a count, got {value:?}")
-                })?);
+            let count: usize = value
+                .trim()
+                .parse()
+                .with_context(|| format!("--synthetic: {key} must be a count, got {value:?}"))?;
+            // Bounded so that a typo cannot exhaust memory; past any real account's size.
+            let max = if key.trim() == "users" { 1_000_000 } else { 100_000 };
+            if count > max {
+                bail!("--synthetic: {key}={count} is too large; at most {max}");
+            }
+            *slot = Some(count);
         }
         let size = |k: &str| sizes[k].unwrap_or_default();
         let (users, groups, roles, policies) = (
@@ -761,6 +767,16 @@ mod tests {
         assert!(Tenant::from_json("{").is_err());
         assert!(Tenant::synthetic("users=abc").is_err());
         assert!(Tenant::synthetic("people=3").is_err());
+        assert!(Tenant::synthetic("users=1000001").is_err());
+        assert!(Tenant::synthetic("groups=18446744073709551615").is_err());
+        assert!(Tenant::synthetic("policies=100001").is_err());
+        for spec in [
+            "users=0,groups=0,roles=0,policies=0",
+            "users=3,groups=0,roles=1,policies=0,attached_policies=5",
+            "users=3,groups=1,roles=1,policies=1,custom_policies=9,attached_policies=0",
+        ] {
+            Tenant::synthetic(spec).unwrap();
+        }
     }
 
     #[test]

@@ -1,0 +1,218 @@
+//! What every plugin call is held to, beyond the HTTP policy: a CPU budget that counts guest
+//! execution only, memory caps per store and across every store of a runtime, and a bounded
+//! number of stores in flight (the pooling allocator's slots).
+//!
+//! CPU: the epoch ticks every [`EPOCH_TICK`] of wall-clock time, so an epoch deadline alone
+//! would also count time a guest spends waiting on HTTP, the rate limiter or a clock. The
+//! call hook adds up the time spent in wasm between host calls, and when the epoch deadline
+//! comes the callback traps only if that guest time is past the budget; otherwise it re-arms
+//! the deadline for what is left.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+use wasmtime::{CallHook, ResourceLimiter, Store, UpdateDeadline};
+
+/// How often the epoch advances; CPU deadlines are checked at this granularity.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Linear memories per store: a component built by the Rust toolchain has one.
+pub const MEMORIES_PER_STORE: usize = 1;
+/// Tables per store, across the core instances of one component.
+pub const TABLES_PER_STORE: usize = 8;
+/// Core instances per store: the main module and the toolchain's shims.
+pub const CORE_INSTANCES_PER_STORE: usize = 16;
+/// Elements one table may grow to.
+pub const TABLE_ELEMENTS: usize = 20_000;
+
+/// Guest execution time of one store, measured between host calls.
+#[derive(Debug)]
+pub struct CpuMeter {
+    budget: Duration,
+    spent: Duration,
+    running_since: Option<Instant>,
+}
+
+impl CpuMeter {
+    pub fn new(budget: Duration) -> Self {
+        CpuMeter {
+            budget,
+            spent: Duration::ZERO,
+            running_since: None,
+        }
+    }
+
+    /// Guest time so far, including the stretch running now.
+    pub fn spent(&self) -> Duration {
+        self.spent + self.running_since.map_or(Duration::ZERO, |s| s.elapsed())
+    }
+
+    fn enter_guest(&mut self) {
+        self.running_since.get_or_insert_with(Instant::now);
+    }
+
+    fn leave_guest(&mut self) {
+        if let Some(since) = self.running_since.take() {
+            self.spent += since.elapsed();
+        }
+    }
+}
+
+fn ticks(d: Duration) -> u64 {
+    (d.as_nanos() / EPOCH_TICK.as_nanos()).max(1) as u64
+}
+
+/// Store state that carries a [`CpuMeter`] and a [`MemoryLimiter`].
+pub trait Metered: Send + 'static {
+    fn meter(&mut self) -> &mut CpuMeter;
+    fn limiter(&mut self) -> &mut MemoryLimiter;
+}
+
+/// Holds a store to its CPU budget (guest time only) and its memory limiter.
+pub fn limit<T: Metered>(store: &mut Store<T>) {
+    store.limiter(|s| s.limiter());
+    store.call_hook(|mut cx, hook| {
+        let meter = cx.data_mut().meter();
+        match hook {
+            CallHook::CallingWasm | CallHook::ReturningFromHost => meter.enter_guest(),
+            CallHook::ReturningFromWasm | CallHook::CallingHost => meter.leave_guest(),
+        }
+        Ok(())
+    });
+    let budget = store.data_mut().meter().budget;
+    store.set_epoch_deadline(ticks(budget));
+    store.epoch_deadline_callback(|mut cx| {
+        let meter = cx.data_mut().meter();
+        let spent = meter.spent();
+        if spent >= meter.budget {
+            return Ok(UpdateDeadline::Interrupt);
+        }
+        Ok(UpdateDeadline::Continue(ticks(meter.budget - spent)))
+    });
+}
+
+/// Linear memory in use by every store of one runtime, against its total.
+#[derive(Debug)]
+pub struct MemoryPool {
+    total: usize,
+    in_use: AtomicUsize,
+}
+
+impl MemoryPool {
+    pub fn new(total: usize) -> Arc<Self> {
+        Arc::new(MemoryPool {
+            total,
+            in_use: AtomicUsize::new(0),
+        })
+    }
+
+    pub fn in_use(&self) -> usize {
+        self.in_use.load(Ordering::Relaxed)
+    }
+
+    fn reserve(&self, bytes: usize) -> bool {
+        self.in_use
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                used.checked_add(bytes).filter(|n| *n <= self.total)
+            })
+            .is_ok()
+    }
+
+    fn release(&self, bytes: usize) {
+        self.in_use.fetch_sub(bytes, Ordering::AcqRel);
+    }
+}
+
+/// One store's memory limits: its own cap, and its share of the runtime's total, returned
+/// when the store is dropped.
+#[derive(Debug)]
+pub struct MemoryLimiter {
+    per_store: usize,
+    held: usize,
+    pool: Arc<MemoryPool>,
+}
+
+impl MemoryLimiter {
+    pub fn new(per_store: usize, pool: Arc<MemoryPool>) -> Self {
+        MemoryLimiter {
+            per_store,
+            held: 0,
+            pool,
+        }
+    }
+}
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let more = desired.saturating_sub(current);
+        if self.held + more > self.per_store || !self.pool.reserve(more) {
+            return Ok(false);
+        }
+        self.held += more;
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= TABLE_ELEMENTS)
+    }
+
+    fn instances(&self) -> usize {
+        CORE_INSTANCES_PER_STORE
+    }
+
+    fn tables(&self) -> usize {
+        TABLES_PER_STORE
+    }
+
+    fn memories(&self) -> usize {
+        MEMORIES_PER_STORE
+    }
+}
+
+impl Drop for MemoryLimiter {
+    fn drop(&mut self) {
+        self.pool.release(self.held);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pool_bounds_the_total_and_stores_give_back_what_they_held() {
+        let pool = MemoryPool::new(10 << 20);
+        let mut a = MemoryLimiter::new(8 << 20, pool.clone());
+        let mut b = MemoryLimiter::new(8 << 20, pool.clone());
+        assert!(a.memory_growing(0, 6 << 20, None).unwrap());
+        assert!(!a.memory_growing(6 << 20, 9 << 20, None).unwrap(), "past the store's cap");
+        assert!(!b.memory_growing(0, 5 << 20, None).unwrap(), "past the total");
+        assert!(b.memory_growing(0, 4 << 20, None).unwrap());
+        assert_eq!(pool.in_use(), 10 << 20);
+        drop(a);
+        assert_eq!(pool.in_use(), 4 << 20);
+        drop(b);
+        assert_eq!(pool.in_use(), 0);
+    }
+
+    #[test]
+    fn time_outside_the_guest_is_not_counted() {
+        let mut m = CpuMeter::new(Duration::from_millis(50));
+        m.enter_guest();
+        std::thread::sleep(Duration::from_millis(5));
+        m.leave_guest();
+        std::thread::sleep(Duration::from_millis(60));
+        let spent = m.spent();
+        assert!(spent >= Duration::from_millis(5) && spent < Duration::from_millis(50), "{spent:?}");
+    }
+}
