@@ -223,6 +223,8 @@ fn a_syncer_reaches_only_the_products_it_declares() {
             &ramsync::manifest::Capabilities {
                 products: vec!["ims".into()],
                 provisions: false,
+                actions: Vec::new(),
+                provision_actions: Vec::new(),
             },
         )
         .await

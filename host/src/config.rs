@@ -376,17 +376,34 @@ name = "staging"
         );
         // However the key is written, and whatever the mistyped value, it is never shown.
         for (text, shown_at) in [
-            ("[[account]]\nname = \"a\"\nassume_role.role_arn = \"acs:ram::1:role/x\"\nassume_role.external_id = 73519\n", "4:27"),
-            ("[[account]]\nname = \"a\"\n[account.assume_role]\nrole_arn = \"acs:ram::1:role/x\"\n\"external_id\" = 73519\n", "5:17"),
-            ("[[account]]\nname = \"a\"\n[account.assume_role]\nrole_arn = \"acs:ram::1:role/x\"\n'external_id' = [73519]\n", "5:17"),
-            ("[[account]]\nname = \"a\"\nassume_role = { role_arn = \"acs:ram::1:role/x\", external_id = 73519.5 }\n", "3:63"),
-            ("[[account]]\nname = \"a\"\n[account.assume_role]\nrole_arn = \"acs:ram::1:role/x\"\nexternal_id = { id = \"73519\" }\n", "5:15"),
+            (
+                "[[account]]\nname = \"a\"\nassume_role.role_arn = \"acs:ram::1:role/x\"\nassume_role.external_id = 73519\n",
+                "4:27",
+            ),
+            (
+                "[[account]]\nname = \"a\"\n[account.assume_role]\nrole_arn = \"acs:ram::1:role/x\"\n\"external_id\" = 73519\n",
+                "5:17",
+            ),
+            (
+                "[[account]]\nname = \"a\"\n[account.assume_role]\nrole_arn = \"acs:ram::1:role/x\"\n'external_id' = [73519]\n",
+                "5:17",
+            ),
+            (
+                "[[account]]\nname = \"a\"\nassume_role = { role_arn = \"acs:ram::1:role/x\", external_id = 73519.5 }\n",
+                "3:63",
+            ),
+            (
+                "[[account]]\nname = \"a\"\n[account.assume_role]\nrole_arn = \"acs:ram::1:role/x\"\nexternal_id = { id = \"73519\" }\n",
+                "5:15",
+            ),
         ] {
             let e = error(text);
             assert!(!e.contains("73519"), "{e}");
             assert_eq!(
                 e,
-                format!("ramsync.toml:{shown_at}: external_id: invalid value (not shown); it must be a string")
+                format!(
+                    "ramsync.toml:{shown_at}: external_id: invalid value (not shown); it must be a string"
+                )
             );
         }
         let syntax = error(

@@ -179,7 +179,6 @@ fn compile(engine: &wasmtime::Engine, name: &str, wasm: &[u8]) -> Result<Compone
     Ok(component)
 }
 
-
 /// A sandbox with no filesystem, environment, arguments, stdio or sockets.
 fn bare_wasi() -> WasiCtx {
     WasiCtx::builder()
@@ -389,7 +388,9 @@ impl SyncerState {
             ));
         }
         let Some(product) = crate::http_policy::product_of_version(version) else {
-            return Err(refused(format!("API version {version:?} is not one ramsync knows")));
+            return Err(refused(format!(
+                "API version {version:?} is not one ramsync knows"
+            )));
         };
         if !self.granted.iter().any(|g| g == product) {
             return Err(Refusal::Product {
@@ -415,7 +416,9 @@ impl SyncerState {
         }
         let header_host = header(&request.headers, "host").unwrap_or(&request.host);
         if !header_host.eq_ignore_ascii_case(&expected) {
-            return Err(Refusal::Host(format!("{header_host} (in the signed host header)")));
+            return Err(Refusal::Host(format!(
+                "{header_host} (in the signed host header)"
+            )));
         }
         self.actions
             .check(self.kind, product, action)

@@ -204,7 +204,10 @@ impl std::fmt::Display for Refusal {
         match self {
             Refusal::Host(host) => write!(f, "host {host} is not an allowed endpoint"),
             Refusal::Product { product, host } => {
-                write!(f, "product {product} at {host} is not granted to the plugin")
+                write!(
+                    f,
+                    "product {product} at {host} is not granted to the plugin"
+                )
             }
             Refusal::Action { action, why } => write!(f, "action {action}: {why}"),
             Refusal::Unsigned(why) => write!(f, "request not sent: {why}"),
@@ -386,17 +389,18 @@ impl WasiHttpHooks for HttpPolicy {
                 None => request,
                 Some(signed) => {
                     let (parts, body) = request.into_parts();
-                    let bytes = http_body_util::Limited::new(body, crate::action_policy::MAX_REQUEST_BODY)
-                        .collect()
-                        .await
-                        .map_err(|_| {
-                            activity.refuse(Refusal::Unsigned(format!(
-                                "the request body is over {} bytes or unreadable",
-                                crate::action_policy::MAX_REQUEST_BODY
-                            )));
-                            HttpError::HttpRequestDenied
-                        })?
-                        .to_bytes();
+                    let bytes =
+                        http_body_util::Limited::new(body, crate::action_policy::MAX_REQUEST_BODY)
+                            .collect()
+                            .await
+                            .map_err(|_| {
+                                activity.refuse(Refusal::Unsigned(format!(
+                                    "the request body is over {} bytes or unreadable",
+                                    crate::action_policy::MAX_REQUEST_BODY
+                                )));
+                                HttpError::HttpRequestDenied
+                            })?
+                            .to_bytes();
                     if crate::manifest::sha256_hex(&bytes) != signed.content_sha256 {
                         activity.refuse(Refusal::Unsigned(
                             "the request's body is not the signed body".into(),

@@ -19,8 +19,8 @@
 //! Reports over the store: [`access`] (effective access), [`findings`], [`diff`].
 
 pub mod access;
-pub mod action_policy;
 pub mod accounts;
+pub mod action_policy;
 pub mod builtin;
 pub mod cli;
 pub mod component_cache;

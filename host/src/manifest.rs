@@ -172,7 +172,7 @@ pub fn check(entry: &Entry, wasm: &[u8]) -> std::result::Result<(), String> {
         return Err("a signer may declare no products, actions or provisioning".into());
     }
     for action in c.actions.iter().chain(&c.provision_actions) {
-        crate::action_policy::check_entry(action, &c.products)?;
+        crate::action_policy::check_entry(action)?;
     }
     if !c.provision_actions.is_empty() && !c.provisions {
         return Err("provision_actions need \"provisions\": true".into());

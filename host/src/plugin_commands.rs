@@ -206,7 +206,7 @@ pub async fn add(
         .iter()
         .chain(&capabilities.provision_actions)
     {
-        crate::action_policy::check_entry(action, products).map_err(anyhow::Error::msg)?;
+        crate::action_policy::check_entry(action).map_err(anyhow::Error::msg)?;
     }
     if !capabilities.provision_actions.is_empty() && !capabilities.provisions {
         bail!("--provision-actions needs --provisions");

@@ -195,8 +195,14 @@ mod tests {
         let mut a = MemoryLimiter::new(8 << 20, pool.clone());
         let mut b = MemoryLimiter::new(8 << 20, pool.clone());
         assert!(a.memory_growing(0, 6 << 20, None).unwrap());
-        assert!(!a.memory_growing(6 << 20, 9 << 20, None).unwrap(), "past the store's cap");
-        assert!(!b.memory_growing(0, 5 << 20, None).unwrap(), "past the total");
+        assert!(
+            !a.memory_growing(6 << 20, 9 << 20, None).unwrap(),
+            "past the store's cap"
+        );
+        assert!(
+            !b.memory_growing(0, 5 << 20, None).unwrap(),
+            "past the total"
+        );
         assert!(b.memory_growing(0, 4 << 20, None).unwrap());
         assert_eq!(pool.in_use(), 10 << 20);
         drop(a);
@@ -213,6 +219,9 @@ mod tests {
         m.leave_guest();
         std::thread::sleep(Duration::from_millis(60));
         let spent = m.spent();
-        assert!(spent >= Duration::from_millis(5) && spent < Duration::from_millis(50), "{spent:?}");
+        assert!(
+            spent >= Duration::from_millis(5) && spent < Duration::from_millis(50),
+            "{spent:?}"
+        );
     }
 }

@@ -170,9 +170,7 @@ async fn run_context(ctx: &CallContext) -> RunContext {
         Some(auth) => match auth.source.current(&auth.signer, &ctx.endpoints).await {
             Err(_) => None,
             Ok(credential) => {
-                match crate::sts::caller_identity(&auth.signer, &ctx.endpoints, &credential)
-                    .await
-                {
+                match crate::sts::caller_identity(&auth.signer, &ctx.endpoints, &credential).await {
                     Ok(identity) => Some(identity),
                     Err(e) => {
                         tracing::warn!(error = %format!("{e:#}"), "cannot tell who the credentials are; an interrupted run will not be resumed");
@@ -551,15 +549,11 @@ async fn list_page(
             "returned a resource of type {:?} while listing {:?}",
             r.ref_.resource_type, syncer.info.id
         ))
-    } else if let Some(r) = page
-        .items
-        .iter()
-        .find(|r| match (&r.parent, parent_ref) {
-            (None, _) => false,
-            (Some(p), Some(asked)) => !same(p, asked),
-            (Some(_), None) => true,
-        })
-    {
+    } else if let Some(r) = page.items.iter().find(|r| match (&r.parent, parent_ref) {
+        (None, _) => false,
+        (Some(p), Some(asked)) => !same(p, asked),
+        (Some(_), None) => true,
+    }) {
         let p = r.parent.as_ref().expect("checked");
         Some(format!(
             "returned {} {:?} under {}:{}, which it was not asked to list",
@@ -633,7 +627,13 @@ async fn access_of<'r>(
         .map_err(|e| (e, what.clone()))?;
         pager
             .check(page.items.len(), page.next_page_token.as_deref())
-            .and_then(|()| owned_by(resource, page.items.iter().map(|e| &e.resource), "an entitlement"))
+            .and_then(|()| {
+                owned_by(
+                    resource,
+                    page.items.iter().map(|e| &e.resource),
+                    "an entitlement",
+                )
+            })
             .map_err(|e| (e, what.clone()))?;
         entitlements.extend(page.items);
         match page.next_page_token {

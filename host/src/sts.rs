@@ -217,14 +217,23 @@ pub async fn caller_identity(
             Ok(a) if a.status.as_u16() == 429 || a.status.is_server_error() => a.retry_after_ms,
             Ok(a) => bail!(
                 "GetCallerIdentity refused: {}: {}",
-                a.json.get("Code").and_then(|v| v.as_str()).unwrap_or_default(),
-                a.json.get("Message").and_then(|v| v.as_str()).unwrap_or_default()
+                a.json
+                    .get("Code")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default(),
+                a.json
+                    .get("Message")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default()
             ),
             Err(_) => None,
         };
         if attempt >= 5 {
             return answer.and_then(|a| {
-                bail!("GetCallerIdentity: STS still answered HTTP {} after {attempt} attempts", a.status)
+                bail!(
+                    "GetCallerIdentity: STS still answered HTTP {} after {attempt} attempts",
+                    a.status
+                )
             });
         }
         let backoff = 200u64 << (attempt - 1);

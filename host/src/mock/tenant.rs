@@ -603,7 +603,11 @@ impl Tenant {
                 .parse()
                 .with_context(|| format!("--synthetic: {key} must be a count, got {value:?}"))?;
             // Bounded so that a typo cannot exhaust memory; past any real account's size.
-            let max = if key.trim() == "users" { 1_000_000 } else { 100_000 };
+            let max = if key.trim() == "users" {
+                1_000_000
+            } else {
+                100_000
+            };
             if count > max {
                 bail!("--synthetic: {key}={count} is too large; at most {max}");
             }

@@ -67,11 +67,7 @@ fn list_users_request(max_items: &str) -> Result<HttpRequest, Error> {
 }
 
 /// Sends a request with these headers, query and body; Ok(status) when it was sent.
-fn send(
-    headers: &[(String, String)],
-    query: &str,
-    body: Vec<u8>,
-) -> Result<u16, String> {
+fn send(headers: &[(String, String)], query: &str, body: Vec<u8>) -> Result<u16, String> {
     let host = ims_host().map_err(|e| format!("{e:?}"))?;
     let mut wire = Vec::new();
     for (k, v) in headers.iter().filter(|(k, _)| k != "host") {
@@ -142,7 +138,11 @@ fn own_key() -> Result<ResourcePage, Error> {
         OWN_KEY_SECRET,
     );
     headers.push(("authorization".into(), signature.authorization));
-    let outcome = send(&headers, &ramsync_acs3::canonical_query(&request.query), Vec::new());
+    let outcome = send(
+        &headers,
+        &ramsync_acs3::canonical_query(&request.query),
+        Vec::new(),
+    );
     Err(Error::InvalidInput(format!("own-key sent: {outcome:?}")))
 }
 
@@ -161,6 +161,12 @@ fn by_token(token: &str) -> Result<ResourcePage, Error> {
                 hog.push(vec![1u8; 1 << 20]);
                 std::hint::black_box(&hog);
             }
+        }
+        // A fixed 32 MiB, then a normal answer.
+        "alloc-32m" => {
+            let hog = vec![1u8; 32 << 20];
+            std::hint::black_box(&hog);
+            Ok(page(Vec::new(), None))
         }
         "evil-host" => {
             let result = waki::Client::new()
@@ -210,7 +216,10 @@ fn by_token(token: &str) -> Result<ResourcePage, Error> {
         }
         "create-access-key" => {
             let keys = Rpc::new(Product::IMS)?.call("CreateAccessKey", &[])?;
-            Err(Error::InvalidInput(format!("got a new key: {}", keys.root().str("RequestId")?)))
+            Err(Error::InvalidInput(format!(
+                "got a new key: {}",
+                keys.root().str("RequestId")?
+            )))
         }
         "assume-role" => {
             Rpc::new(Product::STS)?.call(
@@ -227,7 +236,9 @@ fn by_token(token: &str) -> Result<ResourcePage, Error> {
             request.host = "ims.aliyuncs.com".into();
             request.headers[0].1 = "ims.aliyuncs.com".into();
             auth::sign(&request)?;
-            Err(Error::InvalidInput("a request for another host was signed".into()))
+            Err(Error::InvalidInput(
+                "a request for another host was signed".into(),
+            ))
         }
         "own-key" => own_key(),
         how @ ("tamper-query" | "tamper-action" | "tamper-body" | "replay") => signed_then(how),
@@ -247,7 +258,9 @@ fn by_parent(parent: &Resource, token: Option<&str>) -> Result<ResourcePage, Err
             None,
         )),
         ("huge-page", _) => Ok(page(
-            (0..10_001).map(|i| item(&format!("r{i}"), here.clone())).collect(),
+            (0..10_001)
+                .map(|i| item(&format!("r{i}"), here.clone()))
+                .collect(),
             None,
         )),
         // A cycle of two tokens: never the same token twice in a row.
