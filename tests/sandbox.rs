@@ -361,7 +361,7 @@ fn sync_with_mode(
     let report = mock.runtime.block_on(async {
         let (plugins, _, ctx) = misbehaving(&mock, Limits::default()).await;
         let mut store = Store::open_or_create(&dir.path().join("s.db")).unwrap();
-        let report = ramsync::scheduler::sync(
+        ramsync::scheduler::sync(
             &plugins,
             &ctx,
             &mut store,
@@ -369,8 +369,7 @@ fn sync_with_mode(
             &ramsync::progress::ProgressDisplay::hidden().account("default"),
         )
         .await
-        .unwrap();
-        report
+        .unwrap()
     });
     let store = Store::open_or_create(&dir.path().join("s.db")).unwrap();
     (report, store, dir)
