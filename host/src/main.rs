@@ -58,16 +58,10 @@ fn init_logging(format: LogFormat, verbose: u8) {
         1 => "info",
         _ => "debug",
     };
-    // Off a terminal no progress is drawn, so its structured lines are logged instead.
-    let progress = if ramsync::progress::drawn() || verbose > 0 {
-        ""
-    } else {
-        ",ramsync::progress=info"
-    };
+    // Quiet by default: off a terminal no progress is drawn, and its lines are logged
+    // (at INFO) only when -v or RUST_LOG asks for them. Warnings and errors always show.
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(format!(
-            "{default},wasmtime=warn,cranelift=warn{progress}"
-        ))
+        tracing_subscriber::EnvFilter::new(format!("{default},wasmtime=warn,cranelift=warn"))
     });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
