@@ -782,10 +782,10 @@ fn a_peer_closing_its_socket_does_not_kill_the_local_api() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
+    // The reader stays open to the end: a closed stdout would end the process, as it should.
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    stdout.read_line(&mut line).unwrap();
     let url = line
         .split_whitespace()
         .find(|w| w.starts_with("http://"))
@@ -813,4 +813,5 @@ fn a_peer_closing_its_socket_does_not_kill_the_local_api() {
     assert!(answer.starts_with("HTTP/1.1"), "{answer}");
     child.kill().unwrap();
     child.wait().unwrap();
+    drop(stdout);
 }

@@ -27,7 +27,8 @@ const TARGET: &str = "wasm32-wasip2";
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
-    let root = manifest_dir.parent().unwrap().to_path_buf();
+    // This crate is host/engine; the workspace root is two levels up.
+    let root = manifest_dir.ancestors().nth(2).unwrap().to_path_buf();
     for watched in ["plugins", "wit", "Cargo.toml", "Cargo.lock"] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
@@ -96,10 +97,8 @@ fn main() {
         .unwrap();
     }
     std::fs::write(test_dir.join("plugins.json"), manifest(TEST_PLUGINS)).unwrap();
-    println!(
-        "cargo:rustc-env=RAMSYNC_TEST_PLUGIN_DIR={}",
-        test_dir.display()
-    );
+    // For the tests of the packages that depend on this one (see `links` in Cargo.toml).
+    println!("cargo:test_plugin_dir={}", test_dir.display());
 }
 
 /// The version in the WIT file's `package ramsync:connector@VERSION;` line.

@@ -18,23 +18,16 @@
 //!
 //! Reports over the store: [`access`] (effective access), [`findings`], [`diff`].
 
-pub mod access;
 pub mod accounts;
-pub mod action_policy;
-pub mod builtin;
 pub mod cli;
-pub mod component_cache;
 pub mod config;
-pub mod credentials;
-pub mod diff;
-pub mod engine;
-pub mod findings;
-pub mod http_policy;
-pub mod manifest;
-pub mod mock;
 pub mod plugin_commands;
 pub mod progress;
-pub mod sandbox;
 pub mod scheduler;
-pub mod store;
-pub mod sts;
+pub use ramsync_credentials as credentials;
+pub use ramsync_credentials::sts;
+pub use ramsync_engine as engine;
+pub use ramsync_engine::{action_policy, builtin, component_cache, http_policy, manifest, sandbox};
+pub use ramsync_mock as mock;
+pub use ramsync_queries::{access, diff, findings};
+pub use ramsync_store as store;

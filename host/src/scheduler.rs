@@ -108,15 +108,7 @@ impl SyncOptions {
     }
 }
 
-/// What happened to one resource type.
-#[derive(Debug, Clone)]
-pub struct TypeReport {
-    pub resource_type: String,
-    pub plugin: String,
-    pub resources: usize,
-    pub grants: usize,
-    pub error: Option<String>,
-}
+pub use ramsync_model::{TypeReport, api_line, plugin_error_line};
 
 /// The outcome of a sync.
 #[derive(Debug, Clone)]
@@ -167,10 +159,16 @@ impl From<(CallError, String)> for Stop {
 async fn run_context(ctx: &CallContext) -> RunContext {
     let caller = match &ctx.auth {
         None => None,
-        Some(auth) => match auth.source.current(&auth.signer, &ctx.endpoints).await {
+        Some(auth) => match auth
+            .source
+            .current(auth.signer.as_ref(), &ctx.endpoints)
+            .await
+        {
             Err(_) => None,
             Ok(credential) => {
-                match crate::sts::caller_identity(&auth.signer, &ctx.endpoints, &credential).await {
+                match crate::sts::caller_identity(auth.signer.as_ref(), &ctx.endpoints, &credential)
+                    .await
+                {
                     Ok(identity) => Some(identity),
                     Err(e) => {
                         tracing::warn!(error = %format!("{e:#}"), "cannot tell who the credentials are; an interrupted run will not be resumed");
@@ -748,38 +746,6 @@ pub fn error_line(e: &CallError) -> String {
         CallError::Refused(m) => format!("refused {m}"),
         CallError::Timeout(d) => format!("timed out after {d:?}"),
         CallError::Credentials(m) => m.clone(),
-    }
-}
-
-fn api_line(e: &crate::engine::ApiError) -> String {
-    let mut s = e.action.to_string();
-    if !e.code.is_empty() {
-        s.push_str(&format!(" returned {}", e.code));
-    }
-    if !e.message.is_empty() {
-        s.push_str(&format!(": {}", e.message));
-    }
-    if !e.request_id.is_empty() {
-        s.push_str(&format!(" (RequestId {})", e.request_id));
-    }
-    s
-}
-
-/// A one-line form of a plugin error.
-pub fn plugin_error_line(e: &PluginError) -> String {
-    match e {
-        PluginError::Unauthorized(a)
-        | PluginError::Forbidden(a)
-        | PluginError::NotFound(a)
-        | PluginError::Transient(a)
-        | PluginError::BadResponse(a)
-        | PluginError::Conflict(a) => api_line(a),
-        PluginError::Throttled(t) => format!(
-            "{} (retry after {} ms)",
-            api_line(&t.detail),
-            t.retry_after_ms
-        ),
-        PluginError::InvalidInput(m) => m.clone(),
     }
 }
 

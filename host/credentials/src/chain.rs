@@ -1,4 +1,5 @@
-//! Credentials. They are handed to the signer plugin alone, never to a syncer, and their
+//! Credentials and where they come from: the environment, then an Alibaba Cloud CLI
+//! profile. They are handed to the signer plugin alone, never to a syncer, and their
 //! `Debug` form is redacted so no secret reaches a log, an error or a panic message.
 
 use anyhow::{Result, bail};

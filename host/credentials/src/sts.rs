@@ -2,15 +2,43 @@
 //! only to the configured STS endpoint. Temporary credentials are cached and refreshed
 //! before they expire, also during long syncs; chains (key -> role A -> role B) work.
 
-use crate::credentials::Credential;
-use crate::engine::{HttpRequest, Signer};
-use crate::http_policy::Endpoints;
-use anyhow::{Context, Result, anyhow, bail};
-use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
+use crate::chain::Credential;
+use anyhow::{Result, anyhow, bail};
+use ramsync_model::{Endpoints, HttpRequest, PluginError, Signature};
 use std::future::Future;
 use std::pin::Pin;
 use time::OffsetDateTime;
+
+/// What the host's own STS calls need from the engine: a signature from the signer plugin,
+/// and one POST to an allowed endpoint. The engine implements it; this crate stays free of
+/// wasmtime and of any HTTP client.
+pub trait StsHost: Send + Sync {
+    /// Signs `request` with `credential`. The outer error is the signer failing (a trap, a
+    /// timeout); the inner one is the signer's own typed error.
+    fn sign<'a>(
+        &'a self,
+        request: &'a HttpRequest,
+        credential: &'a Credential,
+    ) -> BoxFuture<'a, Result<Result<Signature, PluginError>>>;
+
+    /// Sends a POST with these headers and an empty body; the answer's body is capped at 1 MiB.
+    fn post<'a>(
+        &'a self,
+        url: String,
+        headers: Vec<(String, String)>,
+    ) -> BoxFuture<'a, Result<HttpAnswer>>;
+}
+
+/// What an endpoint answered.
+#[derive(Debug, Clone)]
+pub struct HttpAnswer {
+    /// The HTTP status code.
+    pub status: u16,
+    /// The `x-acs-retry-after` header, in milliseconds.
+    pub retry_after_ms: Option<u64>,
+    /// The body.
+    pub body: Vec<u8>,
+}
 
 /// The settings of one AssumeRole step.
 #[derive(Debug, Clone)]
@@ -49,7 +77,8 @@ pub enum CredentialSource {
     },
 }
 
-type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+/// A boxed future, as [`StsHost`] returns.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 impl CredentialSource {
     /// Assumes `spec` on top of this source.
@@ -64,7 +93,7 @@ impl CredentialSource {
     /// The credential to use now, assuming (or re-assuming) roles as needed.
     pub fn current<'a>(
         &'a self,
-        signer: &'a Signer,
+        signer: &'a dyn StsHost,
         endpoints: &'a Endpoints,
     ) -> BoxFuture<'a, Result<Credential>> {
         Box::pin(async move {
@@ -102,7 +131,7 @@ pub fn needs_refresh(
 
 /// An STS answer: the HTTP status, the `x-acs-retry-after` hint and the JSON body.
 struct StsAnswer {
-    status: http::StatusCode,
+    status: u16,
     retry_after_ms: Option<u64>,
     json: serde_json::Value,
 }
@@ -110,7 +139,7 @@ struct StsAnswer {
 /// Calls an STS action as the host, signed by the signer plugin with `base`, sent only to the
 /// configured STS endpoint. `what` names the call in errors.
 async fn sts_call(
-    signer: &Signer,
+    signer: &dyn StsHost,
     endpoints: &Endpoints,
     base: &Credential,
     action: &str,
@@ -146,37 +175,18 @@ async fn sts_call(
     let signature = signer.sign(&request, base).await?.map_err(|e| {
         anyhow!(
             "{what}: signing failed: {}",
-            crate::scheduler::plugin_error_line(&e)
+            ramsync_model::plugin_error_line(&e)
         )
     })?;
-    let mut builder = http::Request::post(format!("{base_url}/?{canonical}"));
-    for (name, value) in headers.iter().chain(signature.headers.iter()) {
-        builder = builder.header(name.as_str(), value.as_str());
-    }
-    let body = Empty::<Bytes>::new()
-        .map_err(|never| match never {})
-        .boxed_unsync();
-    let request = builder
-        .body(body)
-        .with_context(|| format!("building the {action} request"))?;
-    let (response, io) =
-        wasmtime_wasi_http::default_send_request(request, Some(crate::http_policy::clamp(None)))
-            .await
-            .map_err(|e| anyhow!("{what}: cannot reach STS at {base_url}: {e}"))?;
-    tokio::spawn(async move {
-        let _ = io.await;
-    });
-    let status = response.status();
-    let retry_after_ms = response
-        .headers()
-        .get("x-acs-retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse().ok());
-    let body = http_body_util::Limited::new(response.into_body(), 1 << 20)
-        .collect()
+    let wire: Vec<(String, String)> = headers.into_iter().chain(signature.headers).collect();
+    let HttpAnswer {
+        status,
+        retry_after_ms,
+        body,
+    } = signer
+        .post(format!("{base_url}/?{canonical}"), wire)
         .await
-        .map_err(|e| anyhow!("{what}: reading the response failed: {e}"))?
-        .to_bytes();
+        .map_err(|e| anyhow!("{what}: cannot reach STS at {base_url}: {e:#}"))?;
     let json: serde_json::Value = serde_json::from_slice(&body)
         .map_err(|_| anyhow!("{what}: STS answered HTTP {status} with a body that is not JSON"))?;
     Ok(StsAnswer {
@@ -189,7 +199,7 @@ async fn sts_call(
 /// Who `credential` is, from STS GetCallerIdentity (which needs no permission), as
 /// `ACCOUNT_ID ARN`. Throttling and server errors are retried a few times.
 pub async fn caller_identity(
-    signer: &Signer,
+    signer: &dyn StsHost,
     endpoints: &Endpoints,
     credential: &Credential,
 ) -> Result<String> {
@@ -206,7 +216,7 @@ pub async fn caller_identity(
         )
         .await;
         let retry_after = match &answer {
-            Ok(a) if a.status.is_success() => {
+            Ok(a) if (200..300).contains(&a.status) => {
                 let field = |k: &str| a.json.get(k).and_then(|v| v.as_str()).unwrap_or_default();
                 let (account, arn) = (field("AccountId"), field("Arn"));
                 if account.is_empty() || arn.is_empty() {
@@ -214,7 +224,7 @@ pub async fn caller_identity(
                 }
                 return Ok(format!("{account} {arn}"));
             }
-            Ok(a) if a.status.as_u16() == 429 || a.status.is_server_error() => a.retry_after_ms,
+            Ok(a) if a.status == 429 || a.status >= 500 => a.retry_after_ms,
             Ok(a) => bail!(
                 "GetCallerIdentity refused: {}: {}",
                 a.json
@@ -244,7 +254,7 @@ pub async fn caller_identity(
 
 /// Calls STS AssumeRole with `base`, signed by the signer plugin.
 pub async fn assume_role(
-    signer: &Signer,
+    signer: &dyn StsHost,
     endpoints: &Endpoints,
     base: &Credential,
     spec: &AssumeRole,
@@ -279,7 +289,7 @@ pub async fn assume_role(
             .unwrap_or_default()
             .to_string()
     };
-    if !status.is_success() {
+    if !(200..300).contains(&status) {
         let code = field("Code");
         let hint = match (code.as_str(), &spec.external_id) {
             ("NoPermission", None) => {

@@ -5,21 +5,15 @@
 //! here so that syncers never hold it.
 
 use crate::action_policy::Ledger;
-use crate::credentials::Secret;
-use anyhow::{Result, bail};
+use anyhow::Result;
+use ramsync_credentials::Secret;
+pub use ramsync_model::{Endpoints, PRODUCTS, product_of_version};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiHttpHooks};
-
-/// The API products ramsync talks to, with their public endpoints.
-pub const PRODUCTS: &[(&str, &str)] = &[
-    ("ram", "https://ram.aliyuncs.com"),
-    ("ims", "https://ims.aliyuncs.com"),
-    ("sts", "https://sts.aliyuncs.com"),
-];
 
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -29,17 +23,6 @@ pub const MAX_RESPONSE_BYTES: usize = 16 << 20;
 
 /// The default request rate per account and product when none is configured.
 pub const DEFAULT_QPS: u32 = 50;
-
-/// The product an API version belongs to. Requests name their version in `x-acs-version`;
-/// the local API serves every product at one address, so the endpoint alone cannot tell.
-pub fn product_of_version(version: &str) -> Option<&'static str> {
-    match version {
-        "2015-05-01" => Some("ram"),
-        "2019-08-15" => Some("ims"),
-        "2015-04-01" => Some("sts"),
-        _ => None,
-    }
-}
 
 /// One account's request rates, one limiter per product; a request waits for its turn.
 pub struct RateLimits {
@@ -78,111 +61,6 @@ impl RateLimits {
         if let Some(limiter) = self.by_product.get(product) {
             limiter.until_ready().await;
         }
-    }
-}
-
-/// Where each product is reached. Every configured endpoint is allowed; nothing else is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Endpoints {
-    by_product: BTreeMap<String, url::Url>,
-}
-
-impl Default for Endpoints {
-    fn default() -> Self {
-        let by_product = PRODUCTS
-            .iter()
-            .map(|(p, u)| {
-                (
-                    p.to_string(),
-                    url::Url::parse(u).expect("valid default endpoint"),
-                )
-            })
-            .collect();
-        Endpoints { by_product }
-    }
-}
-
-impl Endpoints {
-    /// Replaces a product's endpoint, from a `PRODUCT=URL` argument.
-    pub fn set(&mut self, product: &str, url: &str) -> Result<()> {
-        if !PRODUCTS.iter().any(|(p, _)| *p == product) {
-            bail!("unknown product {product:?} in --endpoint; expected one of ram, ims, sts");
-        }
-        let parsed = url::Url::parse(url)
-            .map_err(|e| anyhow::anyhow!("invalid URL {url:?} for {product}: {e}"))?;
-        if parsed.scheme() != "http" && parsed.scheme() != "https" {
-            bail!("endpoint for {product} must be http:// or https://, got {url:?}");
-        }
-        if parsed.host_str().is_none()
-            || !matches!(parsed.path(), "" | "/")
-            || parsed.query().is_some()
-            || parsed.fragment().is_some()
-        {
-            bail!(
-                "endpoint for {product} must be a base URL like https://host[:port], got {url:?}"
-            );
-        }
-        if !parsed.username().is_empty() || parsed.password().is_some() {
-            bail!("endpoint for {product} must not carry credentials");
-        }
-        self.by_product.insert(product.to_string(), parsed);
-        Ok(())
-    }
-
-    /// Parses a `PRODUCT=URL` argument and applies it.
-    pub fn apply_arg(&mut self, arg: &str) -> Result<()> {
-        let Some((product, url)) = arg.split_once('=') else {
-            bail!(
-                "--endpoint takes PRODUCT=URL, for example ram=http://127.0.0.1:8080; got {arg:?}"
-            );
-        };
-        self.set(product.trim(), url.trim())
-    }
-
-    /// All products at one base URL, as the local API serves them.
-    pub fn all_at(base: &str) -> Result<Self> {
-        let mut e = Endpoints::default();
-        for (p, _) in PRODUCTS {
-            e.set(p, base)?;
-        }
-        Ok(e)
-    }
-
-    /// The base URL for a product, without a trailing slash.
-    pub fn base_url(&self, product: &str) -> Option<String> {
-        self.by_product
-            .get(product)
-            .map(|u| u.as_str().trim_end_matches('/').to_string())
-    }
-
-    /// The products served at `scheme://authority`, none when it is not an allowed endpoint
-    /// (several when they share a base URL, as on the local API).
-    pub fn products_at(&self, scheme: &str, host: &str, port: Option<u16>) -> Vec<&str> {
-        self.by_product
-            .iter()
-            .filter(|(_, url)| {
-                url.scheme() == scheme
-                    && url.host_str().is_some_and(|h| h.eq_ignore_ascii_case(host))
-                    && url.port_or_known_default() == port.or_else(|| default_port(scheme))
-            })
-            .map(|(product, _)| product.as_str())
-            .collect()
-    }
-
-    pub fn describe(&self) -> String {
-        self.by_product
-            .iter()
-            .map(|(p, u)| format!("{p}={}", u.as_str().trim_end_matches('/')))
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
-}
-
-fn default_port(scheme: &str) -> Option<u16> {
-    match scheme {
-        "http" => Some(80),
-        "https" => Some(443),
-        _ => None,
     }
 }
 
@@ -286,6 +164,46 @@ impl HttpPolicy {
         self.activity.refuse(refusal);
         Box::new(async { Err(HttpError::HttpRequestDenied) })
     }
+}
+
+/// One POST made by the host itself (STS), with the timeouts of plugin requests and the
+/// answer's body capped at 1 MiB.
+pub async fn host_post(
+    url: String,
+    headers: Vec<(String, String)>,
+) -> Result<ramsync_credentials::sts::HttpAnswer> {
+    use http_body_util::BodyExt;
+    let mut builder = http::Request::post(url);
+    for (name, value) in &headers {
+        builder = builder.header(name.as_str(), value.as_str());
+    }
+    let body = http_body_util::Empty::<bytes::Bytes>::new()
+        .map_err(|never| match never {})
+        .boxed_unsync();
+    let request = builder.body(body)?;
+    let (response, io) = wasmtime_wasi_http::default_send_request(request, Some(clamp(None)))
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    tokio::spawn(async move {
+        let _ = io.await;
+    });
+    let status = response.status().as_u16();
+    let retry_after_ms = response
+        .headers()
+        .get("x-acs-retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok());
+    let body = http_body_util::Limited::new(response.into_body(), 1 << 20)
+        .collect()
+        .await
+        .map_err(|e| anyhow::anyhow!("reading the response failed: {e}"))?
+        .to_bytes()
+        .to_vec();
+    Ok(ramsync_credentials::sts::HttpAnswer {
+        status,
+        retry_after_ms,
+        body,
+    })
 }
 
 /// Clamps the guest's timeouts to the host's maximums.
@@ -442,65 +360,6 @@ impl WasiHttpHooks for HttpPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn defaults_allow_only_public_endpoints_over_https() {
-        let e = Endpoints::default();
-        assert_eq!(
-            e.products_at("https", "ram.aliyuncs.com", None)
-                .first()
-                .copied(),
-            Some("ram")
-        );
-        assert_eq!(
-            e.products_at("https", "ims.aliyuncs.com", Some(443))
-                .first()
-                .copied(),
-            Some("ims")
-        );
-        assert_eq!(
-            e.products_at("http", "ram.aliyuncs.com", None)
-                .first()
-                .copied(),
-            None
-        );
-        assert_eq!(
-            e.products_at("https", "evil.example.com", None)
-                .first()
-                .copied(),
-            None
-        );
-        assert_eq!(
-            e.products_at("https", "ram.aliyuncs.com", Some(8443))
-                .first()
-                .copied(),
-            None
-        );
-    }
-
-    #[test]
-    fn overrides_are_validated() {
-        let mut e = Endpoints::default();
-        e.apply_arg("ram=http://127.0.0.1:8080").unwrap();
-        assert_eq!(
-            e.products_at("http", "127.0.0.1", Some(8080))
-                .first()
-                .copied(),
-            Some("ram")
-        );
-        assert_eq!(e.base_url("ram").unwrap(), "http://127.0.0.1:8080");
-        assert!(
-            e.apply_arg("ecs=http://x")
-                .unwrap_err()
-                .to_string()
-                .contains("unknown product")
-        );
-        assert!(e.apply_arg("ram").is_err());
-        assert!(e.apply_arg("ram=ftp://x").is_err());
-        assert!(e.apply_arg("ram=http://x/path").is_err());
-        assert!(e.apply_arg("ram=http://x/#frag").is_err());
-        assert!(e.apply_arg("ram=http://x#").is_err());
-    }
 
     #[test]
     fn timeouts_are_clamped() {

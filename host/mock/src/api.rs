@@ -660,8 +660,8 @@ pub fn assume_role(
         ))
         .unwrap_or_default();
     let issued = MockKey {
-        secret: crate::credentials::Secret::new(&secret),
-        security_token: Some(crate::credentials::Secret::new(&token)),
+        secret: ramsync_credentials::Secret::new(&secret),
+        security_token: Some(ramsync_credentials::Secret::new(&token)),
         expires_at: Some(expires),
         identity: super::Identity::AssumedRole {
             role: role.name.clone(),

@@ -1,16 +1,21 @@
 //! The local Alibaba Cloud API: a real HTTP server that serves RAM, IMS and STS from one
 //! base URL, dispatched by `x-acs-version` and `x-acs-action`. It verifies ACS3 signatures
 //! the way the real gateway does, enforces paging limits, and can inject faults for tests.
+//!
+//! It owns the tenant (a JSON file, the bundled sample or a generated one) and the API's
+//! behaviour. It is what the demo and the tests talk to, never what a sync of a real account
+//! uses: only the `mock`, `demo` and `run-plugin` commands and the tests depend on it, and it
+//! depends on nothing of the host but the credentials' secret type.
 
 pub mod api;
 pub mod tenant;
 pub mod verify;
 
-use crate::credentials::Secret;
 use anyhow::{Context, Result, bail};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::{Request, Response};
+use ramsync_credentials::Secret;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;

@@ -2,8 +2,8 @@
 //! (policies attached directly, through groups, and through roles it can assume, chains
 //! included), and the reverse: who holds a policy, can assume a role, or is in a group.
 
-use crate::store::{GrantRow, ResourceRow, Store, SyncRun};
 use anyhow::{Result, bail};
+use ramsync_store::{GrantRow, ResourceRow, Store, SyncRun};
 use serde::Serialize;
 use std::collections::HashSet;
 

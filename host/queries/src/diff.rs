@@ -1,7 +1,7 @@
 //! What changed between two complete syncs: resources and grants added and removed.
 
-use crate::store::{Store, SyncRun};
 use anyhow::{Result, bail};
+use ramsync_store::{Store, SyncRun};
 use rusqlite::params;
 use serde::Serialize;
 

@@ -2,8 +2,8 @@
 //! Each has a stable code, a severity, the resource it is about and the evidence.
 
 use crate::access::Access;
-use crate::store::{ResourceRow, Store};
 use anyhow::Result;
+use ramsync_store::{ResourceRow, Store};
 use serde::Serialize;
 use std::collections::BTreeMap;
 

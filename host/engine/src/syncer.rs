@@ -1,0 +1,589 @@
+//! Syncer plugins: a fresh store per call, what the host signs for it and what it may send,
+//! and how a call ended.
+
+use crate::action_policy::{ActionPolicy, CallKind, Ledger, SignedRequest};
+use crate::bindings;
+use crate::bindings::signer::ramsync::connector::types as wit;
+use crate::http_policy::{Endpoints, HttpActivity, HttpPolicy, RateLimits, Refusal};
+use crate::sandbox::{CpuMeter, MemoryLimiter, Metered};
+use crate::{
+    Change, EntitlementPage, GrantPage, HttpRequest, Limits, PluginError, Resource, ResourcePage,
+    Runtime, Signer, TypeInfo, bare_wasi, check_wit_version, compile, trap_message, wctx,
+};
+use anyhow::Result;
+use ramsync_credentials::Credential;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use wasmtime::Store;
+use wasmtime::component::{HasSelf, Linker, ResourceTable};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+/// Signs on behalf of a syncer with one account's credentials.
+pub struct Auth {
+    pub signer: Arc<Signer>,
+    pub source: ramsync_credentials::sts::CredentialSource,
+}
+
+impl Auth {
+    /// A fixed AccessKey or STS credential.
+    pub fn fixed(signer: Arc<Signer>, credential: Credential) -> Self {
+        Auth {
+            signer,
+            source: ramsync_credentials::sts::CredentialSource::Fixed(credential),
+        }
+    }
+}
+
+/// Everything a syncer call needs from the host, shared by all calls of one sync.
+#[derive(Clone)]
+pub struct CallContext {
+    pub endpoints: Arc<Endpoints>,
+    pub auth: Option<Arc<Auth>>,
+    pub limits: Limits,
+    /// This account's request rates, per product.
+    pub rates: Arc<RateLimits>,
+    /// API calls made by plugins through this context.
+    pub http_calls: Arc<AtomicU64>,
+    /// When set, the `product:Action` of every call is recorded here (`run-plugin`).
+    pub actions: Option<Arc<std::sync::Mutex<Vec<String>>>>,
+}
+
+impl CallContext {
+    /// A context without a rate limit.
+    pub fn new(endpoints: Endpoints, auth: Option<Arc<Auth>>, limits: Limits) -> Self {
+        Self::with_rates(endpoints, auth, limits, RateLimits::unlimited())
+    }
+
+    pub fn with_rates(
+        endpoints: Endpoints,
+        auth: Option<Arc<Auth>>,
+        limits: Limits,
+        rates: RateLimits,
+    ) -> Self {
+        CallContext {
+            endpoints: Arc::new(endpoints),
+            auth,
+            limits,
+            rates: Arc::new(rates),
+            http_calls: Arc::default(),
+            actions: None,
+        }
+    }
+}
+
+/// Store state of a syncer call.
+pub struct SyncerState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    http: WasiHttpCtx,
+    policy: HttpPolicy,
+    meter: CpuMeter,
+    memory: MemoryLimiter,
+    endpoints: Arc<Endpoints>,
+    granted: Arc<[String]>,
+    /// The signer and this call's credential, fetched (and refreshed) before the call.
+    auth: Option<(Arc<Signer>, Credential)>,
+    /// What this call may have signed, and the signatures made for it.
+    kind: CallKind,
+    actions: Arc<ActionPolicy>,
+    ledger: Arc<Ledger>,
+    activity: Arc<HttpActivity>,
+}
+
+impl Metered for SyncerState {
+    fn meter(&mut self) -> &mut CpuMeter {
+        &mut self.meter
+    }
+    fn limiter(&mut self) -> &mut MemoryLimiter {
+        &mut self.memory
+    }
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+impl SyncerState {
+    /// Whether the host may sign `request` for this call: an action of a granted product,
+    /// at that product's endpoint, allowed for this kind of call.
+    fn may_sign(&self, request: &HttpRequest) -> Result<(), Refusal> {
+        let action = header(&request.headers, "x-acs-action").unwrap_or_default();
+        let version = header(&request.headers, "x-acs-version").unwrap_or_default();
+        let refused = |why: String| Refusal::Action {
+            action: action.to_string(),
+            why,
+        };
+        if action.is_empty() || version.is_empty() {
+            return Err(refused(
+                "a request to sign must name its x-acs-action and x-acs-version".into(),
+            ));
+        }
+        let Some(product) = crate::http_policy::product_of_version(version) else {
+            return Err(refused(format!(
+                "API version {version:?} is not one ramsync knows"
+            )));
+        };
+        if !self.granted.iter().any(|g| g == product) {
+            return Err(Refusal::Product {
+                product: product.to_string(),
+                host: request.host.clone(),
+            });
+        }
+        let expected = self
+            .endpoints
+            .base_url(product)
+            .and_then(|u| url::Url::parse(&u).ok())
+            .map(|u| match (u.host_str(), u.port()) {
+                (Some(h), Some(p)) => format!("{h}:{p}"),
+                (Some(h), None) => h.to_string(),
+                _ => String::new(),
+            })
+            .unwrap_or_default();
+        if !request.host.eq_ignore_ascii_case(&expected) {
+            return Err(Refusal::Host(format!(
+                "{} (asked to sign for it; the {product} endpoint is {expected})",
+                request.host
+            )));
+        }
+        let header_host = header(&request.headers, "host").unwrap_or(&request.host);
+        if !header_host.eq_ignore_ascii_case(&expected) {
+            return Err(Refusal::Host(format!(
+                "{header_host} (in the signed host header)"
+            )));
+        }
+        self.actions
+            .check(self.kind, product, action)
+            .map_err(|why| Refusal::Action {
+                action: format!("{product}:{action}"),
+                why,
+            })
+    }
+}
+
+impl WasiView for SyncerState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for SyncerState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.policy,
+        }
+    }
+}
+
+impl bindings::signer::ramsync::connector::types::Host for SyncerState {}
+
+impl bindings::syncer::ramsync::connector::auth::Host for SyncerState {
+    async fn sign(
+        &mut self,
+        request: wit::HttpRequest,
+    ) -> wasmtime::Result<Result<Vec<(String, String)>, wit::Error>> {
+        let request = HttpRequest::from(request);
+        Ok(self.sign_for_plugin(request).await?.map_err(Into::into))
+    }
+}
+
+impl SyncerState {
+    /// Signs `request` for the plugin, if this call may have it signed, and records the
+    /// signature in the ledger the HTTP hook checks.
+    async fn sign_for_plugin(
+        &mut self,
+        request: HttpRequest,
+    ) -> wasmtime::Result<Result<Vec<(String, String)>, PluginError>> {
+        let Some((signer, credential)) = self.auth.clone() else {
+            return Ok(Err(PluginError::InvalidInput(
+                "no credential is configured for this call".into(),
+            )));
+        };
+        if let Err(refusal) = self.may_sign(&request) {
+            let message = refusal.to_string();
+            self.activity.refuse(refusal);
+            return Ok(Err(PluginError::InvalidInput(format!(
+                "the host refused to sign: {message}"
+            ))));
+        }
+        let signed = signer
+            .sign(&request, &credential)
+            .await
+            .map_err(wasmtime::Error::from_anyhow)?;
+        let signature = match signed {
+            Ok(s) => s,
+            Err(e) => return Ok(Err(e)),
+        };
+        // The token is added to the wire by the HTTP policy, so the syncer never holds it.
+        let headers: Vec<(String, String)> = signature
+            .headers
+            .into_iter()
+            .filter(|(name, _)| !name.eq_ignore_ascii_case("x-acs-security-token"))
+            .collect();
+        if let Some(authorization) = header(&headers, "authorization") {
+            let must_match = request
+                .headers
+                .iter()
+                .chain(&headers)
+                .filter(|(k, _)| {
+                    !k.eq_ignore_ascii_case("host") && !k.eq_ignore_ascii_case("authorization")
+                })
+                .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+                .chain([("authorization".to_string(), authorization.to_string())])
+                .collect();
+            let content_sha256 = header(&headers, "x-acs-content-sha256")
+                .map(str::to_string)
+                .unwrap_or_else(|| crate::manifest::sha256_hex(&request.body));
+            self.ledger.record(
+                authorization.to_string(),
+                SignedRequest {
+                    method: request.method.clone(),
+                    authority: request.host.clone(),
+                    path: request.path.clone(),
+                    query: ramsync_acs3::canonical_query(&request.query),
+                    headers: must_match,
+                    content_sha256,
+                },
+            );
+        }
+        Ok(Ok(headers))
+    }
+}
+
+impl bindings::syncer::ramsync::connector::endpoints::Host for SyncerState {
+    async fn base_url(&mut self, product: String) -> wasmtime::Result<Option<String>> {
+        // A product the plugin is not granted has no endpoint, as far as it can tell.
+        if !self.granted.contains(&product) {
+            return Ok(None);
+        }
+        Ok(self.endpoints.base_url(&product))
+    }
+}
+
+/// Why a syncer call failed.
+#[derive(Debug, Clone)]
+pub enum CallError {
+    /// The plugin returned a typed error, usually from the API.
+    Plugin(PluginError),
+    /// The plugin tried to reach a host outside the allowlist.
+    Denied { host: String },
+    /// The plugin tried to call a product its manifest does not grant it.
+    NotGranted {
+        product: String,
+        host: String,
+        granted: Vec<String>,
+    },
+    /// The host refused to sign or send a request: an action the call may not make, or a
+    /// request the host did not sign as it is.
+    Refused(String),
+    /// The plugin trapped, ran past its CPU deadline or hit its memory cap.
+    Trap(String),
+    /// The call took longer than the wall-clock limit.
+    Timeout(Duration),
+    /// The credentials could not be obtained, for example AssumeRole was refused.
+    Credentials(String),
+}
+
+/// A loaded syncer plugin.
+pub struct Syncer {
+    pub name: String,
+    pub info: TypeInfo,
+    /// What its manifest grants: the products it may call, and whether it may provision.
+    pub products: Arc<[String]>,
+    pub provisions: bool,
+    /// The actions the host signs for it.
+    pub actions: Arc<ActionPolicy>,
+    /// The WIT version it was built against, read from its exports.
+    pub wit_version: String,
+    pre: bindings::syncer::SyncerPluginPre<SyncerState>,
+    runtime: Runtime,
+}
+
+impl Syncer {
+    /// Compiles and pre-instantiates a syncer, and asks it for its resource type.
+    pub async fn load(
+        runtime: &Runtime,
+        name: &str,
+        wasm: &[u8],
+        limits: Limits,
+        capabilities: &crate::manifest::Capabilities,
+    ) -> Result<Self> {
+        let engine = &runtime.engine;
+        let component = compile(engine, name, wasm)?;
+        let wit_version = check_wit_version(engine, name, &component)?;
+        let mut linker = Linker::<SyncerState>::new(engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+        bindings::syncer::SyncerPlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+        let pre = wctx(linker.instantiate_pre(&component), || {
+            format!("plugin {name}: cannot link: it imports what the host does not grant a syncer")
+        })?;
+        let pre = wctx(bindings::syncer::SyncerPluginPre::new(pre), || {
+            format!("plugin {name}: does not export the syncer interface")
+        })?;
+        let mut syncer = Syncer {
+            name: name.to_string(),
+            info: TypeInfo {
+                id: String::new(),
+                display_name: String::new(),
+                parent_type: None,
+                skip_entitlements_and_grants: true,
+                provisions: Vec::new(),
+                enriches: false,
+            },
+            products: capabilities.products.clone().into(),
+            provisions: capabilities.provisions,
+            actions: Arc::new(capabilities.action_policy()),
+            wit_version,
+            pre,
+            runtime: runtime.clone(),
+        };
+        let ctx = CallContext::new(Endpoints::default(), None, limits);
+        let _slot = runtime.slot(false).await;
+        let (mut store, _) = syncer.new_store(&ctx, None, CallKind::Sync);
+        let call = async {
+            let instance = wctx(syncer.pre.instantiate_async(&mut store).await, || {
+                format!("plugin {name}: cannot instantiate")
+            })?;
+            instance
+                .ramsync_connector_syncer()
+                .call_resource_type(&mut store)
+                .await
+                .map_err(|e| {
+                    anyhow::anyhow!("plugin {name}: resource-type failed: {}", trap_message(&e))
+                })
+        };
+        syncer.info = tokio::time::timeout(limits.call_timeout, call)
+            .await
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "plugin {name}: resource-type did not answer within {:?}",
+                    limits.call_timeout
+                )
+            })??
+            .into();
+        anyhow::ensure!(
+            !syncer.info.id.is_empty(),
+            "plugin {name}: resource-type returned an empty id"
+        );
+        Ok(syncer)
+    }
+
+    fn new_store(
+        &self,
+        ctx: &CallContext,
+        auth: Option<(Arc<Signer>, Credential)>,
+        kind: CallKind,
+    ) -> (Store<SyncerState>, Arc<HttpActivity>) {
+        let activity = Arc::new(HttpActivity {
+            actions: ctx.actions.as_ref().map(|_| Default::default()),
+            ..Default::default()
+        });
+        let token = auth.as_ref().and_then(|(_, c)| c.security_token().cloned());
+        let key_id = auth.as_ref().map(|(_, c)| c.access_key_id.clone());
+        let ledger = Arc::new(Ledger::default());
+        let state = SyncerState {
+            wasi: bare_wasi(),
+            table: ResourceTable::new(),
+            http: WasiHttpCtx::new(),
+            policy: HttpPolicy::new(
+                ctx.endpoints.clone(),
+                self.products.clone(),
+                ctx.rates.clone(),
+                token,
+                activity.clone(),
+            )
+            .signed_by(ledger.clone(), key_id),
+            meter: CpuMeter::new(ctx.limits.cpu_deadline),
+            memory: MemoryLimiter::new(ctx.limits.memory_bytes, self.runtime.memory.clone()),
+            endpoints: ctx.endpoints.clone(),
+            granted: self.products.clone(),
+            auth,
+            kind,
+            actions: self.actions.clone(),
+            ledger,
+            activity: activity.clone(),
+        };
+        let mut store = Store::new(self.pre.engine(), state);
+        crate::sandbox::limit(&mut store);
+        (store, activity)
+    }
+
+    /// Runs one call in a fresh instance and classifies how it ended. `with_credentials`
+    /// false runs it with none (a dry run), so nothing can be signed.
+    async fn run<T, F>(
+        &self,
+        ctx: &CallContext,
+        kind: CallKind,
+        with_credentials: bool,
+        call: F,
+    ) -> Result<T, CallError>
+    where
+        F: AsyncFnOnce(
+            &bindings::syncer::SyncerPlugin,
+            &mut Store<SyncerState>,
+        ) -> wasmtime::Result<Result<T, wit::Error>>,
+    {
+        let auth = match &ctx.auth {
+            Some(_) if !with_credentials => None,
+            None => None,
+            Some(a) => {
+                let credential = a
+                    .source
+                    .current(a.signer.as_ref(), &ctx.endpoints)
+                    .await
+                    .map_err(|e| CallError::Credentials(format!("{e:#}")))?;
+                Some((a.signer.clone(), credential))
+            }
+        };
+        let _slot = self.runtime.slot(false).await;
+        let (mut store, activity) = self.new_store(ctx, auth, kind);
+        let outcome = within_call_timeout(&ctx.limits, &activity, async {
+            let instance = self.pre.instantiate_async(&mut store).await?;
+            call(&instance, &mut store).await
+        })
+        .await;
+        drop(store);
+        ctx.http_calls
+            .fetch_add(activity.calls.load(Ordering::Relaxed), Ordering::Relaxed);
+        if let (Some(log), Some(actions)) = (&ctx.actions, &activity.actions) {
+            log.lock()
+                .unwrap()
+                .extend(actions.lock().unwrap().drain(..));
+        }
+        match activity.denied.lock().unwrap().first().cloned() {
+            Some(Refusal::Host(host)) => {
+                return Err(CallError::Denied { host });
+            }
+            Some(Refusal::Product { product, host }) => {
+                return Err(CallError::NotGranted {
+                    product,
+                    host,
+                    granted: self.products.to_vec(),
+                });
+            }
+            Some(refusal @ (Refusal::Action { .. } | Refusal::Unsigned(_))) => {
+                return Err(CallError::Refused(refusal.to_string()));
+            }
+            None => {}
+        }
+        match outcome {
+            Err(_) => Err(CallError::Timeout(ctx.limits.call_timeout)),
+            Ok(Err(trap)) => Err(CallError::Trap(trap_message(&trap))),
+            Ok(Ok(Err(e))) => Err(CallError::Plugin(e.into())),
+            Ok(Ok(Ok(v))) => Ok(v),
+        }
+    }
+
+    pub async fn list_resources(
+        &self,
+        ctx: &CallContext,
+        parent: Option<&Resource>,
+        token: Option<&str>,
+    ) -> Result<ResourcePage, CallError> {
+        let parent = parent.map(wit::Resource::from);
+        self.run(ctx, CallKind::Sync, true, async |i, s| {
+            i.ramsync_connector_syncer()
+                .call_list_resources(s, parent.as_ref(), token)
+                .await
+        })
+        .await
+        .map(Into::into)
+    }
+
+    pub async fn entitlements(
+        &self,
+        ctx: &CallContext,
+        resource: &Resource,
+        token: Option<&str>,
+    ) -> Result<EntitlementPage, CallError> {
+        let resource = wit::Resource::from(resource);
+        self.run(ctx, CallKind::Sync, true, async |i, s| {
+            i.ramsync_connector_syncer()
+                .call_entitlements(s, &resource, token)
+                .await
+        })
+        .await
+        .map(Into::into)
+    }
+
+    pub async fn grants(
+        &self,
+        ctx: &CallContext,
+        resource: &Resource,
+        token: Option<&str>,
+    ) -> Result<GrantPage, CallError> {
+        let resource = wit::Resource::from(resource);
+        self.run(ctx, CallKind::Sync, true, async |i, s| {
+            i.ramsync_connector_syncer()
+                .call_grants(s, &resource, token)
+                .await
+        })
+        .await
+        .map(Into::into)
+    }
+
+    /// Grants (or with `revoke`, revokes) `entitlement` of `resource` to `principal`.
+    pub async fn provision(
+        &self,
+        ctx: &CallContext,
+        revoke: bool,
+        resource: &Resource,
+        entitlement: &str,
+        principal: &Resource,
+        dry_run: bool,
+    ) -> Result<Change, CallError> {
+        if !self.provisions {
+            return Err(CallError::Plugin(PluginError::InvalidInput(format!(
+                "plugin {} is not granted provisioning by its manifest",
+                self.name
+            ))));
+        }
+        let (resource, principal) = (
+            wit::Resource::from(resource),
+            wit::Resource::from(principal),
+        );
+        // A dry run gets no credentials: it only says what it would call.
+        self.run(ctx, CallKind::Provision, !dry_run, async |i, s| {
+            let p = i.ramsync_connector_provisioner();
+            if revoke {
+                p.call_revoke(s, &resource, entitlement, &principal, dry_run)
+                    .await
+            } else {
+                p.call_grant(s, &resource, entitlement, &principal, dry_run)
+                    .await
+            }
+        })
+        .await
+        .map(Into::into)
+    }
+}
+
+/// Runs `call` within the wall-clock call timeout, extended by the time its requests spent
+/// waiting for the account's rate limit: that wait is the host's pacing, not the plugin's.
+async fn within_call_timeout<F: Future>(
+    limits: &Limits,
+    activity: &HttpActivity,
+    call: F,
+) -> Result<F::Output, ()> {
+    let started = tokio::time::Instant::now();
+    let mut call = std::pin::pin!(call);
+    loop {
+        let paced = activity.rate_waited();
+        let deadline = started + limits.call_timeout + paced;
+        match tokio::time::timeout_at(deadline, &mut call).await {
+            Ok(v) => return Ok(v),
+            Err(_) if activity.rate_waited() > paced || activity.pacing_now() => continue,
+            Err(_) => return Err(()),
+        }
+    }
+}

@@ -1,0 +1,9 @@
+//! Reports over the store: everything one principal can do and who holds a resource
+//! ([`access`]), the risky facts ([`findings`]), and what changed between two syncs ([`diff`]).
+//!
+//! It owns the questions an access review asks of a synced account. It reads the store
+//! alone: it may not sync, call plugins or reach the network, so every report works offline.
+
+pub mod access;
+pub mod diff;
+pub mod findings;

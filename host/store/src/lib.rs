@@ -1,0 +1,132 @@
+//! The SQLite store. Every sync is a run; its rows are keyed by the run's id, and queries
+//! read the newest complete run, so a failed or interrupted sync never hides the last good one.
+//!
+//! It owns the database file, its schema and migrations, the checkpoints of unfinished
+//! runs, and the reads the queries make. It may not call plugins, the network or the
+//! scheduler; it depends on the model alone.
+
+mod reads;
+mod schema;
+mod writes;
+
+use anyhow::{Context, Result, bail};
+pub use ramsync_model::{GrantRow, ResourceRow, RunContext, SyncRun};
+use rusqlite::Connection;
+use schema::{SCHEMA, SCHEMA_VERSION};
+use std::path::Path;
+
+/// How far the listing of one type (under one parent) got in an unfinished run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListProgress {
+    NotStarted,
+    /// Continue with this page token.
+    At(String),
+    Done,
+}
+
+pub struct Store {
+    conn: Connection,
+}
+
+/// Resources per type, and grants per (resource type, entitlement).
+pub type Counts = (Vec<(String, i64)>, Vec<(String, String, i64)>);
+
+pub(crate) fn now() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+pub(crate) fn attributes_json(pairs: &[(String, String)]) -> String {
+    let map: serde_json::Map<String, serde_json::Value> = pairs
+        .iter()
+        .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+        .collect();
+    serde_json::Value::Object(map).to_string()
+}
+
+/// Stored attributes are strings; flags read back as JSON booleans.
+pub(crate) fn parse_attributes(text: &str) -> serde_json::Map<String, serde_json::Value> {
+    let mut map = match serde_json::from_str(text) {
+        Ok(serde_json::Value::Object(map)) => map,
+        _ => Default::default(),
+    };
+    for value in map.values_mut() {
+        match value.as_str() {
+            Some("true") => *value = serde_json::Value::Bool(true),
+            Some("false") => *value = serde_json::Value::Bool(false),
+            _ => {}
+        }
+    }
+    map
+}
+
+impl Store {
+    /// Opens the database for a sync, creating it if needed.
+    pub fn open_or_create(path: &Path) -> Result<Self> {
+        let conn = Connection::open(path)
+            .with_context(|| format!("cannot open database {}", path.display()))?;
+        let store = Store { conn };
+        store
+            .migrate()
+            .with_context(|| format!("cannot use database {}", path.display()))?;
+        Ok(store)
+    }
+
+    /// Opens an existing database for queries.
+    pub fn open_existing(path: &Path) -> Result<Self> {
+        if !path.exists() {
+            bail!(
+                "no database at {}; run `ramsync sync --db {}` (or `ramsync demo --db {}`) first",
+                path.display(),
+                path.display(),
+                path.display()
+            );
+        }
+        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .with_context(|| format!("cannot open database {}", path.display()))?;
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .with_context(|| format!("{} is not a ramsync database", path.display()))?;
+        // Versions 1 and 2 lack only checkpoint and context tables, which queries do not read.
+        if !(1..=SCHEMA_VERSION).contains(&version) {
+            bail!(
+                "{} is not a ramsync database (schema version {version}, expected {SCHEMA_VERSION})",
+                path.display()
+            );
+        }
+        Ok(Store { conn })
+    }
+
+    fn migrate(&self) -> Result<()> {
+        self.conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        let version: i64 = self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version > SCHEMA_VERSION {
+            bail!("it was written by a newer ramsync (schema version {version})");
+        }
+        if !(0..=SCHEMA_VERSION).contains(&version) {
+            bail!("unknown schema version {version}");
+        }
+        if version == 0 {
+            let tables: i64 =
+                self.conn
+                    .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
+            if tables > 0 {
+                bail!("it is not a ramsync database");
+            }
+        }
+        // Only now is the file known to be a ramsync database (or a new, empty one), so
+        // switching its journal mode changes nothing that is not ours.
+        self.conn.pragma_update(None, "journal_mode", "WAL")?;
+        // In WAL mode NORMAL keeps every commit atomic and the database consistent through a
+        // crash; a power cut may only lose the last pages, which a resumed sync fetches again.
+        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        self.conn.pragma_update(None, "foreign_keys", "ON")?;
+        self.conn.execute_batch(SCHEMA)?;
+        self.conn
+            .pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,231 @@
+//! Reading what the newest complete sync stored, for the query commands.
+
+use crate::{Counts, Store, parse_attributes};
+use anyhow::{Result, bail};
+use ramsync_model::{GrantRow, ResourceRow, SyncRun};
+use rusqlite::{Connection, OptionalExtension, params};
+
+impl Store {
+    /// The newest complete sync of an account.
+    pub fn latest_complete(&self, account: &str) -> Result<Option<SyncRun>> {
+        self.newest_run(account, "complete")
+    }
+
+    /// All runs, newest first.
+    pub fn runs(&self) -> Result<Vec<SyncRun>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, account, started_at, finished_at, status, error, api_calls FROM sync_runs ORDER BY id DESC",
+        )?;
+        let rows = stmt
+            .query_map([], sync_run)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// The sync that queries read: the newest complete one, or a clear error.
+    pub fn readable_sync(&self, account: &str) -> Result<SyncRun> {
+        match self.latest_complete(account)? {
+            Some(run) => Ok(run),
+            None => bail!("the database has no complete sync yet; run `ramsync sync` first"),
+        }
+    }
+
+    pub fn query_resources(
+        &self,
+        sync_id: i64,
+        resource_type: Option<&str>,
+    ) -> Result<Vec<ResourceRow>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT resource_type, id, name, display_name, parent_type, parent_id, attributes FROM resources
+             WHERE sync_id = ?1 AND (?2 IS NULL OR resource_type = ?2) ORDER BY resource_type, name, id",
+        )?;
+        let rows = stmt
+            .query_map(params![sync_id, resource_type], resource_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    pub fn query_grants(&self, sync_id: i64) -> Result<Vec<GrantRow>> {
+        self.grants_where("", params![sync_id])
+    }
+
+    /// Grants held by one principal (indexed by principal).
+    pub fn grants_held_by(
+        &self,
+        sync_id: i64,
+        principal_type: &str,
+        principal_id: &str,
+    ) -> Result<Vec<GrantRow>> {
+        self.grants_where(
+            "AND g.principal_type = ?2 AND g.principal_id = ?3",
+            params![sync_id, principal_type, principal_id],
+        )
+    }
+
+    /// Grants of one resource's entitlements (indexed by resource).
+    pub fn grants_on(
+        &self,
+        sync_id: i64,
+        resource_type: &str,
+        resource_id: &str,
+    ) -> Result<Vec<GrantRow>> {
+        self.grants_where(
+            "AND g.resource_type = ?2 AND g.resource_id = ?3",
+            params![sync_id, resource_type, resource_id],
+        )
+    }
+
+    fn grants_where(&self, clause: &str, params: &[&dyn rusqlite::ToSql]) -> Result<Vec<GrantRow>> {
+        let sql = format!(
+            "SELECT g.resource_type, g.resource_id, COALESCE(r.name, ''), g.entitlement, g.principal_type, g.principal_id,
+                    COALESCE(p.name, g.principal_name), g.attributes
+             FROM grants g
+             LEFT JOIN resources r ON r.sync_id = g.sync_id AND r.resource_type = g.resource_type AND r.id = g.resource_id
+             LEFT JOIN resources p ON p.sync_id = g.sync_id AND p.resource_type = g.principal_type AND p.id = g.principal_id
+             WHERE g.sync_id = ?1 {clause}
+             ORDER BY g.resource_type, 3, g.entitlement, 7, g.principal_id"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt
+            .query_map(params, |r| {
+                let attributes = parse_attributes(&r.get::<_, String>(7)?);
+                Ok(GrantRow {
+                    cross_account: attributes.get("cross_account").and_then(|v| v.as_bool()),
+                    resource_type: r.get(0)?,
+                    resource_id: r.get(1)?,
+                    resource_name: r.get(2)?,
+                    entitlement: r.get(3)?,
+                    principal_type: r.get(4)?,
+                    principal_id: r.get(5)?,
+                    principal_name: r.get(6)?,
+                    attributes,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// A resource by name: exactly, then case-insensitively, then a login name against a
+    /// UserPrincipalName (`alice` finds `alice@corp.onaliyun.com`).
+    pub fn find_resource(
+        &self,
+        sync_id: i64,
+        resource_type: &str,
+        name: &str,
+    ) -> Result<Option<ResourceRow>> {
+        // Exact names, then login names (UserPrincipalNames starting with `name@`), are index
+        // lookups; only the case-insensitive and by-id fallback scans the type's resources.
+        let queries = [
+            "SELECT id FROM resources WHERE sync_id = ?1 AND resource_type = ?2 AND name = ?3 LIMIT 1",
+            "SELECT id FROM resources WHERE sync_id = ?1 AND resource_type = ?2
+               AND name >= ?3 || '@' AND name < ?3 || 'A' ORDER BY name LIMIT 1",
+            "SELECT id FROM resources WHERE sync_id = ?1 AND resource_type = ?2
+               AND (lower(name) = lower(?3) OR id = ?3) ORDER BY name LIMIT 1",
+        ];
+        for sql in queries {
+            let id: Option<String> = self
+                .conn
+                .prepare_cached(sql)?
+                .query_row(params![sync_id, resource_type, name], |r| r.get(0))
+                .optional()?;
+            if let Some(id) = id {
+                return self.resource(sync_id, resource_type, &id);
+            }
+        }
+        Ok(None)
+    }
+
+    /// One resource by id.
+    pub fn resource(
+        &self,
+        sync_id: i64,
+        resource_type: &str,
+        id: &str,
+    ) -> Result<Option<ResourceRow>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT resource_type, id, name, display_name, parent_type, parent_id, attributes FROM resources
+             WHERE sync_id = ?1 AND resource_type = ?2 AND id = ?3",
+        )?;
+        Ok(stmt
+            .query_row(params![sync_id, resource_type, id], resource_row)
+            .optional()?)
+    }
+
+    /// A sync run by id.
+    pub fn run(&self, id: i64) -> Result<Option<SyncRun>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT id, account, started_at, finished_at, status, error, api_calls FROM sync_runs WHERE id = ?1",
+                params![id],
+                sync_run,
+            )
+            .optional()?)
+    }
+
+    /// The newest complete syncs of an account, newest first.
+    pub fn complete_runs(&self, account: &str, limit: usize) -> Result<Vec<SyncRun>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, account, started_at, finished_at, status, error, api_calls FROM sync_runs
+             WHERE account = ?1 AND status = 'complete' ORDER BY id DESC LIMIT ?2",
+        )?;
+        let rows = stmt
+            .query_map(params![account, limit as i64], sync_run)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// Direct SQL access for read-only reports.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Resource counts per type, and grant counts per (resource type, entitlement).
+    pub fn counts(&self, sync_id: i64) -> Result<Counts> {
+        let mut stmt = self.conn.prepare(
+            "SELECT t.id, (SELECT count(*) FROM resources r WHERE r.sync_id = t.sync_id AND r.resource_type = t.id)
+             FROM resource_types t WHERE t.sync_id = ?1 ORDER BY t.rowid",
+        )?;
+        let types = stmt
+            .query_map(params![sync_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut stmt = self.conn.prepare(
+            "SELECT resource_type, entitlement, count(*) FROM grants WHERE sync_id = ?1
+             GROUP BY resource_type, entitlement ORDER BY resource_type, entitlement",
+        )?;
+        let grants = stmt
+            .query_map(params![sync_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok((types, grants))
+    }
+}
+
+fn resource_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ResourceRow> {
+    let attributes = parse_attributes(&r.get::<_, String>(6)?);
+    let status = attributes
+        .get("status")
+        .and_then(|v| v.as_str())
+        .map(str::to_string);
+    Ok(ResourceRow {
+        resource_type: r.get(0)?,
+        id: r.get(1)?,
+        name: r.get(2)?,
+        display_name: r.get(3)?,
+        status,
+        parent_type: r.get(4)?,
+        parent_id: r.get(5)?,
+        attributes,
+    })
+}
+
+pub(crate) fn sync_run(r: &rusqlite::Row<'_>) -> rusqlite::Result<SyncRun> {
+    Ok(SyncRun {
+        id: r.get(0)?,
+        account: r.get(1)?,
+        started_at: r.get(2)?,
+        finished_at: r.get(3)?,
+        status: r.get(4)?,
+        error: r.get(5)?,
+        api_calls: r.get(6)?,
+    })
+}
