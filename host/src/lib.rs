@@ -18,16 +18,13 @@
 //!
 //! Reports over the store: [`access`] (effective access), [`findings`], [`diff`].
 
-pub mod accounts;
 pub mod cli;
-pub mod config;
-pub mod plugin_commands;
-pub mod progress;
-pub mod scheduler;
 pub use ramsync_credentials as credentials;
 pub use ramsync_credentials::sts;
 pub use ramsync_engine as engine;
 pub use ramsync_engine::{action_policy, builtin, component_cache, http_policy, manifest, sandbox};
 pub use ramsync_mock as mock;
 pub use ramsync_queries::{access, diff, findings};
+pub use ramsync_scheduler as scheduler;
+pub use ramsync_scheduler::{accounts, config, progress};
 pub use ramsync_store as store;

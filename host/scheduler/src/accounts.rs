@@ -3,14 +3,14 @@
 //! One process at a time writes a database; the lock file beside it says which.
 
 use crate::config::AccountConfig;
-use crate::engine::{Auth, CallContext, Plugins};
-use crate::http_policy::RateLimits;
 use crate::progress::ProgressDisplay;
-use crate::scheduler::{SyncOptions, SyncReport};
-use crate::store::Store;
-use crate::sts::CredentialSource;
+use crate::{SyncOptions, SyncReport};
 use anyhow::{Context, Result};
 use futures::StreamExt;
+use ramsync_credentials::sts::CredentialSource;
+use ramsync_engine::http_policy::RateLimits;
+use ramsync_engine::{Auth, CallContext, Plugins};
+use ramsync_store::Store;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -95,7 +95,7 @@ impl SyncLock {
 pub async fn prepare(db: &Path, plugin_dir: Option<&Path>) -> Result<(SyncLock, Plugins)> {
     let lock = SyncLock::acquire(db)?;
     Store::open_or_create(db)?;
-    let plugins = Plugins::load(plugin_dir, crate::engine::Limits::default()).await?;
+    let plugins = Plugins::load(plugin_dir, ramsync_engine::Limits::default()).await?;
     Ok((lock, plugins))
 }
 
@@ -136,7 +136,7 @@ pub struct Outcome {
 /// Where an account's credentials come from: its profile (or the default chain), then
 /// each of its roles in turn.
 pub fn credential_source(account: &AccountConfig) -> Result<CredentialSource> {
-    let base = crate::credentials::default_chain(account.profile.as_deref())?;
+    let base = ramsync_credentials::default_chain(account.profile.as_deref())?;
     Ok(account
         .assume_roles
         .iter()
@@ -172,7 +172,7 @@ pub async fn sync_account(
         ..SyncOptions::default()
     };
     let progress = display.account(&account.name);
-    crate::scheduler::sync(plugins, &ctx, &mut store, &options, &progress).await
+    crate::sync(plugins, &ctx, &mut store, &options, &progress).await
 }
 
 /// Syncs every account, a few at a time; failures are per account.

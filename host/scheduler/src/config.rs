@@ -14,9 +14,9 @@
 //! duration_seconds = 3600            # optional
 //! ```
 
-use crate::http_policy::Endpoints;
-use crate::sts::AssumeRole;
 use anyhow::{Result, bail};
+use ramsync_credentials::sts::AssumeRole;
+use ramsync_engine::http_policy::Endpoints;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::ops::Range;

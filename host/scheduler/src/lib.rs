@@ -3,12 +3,27 @@
 //! transient failures are retried with backoff and jitter; each retry is signed afresh.
 //! Every stored page is a checkpoint: an interrupted run (kill -9, power loss, SIGTERM)
 //! resumes after its last stored page and ends as it would have without the interruption.
+//!
+//! It owns the order of work, paging, concurrency, retries and checkpoints, for one account
+//! ([`sync`]) and for many ([`accounts`], configured by [`config`]), and reports progress
+//! ([`progress`]). It drives the engine, credentials and store; it may not format output
+//! for the command line or parse its arguments.
 
-use crate::engine::{CallContext, CallError, PluginError, Plugins, Resource, Syncer};
+pub mod accounts;
+pub mod config;
+mod paging;
+pub mod progress;
+mod retry;
+
+pub use retry::{backoff, describe, error_line};
+
+use paging::{Pager, access_of, list_all, list_page};
+
 use crate::progress::Progress;
-use crate::store::{ListProgress, RunContext, Store};
 use anyhow::Result;
 use futures::StreamExt;
+use ramsync_engine::{CallContext, CallError, PluginError, Plugins, Resource, Syncer};
+use ramsync_store::{ListProgress, RunContext, Store};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -23,51 +38,6 @@ pub const MAX_PAGES: usize = 50_000;
 pub const MAX_ITEMS_PER_PAGE: usize = 10_000;
 /// The longest page token a plugin may return.
 pub const MAX_TOKEN_BYTES: usize = 4096;
-
-/// Holds one listing's paging to its bounds: a page token is never seen twice (a cycle of
-/// any length, not just a repeat of the last one), pages and items per page are capped.
-struct Pager {
-    seen: std::collections::HashSet<String>,
-    pages: usize,
-    max_pages: usize,
-}
-
-impl Pager {
-    fn new(options: &SyncOptions) -> Self {
-        Pager {
-            seen: Default::default(),
-            pages: 0,
-            max_pages: options.max_pages,
-        }
-    }
-
-    /// Checks a page of `items` whose next token is `next`; the error says what is wrong.
-    fn check(&mut self, items: usize, next: Option<&str>) -> Result<(), CallError> {
-        self.pages += 1;
-        let fault = if items > MAX_ITEMS_PER_PAGE {
-            Some(format!(
-                "returned {items} items in one page (at most {MAX_ITEMS_PER_PAGE} are accepted)"
-            ))
-        } else if self.pages >= self.max_pages && next.is_some() {
-            Some(format!(
-                "returned more than {} pages for one listing",
-                self.max_pages
-            ))
-        } else {
-            match next {
-                Some(t) if t.len() > MAX_TOKEN_BYTES => Some(format!(
-                    "returned a page token of {} bytes (at most {MAX_TOKEN_BYTES} are accepted)",
-                    t.len()
-                )),
-                Some(t) if !self.seen.insert(t.to_string()) => Some(format!(
-                    "returned the page token {t:?} a second time (a paging cycle)"
-                )),
-                _ => None,
-            }
-        };
-        fault.map_or(Ok(()), |f| Err(CallError::Trap(f)))
-    }
-}
 
 /// How a sync runs.
 #[derive(Debug, Clone)]
@@ -166,8 +136,12 @@ async fn run_context(ctx: &CallContext) -> RunContext {
         {
             Err(_) => None,
             Ok(credential) => {
-                match crate::sts::caller_identity(auth.signer.as_ref(), &ctx.endpoints, &credential)
-                    .await
+                match ramsync_credentials::sts::caller_identity(
+                    auth.signer.as_ref(),
+                    &ctx.endpoints,
+                    &credential,
+                )
+                .await
                 {
                     Ok(identity) => Some(identity),
                     Err(e) => {
@@ -522,302 +496,4 @@ where
         return Err(Stop::Interrupted);
     }
     Ok(())
-}
-
-/// One page of a syncer's resources, checked: every item of its type, under the parent it
-/// was asked about (if any), and a page token that moves on.
-async fn list_page(
-    syncer: &Syncer,
-    ctx: &CallContext,
-    options: &SyncOptions,
-    parent: Option<&Resource>,
-    token: Option<&str>,
-    what: &str,
-) -> Result<crate::engine::ResourcePage, Stop> {
-    let page = retry(options, what, || syncer.list_resources(ctx, parent, token))
-        .await
-        .map_err(|e| (e, what.to_string()))?;
-    let parent_ref = parent.map(|p| &p.ref_);
-    let fault = if let Some(r) = page
-        .items
-        .iter()
-        .find(|r| r.ref_.resource_type != syncer.info.id)
-    {
-        Some(format!(
-            "returned a resource of type {:?} while listing {:?}",
-            r.ref_.resource_type, syncer.info.id
-        ))
-    } else if let Some(r) = page.items.iter().find(|r| match (&r.parent, parent_ref) {
-        (None, _) => false,
-        (Some(p), Some(asked)) => !same(p, asked),
-        (Some(_), None) => true,
-    }) {
-        let p = r.parent.as_ref().expect("checked");
-        Some(format!(
-            "returned {} {:?} under {}:{}, which it was not asked to list",
-            r.ref_.resource_type, r.ref_.id, p.resource_type, p.id
-        ))
-    } else {
-        match &page.next_page_token {
-            Some(next) if token == Some(next.as_str()) => {
-                Some(format!("returned the same page token {next:?} twice"))
-            }
-            _ => None,
-        }
-    };
-    match fault {
-        Some(f) => Err((CallError::Trap(f), what.to_string()).into()),
-        None => Ok(page),
-    }
-}
-
-/// Every page of the resources under one parent.
-async fn list_all(
-    syncer: &Syncer,
-    ctx: &CallContext,
-    options: &SyncOptions,
-    parent: Resource,
-    mut token: Option<String>,
-    what: &str,
-) -> Result<(Resource, Vec<Resource>), Stop> {
-    let mut items = Vec::new();
-    let mut pager = Pager::new(options);
-    loop {
-        let page = list_page(syncer, ctx, options, Some(&parent), token.as_deref(), what).await?;
-        pager
-            .check(page.items.len(), page.next_page_token.as_deref())
-            .map_err(|e| (e, what.to_string()))?;
-        items.extend(page.items);
-        match page.next_page_token {
-            Some(next) => token = Some(next),
-            None => return Ok((parent, items)),
-        }
-    }
-}
-
-/// One resource's entitlements, grants, and attributes learned while listing grants.
-type Access<'r> = (
-    &'r Resource,
-    Vec<crate::engine::Entitlement>,
-    Vec<crate::engine::Grant>,
-    Vec<(String, String)>,
-);
-
-/// All pages of one resource's entitlements and grants.
-async fn access_of<'r>(
-    syncer: &Syncer,
-    ctx: &CallContext,
-    options: &SyncOptions,
-    resource: &'r Resource,
-) -> Result<Access<'r>, Stop> {
-    let mut entitlements = Vec::new();
-    let mut token: Option<String> = None;
-    let mut pager = Pager::new(options);
-    loop {
-        let what = format!(
-            "listing the entitlements of {} {}",
-            resource.ref_.resource_type, resource.name
-        );
-        let page = retry(options, &what, || {
-            syncer.entitlements(ctx, resource, token.as_deref())
-        })
-        .await
-        .map_err(|e| (e, what.clone()))?;
-        pager
-            .check(page.items.len(), page.next_page_token.as_deref())
-            .and_then(|()| {
-                owned_by(
-                    resource,
-                    page.items.iter().map(|e| &e.resource),
-                    "an entitlement",
-                )
-            })
-            .map_err(|e| (e, what.clone()))?;
-        entitlements.extend(page.items);
-        match page.next_page_token {
-            Some(next) => token = Some(next),
-            None => break,
-        }
-    }
-    let mut grants = Vec::new();
-    let mut attributes = Vec::new();
-    let mut token: Option<String> = None;
-    let mut pager = Pager::new(options);
-    loop {
-        let what = format!(
-            "listing the grants of {} {}",
-            resource.ref_.resource_type, resource.name
-        );
-        let page = retry(options, &what, || {
-            syncer.grants(ctx, resource, token.as_deref())
-        })
-        .await
-        .map_err(|e| (e, what.clone()))?;
-        pager
-            .check(page.items.len(), page.next_page_token.as_deref())
-            .and_then(|()| owned_by(resource, page.items.iter().map(|g| &g.resource), "a grant"))
-            .map_err(|e| (e, what.clone()))?;
-        grants.extend(page.items);
-        attributes.extend(page.resource_attributes);
-        match page.next_page_token {
-            Some(next) => token = Some(next),
-            None => break,
-        }
-    }
-    Ok((resource, entitlements, grants, attributes))
-}
-
-fn same(a: &crate::engine::ResourceRef, b: &crate::engine::ResourceRef) -> bool {
-    a.resource_type == b.resource_type && a.id == b.id
-}
-
-/// Plugin output is untrusted: the entitlements and grants of a resource must all be that
-/// resource's, which the plugin itself listed (or, for an enriching plugin, was given) in
-/// this sync. Anything else could overwrite or pre-empt another plugin's rows.
-fn owned_by<'a>(
-    resource: &Resource,
-    refs: impl IntoIterator<Item = &'a crate::engine::ResourceRef>,
-    what: &str,
-) -> Result<(), CallError> {
-    match refs.into_iter().find(|r| !same(r, &resource.ref_)) {
-        None => Ok(()),
-        Some(other) => Err(CallError::Trap(format!(
-            "returned {what} of {}:{} while asked about {}:{}; a plugin may only describe the resources it was asked about",
-            other.resource_type, other.id, resource.ref_.resource_type, resource.ref_.id
-        ))),
-    }
-}
-
-/// The wait before attempt `attempt + 1`, or None when the error is not worth retrying.
-/// Throttling waits at least as long as the API's `x-acs-retry-after` asks.
-pub fn backoff(error: &CallError, attempt: u32, max: Duration) -> Option<Duration> {
-    let exponential =
-        Duration::from_millis(200u64.saturating_mul(1 << attempt.clamp(1, 10).saturating_sub(1)));
-    let base = match error {
-        CallError::Plugin(PluginError::Throttled(t)) => {
-            exponential.max(Duration::from_millis(t.retry_after_ms))
-        }
-        CallError::Plugin(PluginError::Transient(_)) | CallError::Timeout(_) => exponential,
-        _ => return None,
-    };
-    // Up to 25% jitter so that parallel calls do not retry in lockstep.
-    let jitter = rand::random_range(0.0..0.25);
-    Some(base.mul_f64(1.0 + jitter).min(max))
-}
-
-/// Throttling says "later", not "broken", so it gets more attempts than other failures.
-fn attempts_for(error: &CallError, options: &SyncOptions) -> u32 {
-    match error {
-        CallError::Plugin(PluginError::Throttled(_)) => options.max_attempts.saturating_mul(3),
-        _ => options.max_attempts,
-    }
-}
-
-async fn retry<T, F, Fut>(options: &SyncOptions, what: &str, mut call: F) -> Result<T, CallError>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, CallError>>,
-{
-    let mut attempt = 1;
-    loop {
-        match call().await {
-            Ok(v) => return Ok(v),
-            Err(e) => match backoff(&e, attempt, options.max_backoff) {
-                Some(wait) if attempt < attempts_for(&e, options) => {
-                    tracing::info!(what, attempt, wait_ms = wait.as_millis() as u64, error = %error_line(&e), "retrying");
-                    tokio::time::sleep(wait).await;
-                    attempt += 1;
-                }
-                _ => return Err(e),
-            },
-        }
-    }
-}
-
-/// A one-line form of a call error.
-pub fn error_line(e: &CallError) -> String {
-    match e {
-        CallError::Plugin(p) => plugin_error_line(p),
-        CallError::Denied { host } => format!("denied host {host}"),
-        CallError::NotGranted { product, host, .. } => {
-            format!("denied product {product} at {host}")
-        }
-        CallError::Trap(m) => m.clone(),
-        CallError::Refused(m) => format!("refused {m}"),
-        CallError::Timeout(d) => format!("timed out after {d:?}"),
-        CallError::Credentials(m) => m.clone(),
-    }
-}
-
-/// What failed and what to do about it, in a sentence or two.
-pub fn describe(
-    plugin: &str,
-    resource_type: &str,
-    what: &str,
-    e: &CallError,
-    ctx: &CallContext,
-    options: &SyncOptions,
-) -> String {
-    use crate::credentials::{ENV_ACCESS_KEY_ID, ENV_ACCESS_KEY_SECRET, ENV_SECURITY_TOKEN};
-    match e {
-        CallError::Plugin(PluginError::Unauthorized(a)) => format!(
-            "keys rejected: {}. Check {ENV_ACCESS_KEY_ID} and {ENV_ACCESS_KEY_SECRET} (and {ENV_SECURITY_TOKEN} for STS credentials), that the AccessKey is active, and that this machine's clock is correct.",
-            api_line(a)
-        ),
-        CallError::Plugin(PluginError::Forbidden(a)) => format!(
-            "permission missing for action ram:{}: {}. Attach the read-only policy from the README to this identity and sync again.",
-            a.action,
-            api_line(a)
-        ),
-        CallError::Plugin(PluginError::Throttled(t)) => format!(
-            "still throttled after {} attempts: {}. Lower --qps or --concurrency, or sync later.",
-            options.max_attempts.saturating_mul(3),
-            api_line(&t.detail)
-        ),
-        CallError::Plugin(PluginError::Transient(a)) => format!(
-            "failed after {} attempts while {what}: {}. Check the endpoint ({}) and the network, then sync again.",
-            options.max_attempts,
-            api_line(a),
-            ctx.endpoints.describe()
-        ),
-        CallError::Plugin(PluginError::BadResponse(a)) => {
-            format!("bad response while {what}: {}", api_line(a))
-        }
-        CallError::Plugin(PluginError::NotFound(a)) => {
-            format!("not found while {what}: {}", api_line(a))
-        }
-        CallError::Plugin(PluginError::Conflict(a)) => {
-            format!("conflict while {what}: {}", api_line(a))
-        }
-        CallError::Plugin(PluginError::InvalidInput(m)) => {
-            format!("plugin {plugin} could not proceed while {what}: {m}")
-        }
-        CallError::NotGranted {
-            product,
-            host,
-            granted,
-        } => format!(
-            "product not granted: plugin {plugin} tried to call {product} at {host}, but its manifest grants it only {}",
-            if granted.is_empty() {
-                "no products".to_string()
-            } else {
-                granted.join(", ")
-            }
-        ),
-        CallError::Denied { host } => format!(
-            "host not allowed: plugin {plugin} tried to reach {host}, which is not an allowed endpoint (allowed: {}). If the API really lives there, allow it with --endpoint PRODUCT=URL.",
-            ctx.endpoints.describe()
-        ),
-        CallError::Trap(m) => format!(
-            "plugin {plugin} {m} while {what}; the {resource_type} resources of this sync are incomplete"
-        ),
-        CallError::Refused(m) => format!(
-            "refused: plugin {plugin} made a request the host does not allow while {what}: {m}"
-        ),
-        CallError::Timeout(d) => format!(
-            "plugin {plugin} did not finish {what} within {d:?}, after {} attempts",
-            options.max_attempts
-        ),
-        CallError::Credentials(m) => format!("credentials: {m}"),
-    }
 }

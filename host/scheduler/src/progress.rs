@@ -2,7 +2,7 @@
 //! pages, resources, grants and API calls. Off a terminal nothing is drawn; structured log
 //! lines (target `ramsync::progress`, text or `--log-format json`) tell the story instead.
 
-use crate::scheduler::TypeReport;
+use crate::TypeReport;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
 use std::sync::Mutex;

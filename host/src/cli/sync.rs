@@ -1,0 +1,278 @@
+//! `sync` and `serve`: the accounts to sync, signals, and the summary.
+
+use super::*;
+
+/// The accounts a `sync` or `serve` covers: those of the config file, or the one the flags
+/// describe. The second value is the config file's path, if one was read.
+pub(crate) fn plan(args: &SyncArgs) -> Result<(Vec<AccountConfig>, Option<PathBuf>)> {
+    let single_flags =
+        !args.endpoints.is_empty() || args.profile.is_some() || !args.assume_role.is_empty();
+    let path = match &args.config {
+        Some(p) => Some(p.clone()),
+        None if !single_flags && Path::new(crate::config::DEFAULT_PATH).is_file() => {
+            tracing::info!("reading accounts from ./{}", crate::config::DEFAULT_PATH);
+            Some(PathBuf::from(crate::config::DEFAULT_PATH))
+        }
+        None => None,
+    };
+    if let Some(path) = path {
+        if single_flags {
+            bail!(
+                "--endpoint, --profile and --assume-role describe one account and cannot be combined with --config; set them per account in {}",
+                path.display()
+            );
+        }
+        let config = Config::load(&path)?;
+        let accounts = match &args.account {
+            None => config.accounts,
+            Some(name) => {
+                let names: Vec<String> = config.accounts.iter().map(|a| a.name.clone()).collect();
+                let Some(account) = config.accounts.into_iter().find(|a| &a.name == name) else {
+                    bail!(
+                        "no account {name:?} in {}; it has {}",
+                        path.display(),
+                        names.join(", ")
+                    );
+                };
+                vec![account]
+            }
+        };
+        return Ok((accounts, Some(path)));
+    }
+    let mut endpoints = Endpoints::default();
+    for (product, url) in &args.endpoints {
+        endpoints.set(product, url)?;
+    }
+    let mut roles = Vec::new();
+    for (i, arn) in args.assume_role.iter().enumerate() {
+        if !arn.starts_with("acs:ram::") || !arn.contains(":role/") {
+            bail!(
+                "--assume-role takes a role ARN like acs:ram::1234567890123456:role/ramsync-reader; got {arn:?}"
+            );
+        }
+        let mut spec = AssumeRole::new(arn);
+        spec.session_name = args.role_session_name.clone();
+        spec.duration_seconds = args.duration_seconds;
+        if i + 1 == args.assume_role.len() {
+            spec.external_id = args.external_id.clone();
+        }
+        roles.push(spec);
+    }
+    let account = AccountConfig {
+        name: args.account.clone().unwrap_or_else(|| "default".into()),
+        profile: args.profile.clone(),
+        qps: None,
+        endpoints,
+        assume_roles: roles,
+    };
+    Ok((vec![account], None))
+}
+
+pub(crate) fn settings(args: &SyncArgs, resume: bool, stop: Arc<AtomicBool>) -> RunSettings {
+    RunSettings {
+        concurrency: args.concurrency as usize,
+        default_qps: (args.qps > 0).then_some(args.qps),
+        parallel_accounts: args.parallel_accounts as usize,
+        resume,
+        stop,
+    }
+}
+
+/// Sets `stop` on SIGTERM or Ctrl-C, so the run ends after the pages in flight and stays
+/// resumable; a second signal exits at once (the checkpoints make that safe too).
+pub(crate) fn stop_on_signal(stop: Arc<AtomicBool>, wake: Arc<tokio::sync::Notify>) {
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        eprintln!(
+            "stopping: finishing the calls in flight and saving where the sync got to (signal again to quit at once)"
+        );
+        stop.store(true, Ordering::SeqCst);
+        wake.notify_one();
+        shutdown_signal().await;
+        eprintln!("stopped at once; the next sync resumes from the last stored page");
+        std::process::exit(130);
+    });
+}
+
+pub(crate) async fn sync_command(args: SyncArgs, resume: bool) -> Result<ExitCode> {
+    let (accounts, config) = plan(&args)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    stop_on_signal(stop.clone(), Arc::default());
+    let settings = settings(&args, resume, stop);
+    if config.is_none() {
+        // One account from flags: a credential problem is this command's error.
+        let account = &accounts[0];
+        let source = accounts::credential_source(account)?;
+        let (_lock, plugins) = accounts::prepare(&args.db, args.plugin_dir.as_deref()).await?;
+        let display = ProgressDisplay::new();
+        let report =
+            accounts::sync_account(&args.db, &plugins, account, source, &settings, &display)
+                .await?;
+        print_sync(&args.db, &report, &account.name)?;
+        return Ok(exit_code(report.is_complete()));
+    }
+    let outcomes = sync_all(&args.db, &accounts, &settings, args.plugin_dir.as_deref()).await?;
+    print_summary(&args.db, &outcomes)?;
+    Ok(exit_code(
+        outcomes
+            .iter()
+            .all(|o| o.result.as_ref().is_ok_and(|r| r.is_complete())),
+    ))
+}
+
+pub(crate) fn exit_code(success: bool) -> ExitCode {
+    if success {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+pub(crate) async fn sync_all(
+    db: &Path,
+    accounts: &[AccountConfig],
+    settings: &RunSettings,
+    plugin_dir: Option<&Path>,
+) -> Result<Vec<accounts::Outcome>> {
+    let (_lock, plugins) = accounts::prepare(db, plugin_dir).await?;
+    let display = ProgressDisplay::new();
+    Ok(accounts::sync_accounts(db, &plugins, accounts, settings, &display).await)
+}
+
+pub(crate) async fn serve(args: SyncArgs, interval: std::time::Duration) -> Result<ExitCode> {
+    let (accounts, config) = plan(&args)?;
+    if config.is_none() {
+        // Check the credentials once up front, so a typo fails now rather than every hour.
+        crate::credentials::default_chain(accounts[0].profile.as_deref())?;
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let wake = Arc::new(tokio::sync::Notify::new());
+    stop_on_signal(stop.clone(), wake.clone());
+    let settings = settings(&args, false, stop.clone());
+    let names: Vec<&str> = accounts.iter().map(|a| a.name.as_str()).collect();
+    eprintln!(
+        "serving: syncing {} into {} every {}; stop with SIGTERM or Ctrl-C",
+        names.join(", "),
+        args.db.display(),
+        humantime::format_duration(interval)
+    );
+    loop {
+        let started = std::time::Instant::now();
+        match sync_all(&args.db, &accounts, &settings, args.plugin_dir.as_deref()).await {
+            Ok(outcomes) => {
+                for o in &outcomes {
+                    log_outcome(o);
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %format!("{e:#}"), "sync run could not start; trying again at the next interval")
+            }
+        }
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
+        let next = interval.saturating_sub(started.elapsed());
+        tracing::info!(next_in = %humantime::format_duration(next), "waiting for the next run");
+        tokio::select! {
+            _ = tokio::time::sleep(next) => {}
+            _ = wake.notified() => break,
+        }
+    }
+    eprintln!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn log_outcome(o: &accounts::Outcome) {
+    match &o.result {
+        Ok(r) if r.is_complete() => {
+            tracing::warn!(account = %o.account, sync_run = r.sync_id, api_calls = r.api_calls, seconds = o.elapsed.as_secs_f64(), "sync complete")
+        }
+        Ok(r) if r.interrupted => {
+            tracing::warn!(account = %o.account, sync_run = r.sync_id, "sync interrupted; it resumes on the next run")
+        }
+        Ok(r) => {
+            tracing::error!(account = %o.account, sync_run = r.sync_id, error = r.error.as_deref().unwrap_or_default(), "sync failed")
+        }
+        Err(e) => tracing::error!(account = %o.account, error = %e, "sync failed"),
+    }
+}
+
+/// One line per account, then the reasons for failures.
+pub(crate) fn print_summary(db: &Path, outcomes: &[accounts::Outcome]) -> Result<()> {
+    let store = Store::open_existing(db)?;
+    let mut rows = Vec::new();
+    let mut details = Vec::new();
+    for o in outcomes {
+        let (run, status, resources, grants, calls) = match &o.result {
+            Ok(r) => {
+                let status = if r.interrupted {
+                    "interrupted"
+                } else if r.error.is_some() {
+                    "failed"
+                } else {
+                    "complete"
+                };
+                let (types, grants) = store.counts(r.sync_id)?;
+                (
+                    r.sync_id.to_string(),
+                    status,
+                    types.iter().map(|(_, n)| n).sum::<i64>().to_string(),
+                    grants.iter().map(|(_, _, n)| n).sum::<i64>().to_string(),
+                    r.api_calls.to_string(),
+                )
+            }
+            Err(_) => ("-".into(), "failed", "-".into(), "-".into(), "0".into()),
+        };
+        rows.push(vec![
+            o.account.clone(),
+            status.to_string(),
+            run,
+            resources,
+            grants,
+            calls,
+            format!("{:.2} s", o.elapsed.as_secs_f64()),
+        ]);
+        match &o.result {
+            Err(e) => details.push(format!("{}: {e}", o.account)),
+            Ok(r) => {
+                if let Some(e) = &r.error {
+                    for line in e.lines() {
+                        details.push(format!("{}: {line}", o.account));
+                    }
+                }
+                if r.interrupted {
+                    details.push(format!(
+                        "{}: interrupted; `ramsync sync --resume` continues run {}",
+                        o.account, r.sync_id
+                    ));
+                }
+            }
+        }
+    }
+    print_table(
+        &[
+            "ACCOUNT",
+            "STATUS",
+            "RUN",
+            "RESOURCES",
+            "GRANTS",
+            "API CALLS",
+            "TIME",
+        ],
+        rows,
+    );
+    let failed = outcomes
+        .iter()
+        .filter(|o| !o.result.as_ref().is_ok_and(|r| r.is_complete()))
+        .count();
+    if failed > 0 {
+        eprintln!(
+            "error: {failed} of {} accounts did not complete; queries for them still read their last complete sync:",
+            outcomes.len()
+        );
+        for d in details {
+            eprintln!("  {d}");
+        }
+    }
+    Ok(())
+}
