@@ -1,22 +1,21 @@
 //! ramsync: syncs who can do what in Alibaba Cloud accounts into SQLite, through
 //! sandboxed WebAssembly plugins.
 //!
-//! The host is split by what it supplies:
-//! - [`engine`]: the wasmtime engine, plugin loading, per-call stores and limits
-//!   ([`manifest`]: plugins.json, digests and capabilities; [`builtin`]: the embedded
-//!   plugins; [`component_cache`]: compiled components cached on disk)
-//! - [`sandbox`]: CPU budgets counting guest time only, memory caps per store and in total
-//! - [`http_policy`]: the outbound HTTP allowlist and timeouts ([`action_policy`]: which
-//!   actions the host signs for a plugin, and that only what it signed is sent)
-//! - [`credentials`]: where credentials come from; only the signer sees them
-//!   ([`sts`]: AssumeRole, cached and refreshed)
-//! - [`scheduler`]: paging, concurrency, retries and checkpoints
-//!   ([`accounts`]: many accounts per run; [`config`]: `ramsync.toml`)
-//! - [`store`]: the SQLite store
-//! - [`cli`]: the command line ([`plugin_commands`]: `plugins …` and `run-plugin`)
-//! - [`mock`]: the local Alibaba Cloud API
+//! This crate is the command line ([`cli`]): it parses arguments, calls the layers below and
+//! formats what they return. The layers are crates of their own, re-exported here under the
+//! names the tests and benches use:
+//! - [`scheduler`] (ramsync-scheduler): paging, concurrency, retries, checkpoints
+//!   ([`accounts`]: many accounts per run; [`config`]: `ramsync.toml`; [`progress`])
+//! - [`access`], [`findings`], [`diff`] (ramsync-queries): reports over the store
+//! - [`engine`] (ramsync-engine): wasmtime, plugin loading ([`manifest`], [`builtin`],
+//!   [`component_cache`]), the [`sandbox`], the outbound [`http_policy`] and the
+//!   [`action_policy`]
+//! - [`store`] (ramsync-store): the SQLite store
+//! - [`credentials`] and [`sts`] (ramsync-credentials): where credentials come from
+//! - [`mock`] (ramsync-mock): the local Alibaba Cloud API
 //!
-//! Reports over the store: [`access`] (effective access), [`findings`], [`diff`].
+//! It may not hold logic of its own beyond parsing and output: a computation belongs in the
+//! layer that owns its data.
 
 pub mod cli;
 pub use ramsync_credentials as credentials;

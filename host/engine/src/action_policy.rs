@@ -53,10 +53,7 @@ pub fn check_entry(entry: &str) -> Result<(), String> {
             "action {entry:?} must be PRODUCT:Action, for example ram:ListUsers"
         ));
     };
-    if !crate::http_policy::PRODUCTS
-        .iter()
-        .any(|(p, _)| *p == product)
-    {
+    if !ramsync_model::PRODUCTS.iter().any(|(p, _)| *p == product) {
         return Err(format!(
             "action {entry:?} names unknown product {product:?}; expected ram, ims or sts"
         ));

@@ -153,10 +153,7 @@ pub fn check(entry: &Entry, wasm: &[u8]) -> std::result::Result<(), String> {
         ));
     }
     for p in &entry.capabilities.products {
-        if !crate::http_policy::PRODUCTS
-            .iter()
-            .any(|(known, _)| known == p)
-        {
+        if !ramsync_model::PRODUCTS.iter().any(|(known, _)| known == p) {
             return Err(format!(
                 "declares unknown product {p:?}; expected ram, ims or sts"
             ));

@@ -8,6 +8,8 @@
 //! depends on nothing of the host but the credentials' secret type.
 
 pub mod api;
+pub mod sts;
+mod synthetic;
 pub mod tenant;
 pub mod verify;
 
@@ -582,7 +584,7 @@ async fn answer(
     }
     let params = api::Params::new(verify::decode_query(incoming.raw_query));
     let mut body = if version == api::STS && action == "AssumeRole" {
-        let (body, id, issued) = api::assume_role(
+        let (body, id, issued) = sts::assume_role(
             &tenant,
             key,
             &params,

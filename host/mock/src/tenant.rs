@@ -252,7 +252,7 @@ pub struct Tenant {
     pub user_by_principal_name: HashMap<String, usize>,
 }
 
-fn digits(seed: &str, n: usize) -> String {
+pub(crate) fn digits(seed: &str, n: usize) -> String {
     let hash = Sha256::digest(seed.as_bytes());
     hash.iter()
         .take(n)
@@ -260,7 +260,7 @@ fn digits(seed: &str, n: usize) -> String {
         .collect()
 }
 
-fn date(index: usize) -> String {
+pub(crate) fn date(index: usize) -> String {
     let base = time::macros::datetime!(2023-03-01 08:00:00 UTC);
     format_date(base + time::Duration::hours((index as i64 * 37) % 15_000))
 }
@@ -290,7 +290,7 @@ fn is_date(s: &str) -> bool {
 }
 
 /// A deterministic AccessKey id: `LTAI` and 20 letters and digits.
-fn key_id(seed: &str) -> String {
+pub(crate) fn key_id(seed: &str) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
     let hash = Sha256::digest(seed.as_bytes());
     let tail: String = hash
@@ -574,171 +574,9 @@ impl Tenant {
         })
     }
 
-    /// A generated tenant of the given size, from a spec like
-    /// `users=100000,groups=5000,roles=1000,policies=2000`. Every other policy is Custom
-    /// unless `custom_policies=N` limits them; the first half of the policies is attached
-    /// somewhere unless `attached_policies=N` says how many.
-    pub fn synthetic(spec: &str) -> Result<Self> {
-        const KEYS: &str = "users, groups, roles, policies, custom_policies or attached_policies";
-        let mut sizes: BTreeMap<&str, Option<usize>> = [
-            ("users", Some(1000)),
-            ("groups", Some(50)),
-            ("roles", Some(20)),
-            ("policies", Some(100)),
-            ("custom_policies", None),
-            ("attached_policies", None),
-        ]
-        .into();
-        for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let Some((key, value)) = part.split_once('=') else {
-                bail!(
-                    "--synthetic takes KEY=COUNT pairs like users=10000,groups=500; got {part:?}"
-                );
-            };
-            let Some(slot) = sizes.get_mut(key.trim()) else {
-                bail!("--synthetic: unknown key {key:?}; expected {KEYS}");
-            };
-            let count: usize = value
-                .trim()
-                .parse()
-                .with_context(|| format!("--synthetic: {key} must be a count, got {value:?}"))?;
-            // Bounded so that a typo cannot exhaust memory; past any real account's size.
-            let max = if key.trim() == "users" {
-                1_000_000
-            } else {
-                100_000
-            };
-            if count > max {
-                bail!("--synthetic: {key}={count} is too large; at most {max}");
-            }
-            *slot = Some(count);
-        }
-        let size = |k: &str| sizes[k].unwrap_or_default();
-        let (users, groups, roles, policies) = (
-            size("users"),
-            size("groups"),
-            size("roles"),
-            size("policies"),
-        );
-        let custom = sizes["custom_policies"].unwrap_or(policies / 2);
-        let attached = sizes["attached_policies"]
-            .unwrap_or(policies.div_ceil(2))
-            .min(policies);
-        let account_id = "1000000000000001".to_string();
-        let policy_specs: Vec<PolicySpec> = (0..policies)
-            .map(|i| {
-                let is_custom = i % 2 == 1 && i / 2 < custom;
-                PolicySpec {
-                    name: if is_custom {
-                        format!("custom-policy-{i:05}")
-                    } else {
-                        format!("SystemPolicy{i:05}")
-                    },
-                    policy_type: if is_custom {
-                        "Custom".into()
-                    } else {
-                        "System".into()
-                    },
-                    description: String::new(),
-                    document: serde_json::Value::Null,
-                }
-            })
-            .collect();
-        let pick = |i: usize| -> Vec<String> {
-            if attached == 0 || !i.is_multiple_of(7) {
-                Vec::new()
-            } else {
-                vec![policy_specs[(i / 7) % attached].name.clone()]
-            }
-        };
-        let file = TenantFile {
-            account_id: account_id.clone(),
-            alias: "synthetic".into(),
-            users: (0..users)
-                .map(|i| UserSpec {
-                    name: format!("user{i:06}"),
-                    display_name: format!("User {i}"),
-                    email: format!("user{i:06}@example.com"),
-                    mobile_phone: String::new(),
-                    comments: String::new(),
-                    status: if i % 10 == 9 { "frozen".into() } else { "active".into() },
-                    groups: if groups == 0 {
-                        Vec::new()
-                    } else {
-                        let mut g = vec![format!("group{:05}", i % groups)];
-                        if i % 3 == 0 && groups > 1 {
-                            g.push(format!("group{:05}", (i / 3 + 1) % groups));
-                        }
-                        // A fifth of everyone is also in the first group, so it spans pages.
-                        if i % 5 == 0 {
-                            g.push("group00000".to_string());
-                        }
-                        g.sort();
-                        g.dedup();
-                        g
-                    },
-                    policies: pick(i),
-                    create_date: None,
-                    last_login_date: None,
-                    access_keys: synthetic_keys(&account_id, i),
-                    // Four in five can log on to the console; two in three have an MFA device.
-                    console: (i % 5 != 4).then(|| ConsoleSpec {
-                        status: if i % 40 == 7 { "Inactive" } else { "Active" }.into(),
-                        password_reset_required: i % 50 == 1,
-                        mfa_bind_required: i % 2 == 0,
-                    }),
-                    mfa_device: (i % 3 != 1).then(|| MfaDeviceSpec {
-                        serial: format!("acs:ram::{account_id}:mfa/user{i:06}"),
-                        activated: None,
-                    }),
-                })
-                .collect(),
-            groups: (0..groups)
-                .map(|i| GroupSpec { name: format!("group{i:05}"), display_name: String::new(), comments: String::new(), policies: pick(i) })
-                .collect(),
-            roles: (0..roles)
-                .map(|i| RoleSpec {
-                    name: format!("role-{i:05}"),
-                    description: String::new(),
-                    trust_policy: serde_json::json!({"Version":"1","Statement":[{"Action":"sts:AssumeRole","Effect":"Allow","Principal":{"RAM":[format!("acs:ram::{account_id}:root")]}}]}),
-                    max_session_duration: 3600,
-                    policies: pick(i),
-                })
-                .collect(),
-            policies: policy_specs.clone(),
-            unbound_mfa_devices: Vec::new(),
-        };
-        Self::from_file(file)
-    }
-
     pub fn upn_domain(&self) -> String {
         format!("{}.onaliyun.com", self.alias)
     }
-}
-
-/// The AccessKeys of synthetic user `i`: three in four have one, one in 25 a second
-/// (active, recent); one in 20 keys is inactive; a third of first keys are old.
-fn synthetic_keys(account_id: &str, i: usize) -> Vec<AccessKeySpec> {
-    let mut keys = Vec::new();
-    if i % 4 != 3 {
-        keys.push(AccessKeySpec {
-            id: key_id(&format!("{account_id}/user{i}/key0")),
-            status: if i % 20 == 5 { "Inactive" } else { "Active" }.into(),
-            created: if i.is_multiple_of(3) {
-                date(i + 6000)
-            } else {
-                "recent".into()
-            },
-        });
-    }
-    if i.is_multiple_of(25) {
-        keys.push(AccessKeySpec {
-            id: key_id(&format!("{account_id}/user{i}/key1")),
-            status: "Active".into(),
-            created: "recent".into(),
-        });
-    }
-    keys
 }
 
 fn default_document() -> String {
@@ -747,118 +585,4 @@ fn default_document() -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sample_tenant_loads() {
-        let t = Tenant::sample().unwrap();
-        assert!(t.users.len() >= 50);
-        assert!(t.users.iter().any(|u| u.frozen));
-        assert!(t.groups.len() >= 8);
-    }
-
-    #[test]
-    fn bad_tenants_are_explained() {
-        let e = Tenant::from_json(r#"{"account_id":"1","alias":"a"}"#)
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("16 digits"), "{e}");
-        let e = Tenant::from_json(r#"{"account_id":"1234567890123456","alias":"a","users":[{"name":"x","display_name":"X","groups":["nope"]}]}"#)
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("unknown group"), "{e}");
-        assert!(Tenant::from_json("{").is_err());
-        assert!(Tenant::synthetic("users=abc").is_err());
-        assert!(Tenant::synthetic("people=3").is_err());
-        assert!(Tenant::synthetic("users=1000001").is_err());
-        assert!(Tenant::synthetic("groups=18446744073709551615").is_err());
-        assert!(Tenant::synthetic("policies=100001").is_err());
-        for spec in [
-            "users=0,groups=0,roles=0,policies=0",
-            "users=3,groups=0,roles=1,policies=0,attached_policies=5",
-            "users=3,groups=1,roles=1,policies=1,custom_policies=9,attached_policies=0",
-        ] {
-            Tenant::synthetic(spec).unwrap();
-        }
-    }
-
-    #[test]
-    fn keys_consoles_and_mfa_devices_are_checked() {
-        let user = |extra: &str| {
-            format!(
-                r#"{{"account_id":"1234567890123456","alias":"a","users":[{{"name":"x","display_name":"X",{extra}}}]}}"#
-            )
-        };
-        for (extra, message) in [
-            (
-                r#""access_keys":[{"id":"LTAIa","created":"yesterday"}]"#,
-                "\"recent\"",
-            ),
-            (
-                r#""access_keys":[{"id":"LTAIa","status":"Disabled","created":"recent"}]"#,
-                "Active or Inactive",
-            ),
-            (
-                r#""access_keys":[{"id":"LTAIa","created":"recent"},{"id":"LTAIa","created":"recent"}]"#,
-                "used twice",
-            ),
-            (r#""console":{"status":"Off"}"#, "console status"),
-            (r#""mfa_device":{"serial":""}"#, "MFA serial"),
-            (
-                r#""access_keys":[{"id":"LTAIa","secret":"s","created":"recent"}]"#,
-                "unknown field `secret`",
-            ),
-        ] {
-            let e = format!("{:#}", Tenant::from_json(&user(extra)).unwrap_err());
-            assert!(e.contains(message), "{extra}: {e}");
-        }
-        let t = Tenant::from_json(&user(
-            r#""console":{},"mfa_device":{"serial":"acs:ram::1234567890123456:mfa/x"}"#,
-        ))
-        .unwrap();
-        let u = &t.users[0];
-        assert_eq!(u.console.as_ref().unwrap().status, "Active");
-        assert!(u.mfa_device.as_ref().unwrap().activate_date.ends_with('Z'));
-        assert!(u.access_keys.is_empty());
-    }
-
-    #[test]
-    fn synthetic_tenants_have_keys_consoles_and_mfa_devices() {
-        let a = Tenant::synthetic("users=100,groups=2,roles=0,policies=0").unwrap();
-        let b = Tenant::synthetic("users=100,groups=2,roles=0,policies=0").unwrap();
-        let keys = |t: &Tenant| -> Vec<AccessKey> {
-            t.users.iter().flat_map(|u| u.access_keys.clone()).collect()
-        };
-        assert_eq!(keys(&a), keys(&b), "deterministic");
-        assert!(
-            keys(&a)
-                .iter()
-                .all(|k| k.id.len() == 24 && k.id.starts_with("LTAI"))
-        );
-        assert!(keys(&a).iter().any(|k| k.status == "Inactive"));
-        assert!(a.users.iter().any(|u| u.access_keys.len() == 2));
-        assert!(
-            a.users
-                .iter()
-                .any(|u| u.console.is_some() && u.mfa_device.is_none())
-        );
-        assert!(a.users.iter().any(|u| u.console.is_none()));
-        assert!(a.users.iter().any(|u| u.mfa_device.is_some()));
-    }
-
-    #[test]
-    fn synthetic_sizes() {
-        let t = Tenant::synthetic("users=250,groups=7,roles=3,policies=11").unwrap();
-        assert_eq!(
-            (
-                t.users.len(),
-                t.groups.len(),
-                t.roles.len(),
-                t.policies.len()
-            ),
-            (250, 7, 3, 11)
-        );
-        assert!(t.groups.iter().map(|g| g.members.len()).sum::<usize>() > 250);
-    }
-}
+mod tests;
