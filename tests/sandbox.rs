@@ -815,3 +815,44 @@ fn a_peer_closing_its_socket_does_not_kill_the_local_api() {
     child.wait().unwrap();
     drop(stdout);
 }
+
+#[test]
+fn a_resource_type_that_never_answers_fails_the_load_at_its_timeout() {
+    let wasm = std::fs::read(
+        std::path::Path::new(env!("RAMSYNC_TEST_PLUGIN_DIR")).join("test-slow-type.wasm"),
+    )
+    .unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let limits = Limits {
+            call_timeout: Duration::from_secs(1),
+            ..tight_limits()
+        };
+        let engine = ramsync::engine::new_runtime(&limits).unwrap();
+        let started = Instant::now();
+        let err = Syncer::load(
+            &engine,
+            "test-slow-type",
+            &wasm,
+            limits,
+            &ramsync::manifest::Capabilities {
+                products: Vec::new(),
+                provisions: false,
+                actions: Vec::new(),
+                provision_actions: Vec::new(),
+            },
+        )
+        .await
+        .err()
+        .expect("the load must fail");
+        assert!(
+            format!("{err:#}")
+                .contains("plugin test-slow-type: resource-type did not answer within 1s"),
+            "{err:#}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(10));
+    });
+}

@@ -17,11 +17,12 @@ const PLUGINS: &[(&str, &str)] = &[
     ("ramsync-roles", "roles"),
     ("ramsync-policies", "policies"),
 ];
-/// Built for the test suite only, never embedded: a misbehaving syncer, and the
+/// Built for the test suite only, never embedded: misbehaving syncers, and the
 /// authoring guide's example.
 const TEST_PLUGINS: &[(&str, &str)] = &[
     ("ramsync-test-misbehaving", "test-misbehaving"),
     ("ramsync-example-teams", "example-teams"),
+    ("ramsync-test-slow-type", "test-slow-type"),
 ];
 const TARGET: &str = "wasm32-wasip2";
 
