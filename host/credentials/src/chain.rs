@@ -5,13 +5,17 @@
 use anyhow::{Result, bail};
 use std::fmt;
 
+/// The variable holding the AccessKey id.
 pub const ENV_ACCESS_KEY_ID: &str = "ALIBABA_CLOUD_ACCESS_KEY_ID";
+/// The variable holding the AccessKey secret.
 pub const ENV_ACCESS_KEY_SECRET: &str = "ALIBABA_CLOUD_ACCESS_KEY_SECRET";
+/// The variable holding the STS security token, for temporary credentials.
 pub const ENV_SECURITY_TOKEN: &str = "ALIBABA_CLOUD_SECURITY_TOKEN";
 
 /// An AccessKey, or STS temporary credentials when `security_token` is set.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Credential {
+    /// The AccessKey id; not a secret, it names the key in errors and signatures.
     pub access_key_id: String,
     access_key_secret: Secret,
     security_token: Option<Secret>,
@@ -22,6 +26,7 @@ pub struct Credential {
 pub struct Secret(String);
 
 impl Secret {
+    /// Wraps a secret value.
     pub fn new(value: impl Into<String>) -> Self {
         Secret(value.into())
     }
@@ -57,6 +62,7 @@ impl fmt::Debug for Credential {
 }
 
 impl Credential {
+    /// A credential from its parts; a security token makes it an STS credential.
     pub fn new(
         access_key_id: impl Into<String>,
         access_key_secret: impl Into<String>,
@@ -74,6 +80,7 @@ impl Credential {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
+    /// A credential from the `ALIBABA_CLOUD_*` variables, as `get` reads them.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self> {
         let id = get(ENV_ACCESS_KEY_ID)
             .map(|v| v.trim().to_string())
@@ -97,10 +104,12 @@ impl Credential {
         }
     }
 
+    /// The AccessKey secret, for the signer only.
     pub fn access_key_secret(&self) -> &Secret {
         &self.access_key_secret
     }
 
+    /// The STS security token, if this is a temporary credential.
     pub fn security_token(&self) -> Option<&Secret> {
         self.security_token.as_ref()
     }

@@ -6,6 +6,8 @@
 //! open sockets itself: STS requests are signed and sent through [`sts::StsHost`], which
 //! the engine implements. It depends on the model alone.
 
+#![deny(missing_docs)]
+
 pub mod chain;
 pub mod sts;
 

@@ -43,8 +43,11 @@ pub struct HttpAnswer {
 /// The settings of one AssumeRole step.
 #[derive(Debug, Clone)]
 pub struct AssumeRole {
+    /// The role to assume, `acs:ram::<account>:role/<name>`.
     pub role_arn: String,
+    /// `RoleSessionName`, which appears in the assumed identity's ARN.
     pub session_name: String,
+    /// How long the temporary credentials last, 900 to 43200 seconds.
     pub duration_seconds: u32,
     /// Sent as `ExternalId`; never logged.
     pub external_id: Option<String>,
@@ -53,6 +56,7 @@ pub struct AssumeRole {
 }
 
 impl AssumeRole {
+    /// AssumeRole of `role_arn` with the defaults: session `ramsync`, one hour.
     pub fn new(role_arn: &str) -> Self {
         AssumeRole {
             role_arn: role_arn.into(),
@@ -70,7 +74,9 @@ pub enum CredentialSource {
     Fixed(Credential),
     /// Credentials of a role assumed with the credentials of `base`.
     AssumeRole {
+        /// Where the credentials that assume the role come from.
         base: Box<CredentialSource>,
+        /// The role and how to assume it.
         spec: AssumeRole,
         /// The credential, when it expires, and how long it was issued for.
         cache: tokio::sync::Mutex<Option<(Credential, OffsetDateTime, time::Duration)>>,

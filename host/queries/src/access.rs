@@ -22,6 +22,7 @@ pub struct AccessPath {
 }
 
 impl AccessPath {
+    /// The path as one line, `a -> b -> c`, with its conditions.
     pub fn line(&self) -> String {
         let mut s = self.path.join(" -> ");
         if !self.conditions.is_empty() {
@@ -56,12 +57,14 @@ fn conditions_of(g: &GrantRow) -> Vec<String> {
     out
 }
 
+/// Effective-access questions over the newest complete sync of one account.
 pub struct Access<'s> {
     store: &'s Store,
     sync: SyncRun,
 }
 
 impl<'s> Access<'s> {
+    /// Reads from the newest complete sync of `account`.
     pub fn new(store: &'s Store, account: &str) -> Result<Self> {
         Ok(Access {
             store,

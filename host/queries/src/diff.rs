@@ -5,26 +5,35 @@ use ramsync_store::{Store, SyncRun};
 use rusqlite::params;
 use serde::Serialize;
 
+/// One resource or grant added or removed between two syncs.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Change {
     /// `added` or `removed`.
     pub change: &'static str,
     /// `resource` or `grant`.
     pub kind: &'static str,
+    /// The resource's type, or for a grant the type of the resource offering it.
     pub resource_type: String,
+    /// That resource's id.
     pub resource_id: String,
+    /// That resource's name.
     pub resource_name: String,
+    /// For a grant: the entitlement's slug.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub entitlement: Option<String>,
+    /// For a grant: the principal's type.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub principal_type: Option<String>,
+    /// For a grant: the principal's id.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub principal_id: Option<String>,
+    /// For a grant: the principal's name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub principal_name: Option<String>,
 }
 
 impl Change {
+    /// The change as one line, `+ type name` or `- type name entitlement principal`.
     pub fn line(&self) -> String {
         let sign = if self.change == "added" { "+" } else { "-" };
         match self.kind {

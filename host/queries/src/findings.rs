@@ -7,15 +7,21 @@ use ramsync_store::{ResourceRow, Store};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
+/// One risky fact, with the evidence for it.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Finding {
     /// Sorting puts the most severe first.
     #[serde(skip)]
     pub rank: u8,
+    /// `high`, `medium` or `low`.
     pub severity: &'static str,
+    /// What kind of risk, for example `console-without-mfa`.
     pub code: &'static str,
+    /// The type of the resource it concerns.
     pub resource_type: String,
+    /// Its name.
     pub resource_name: String,
+    /// Why, in a sentence: the path, the condition, the dates.
     pub evidence: String,
 }
 
@@ -47,6 +53,7 @@ fn flag(r: &ResourceRow, key: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// The findings of the newest complete sync of `account`, most severe first.
 pub fn findings(store: &Store, account: &str) -> Result<Vec<Finding>> {
     let run = store.readable_sync(account)?;
     let sync = run.id;

@@ -4,6 +4,8 @@
 //! It owns the questions an access review asks of a synced account. It reads the store
 //! alone: it may not sync, call plugins or reach the network, so every report works offline.
 
+#![deny(missing_docs)]
+
 pub mod access;
 pub mod diff;
 pub mod findings;

@@ -5,6 +5,8 @@
 //! runs, and the reads the queries make. It may not call plugins, the network or the
 //! scheduler; it depends on the model alone.
 
+#![deny(missing_docs)]
+
 mod reads;
 mod schema;
 mod writes;
@@ -18,12 +20,15 @@ use std::path::Path;
 /// How far the listing of one type (under one parent) got in an unfinished run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ListProgress {
+    /// Nothing of it is stored yet.
     NotStarted,
     /// Continue with this page token.
     At(String),
+    /// Every page is stored.
     Done,
 }
 
+/// An open ramsync database.
 pub struct Store {
     conn: Connection,
 }

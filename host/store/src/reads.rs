@@ -30,6 +30,7 @@ impl Store {
         }
     }
 
+    /// The resources of a sync, of one type or of all, ordered by type and name.
     pub fn query_resources(
         &self,
         sync_id: i64,
@@ -45,6 +46,7 @@ impl Store {
         Ok(rows)
     }
 
+    /// Every grant of a sync, with the names of its resource and principal.
     pub fn query_grants(&self, sync_id: i64) -> Result<Vec<GrantRow>> {
         self.grants_where("", params![sync_id])
     }

@@ -8,6 +8,7 @@ use ramsync_model::{Entitlement, Grant, Resource, ResourceRef, RunContext, SyncR
 use rusqlite::{OptionalExtension, params};
 
 impl Store {
+    /// Starts a run of `account`, marked running; returns its id.
     pub fn begin_sync(&self, account: &str) -> Result<i64> {
         self.conn.execute(
             "INSERT INTO sync_runs (account, started_at, status) VALUES (?1, ?2, 'running')",
@@ -113,6 +114,7 @@ impl Store {
             .is_some())
     }
 
+    /// Records that a plugin finished its part of this run, so a resume skips it.
     pub fn mark_plugin_done(&self, sync_id: i64, plugin: &str) -> Result<()> {
         self.conn.execute(
             "INSERT OR IGNORE INTO plugins_done (sync_id, plugin) VALUES (?1, ?2)",
@@ -252,6 +254,7 @@ impl Store {
         ))
     }
 
+    /// Records a resource type of this run, the plugin that synced it and why it failed, if it did.
     pub fn put_resource_type(
         &self,
         sync_id: i64,
