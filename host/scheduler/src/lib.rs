@@ -380,15 +380,21 @@ async fn sync_type(
     if info.parent_type.is_none() {
         // One listing: each page is stored, with where it continues, as it arrives.
         for (_, mut token) in todo {
-            let mut pager = Pager::new(options);
+            let mut pager = Pager::new(options, token.as_deref());
             loop {
                 if options.stopping() {
                     return Err(Stop::Interrupted);
                 }
-                let page = list_page(syncer, ctx, options, None, token.as_deref(), &what).await?;
-                pager
-                    .check(page.items.len(), page.next_page_token.as_deref())
-                    .map_err(|e| (e, what.clone()))?;
+                let page = list_page(
+                    syncer,
+                    ctx,
+                    options,
+                    &mut pager,
+                    None,
+                    token.as_deref(),
+                    &what,
+                )
+                .await?;
                 store
                     .put_resource_page(
                         sync_id,

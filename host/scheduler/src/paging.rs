@@ -13,9 +13,11 @@ pub(crate) struct Pager {
 }
 
 impl Pager {
-    pub(crate) fn new(options: &SyncOptions) -> Self {
+    /// A listing that starts at `start` (a resumed one starts at its stored token, which
+    /// the plugin may then not hand back either).
+    pub(crate) fn new(options: &SyncOptions, start: Option<&str>) -> Self {
         Pager {
-            seen: Default::default(),
+            seen: start.map(str::to_string).into_iter().collect(),
             pages: 0,
             max_pages: options.max_pages,
         }
@@ -50,17 +52,21 @@ impl Pager {
 }
 
 /// One page of a syncer's resources, checked: every item of its type, under the parent it
-/// was asked about (if any), and a page token that moves on.
+/// was asked about (if any), and paging within the listing's bounds.
 pub(crate) async fn list_page(
     syncer: &Syncer,
     ctx: &CallContext,
     options: &SyncOptions,
+    pager: &mut Pager,
     parent: Option<&Resource>,
     token: Option<&str>,
     what: &str,
 ) -> Result<ramsync_engine::ResourcePage, Stop> {
     let page = retry(options, what, || syncer.list_resources(ctx, parent, token))
         .await
+        .map_err(|e| (e, what.to_string()))?;
+    pager
+        .check(page.items.len(), page.next_page_token.as_deref())
         .map_err(|e| (e, what.to_string()))?;
     let parent_ref = parent.map(|p| &p.ref_);
     let fault = if let Some(r) = page
@@ -72,23 +78,18 @@ pub(crate) async fn list_page(
             "returned a resource of type {:?} while listing {:?}",
             r.ref_.resource_type, syncer.info.id
         ))
-    } else if let Some(r) = page.items.iter().find(|r| match (&r.parent, parent_ref) {
-        (None, _) => false,
-        (Some(p), Some(asked)) => !same(p, asked),
-        (Some(_), None) => true,
+    } else if let Some((r, p)) = page.items.iter().find_map(|r| {
+        r.parent
+            .as_ref()
+            .filter(|p| Some(*p) != parent_ref)
+            .map(|p| (r, p))
     }) {
-        let p = r.parent.as_ref().expect("checked");
         Some(format!(
             "returned {} {:?} under {}:{}, which it was not asked to list",
             r.ref_.resource_type, r.ref_.id, p.resource_type, p.id
         ))
     } else {
-        match &page.next_page_token {
-            Some(next) if token == Some(next.as_str()) => {
-                Some(format!("returned the same page token {next:?} twice"))
-            }
-            _ => None,
-        }
+        None
     };
     match fault {
         Some(f) => Err((CallError::Trap(f), what.to_string()).into()),
@@ -106,12 +107,18 @@ pub(crate) async fn list_all(
     what: &str,
 ) -> Result<(Resource, Vec<Resource>), Stop> {
     let mut items = Vec::new();
-    let mut pager = Pager::new(options);
+    let mut pager = Pager::new(options, token.as_deref());
     loop {
-        let page = list_page(syncer, ctx, options, Some(&parent), token.as_deref(), what).await?;
-        pager
-            .check(page.items.len(), page.next_page_token.as_deref())
-            .map_err(|e| (e, what.to_string()))?;
+        let page = list_page(
+            syncer,
+            ctx,
+            options,
+            &mut pager,
+            Some(&parent),
+            token.as_deref(),
+            what,
+        )
+        .await?;
         items.extend(page.items);
         match page.next_page_token {
             Some(next) => token = Some(next),
@@ -137,7 +144,7 @@ pub(crate) async fn access_of<'r>(
 ) -> Result<Access<'r>, Stop> {
     let mut entitlements = Vec::new();
     let mut token: Option<String> = None;
-    let mut pager = Pager::new(options);
+    let mut pager = Pager::new(options, None);
     loop {
         let what = format!(
             "listing the entitlements of {} {}",
@@ -167,7 +174,7 @@ pub(crate) async fn access_of<'r>(
     let mut grants = Vec::new();
     let mut attributes = Vec::new();
     let mut token: Option<String> = None;
-    let mut pager = Pager::new(options);
+    let mut pager = Pager::new(options, None);
     loop {
         let what = format!(
             "listing the grants of {} {}",
@@ -192,10 +199,6 @@ pub(crate) async fn access_of<'r>(
     Ok((resource, entitlements, grants, attributes))
 }
 
-fn same(a: &ramsync_engine::ResourceRef, b: &ramsync_engine::ResourceRef) -> bool {
-    a.resource_type == b.resource_type && a.id == b.id
-}
-
 /// Plugin output is untrusted: the entitlements and grants of a resource must all be that
 /// resource's, which the plugin itself listed (or, for an enriching plugin, was given) in
 /// this sync. Anything else could overwrite or pre-empt another plugin's rows.
@@ -204,7 +207,7 @@ fn owned_by<'a>(
     refs: impl IntoIterator<Item = &'a ramsync_engine::ResourceRef>,
     what: &str,
 ) -> Result<(), CallError> {
-    match refs.into_iter().find(|r| !same(r, &resource.ref_)) {
+    match refs.into_iter().find(|r| **r != resource.ref_) {
         None => Ok(()),
         Some(other) => Err(CallError::Trap(format!(
             "returned {what} of {}:{} while asked about {}:{}; a plugin may only describe the resources it was asked about",
