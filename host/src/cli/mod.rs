@@ -87,48 +87,39 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                     );
                 }
             }
-            if json {
-                print_json_lines(&rows)?;
-            } else {
-                let table = rows
-                    .iter()
-                    .map(|r| {
-                        vec![
-                            r.resource_type.clone(),
-                            r.id.clone(),
-                            r.name.clone(),
-                            r.display_name.clone(),
-                            r.status.clone().unwrap_or_default(),
-                        ]
-                    })
-                    .collect();
-                print_table(&["TYPE", "ID", "NAME", "DISPLAY NAME", "STATUS"], table);
-            }
+            print_rows(
+                json,
+                &rows,
+                &["TYPE", "ID", "NAME", "DISPLAY NAME", "STATUS"],
+                |r| {
+                    vec![
+                        r.resource_type.clone(),
+                        r.id.clone(),
+                        r.name.clone(),
+                        r.display_name.clone(),
+                        r.status.clone().unwrap_or_default(),
+                    ]
+                },
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Grants { db, json, account } => {
             let store = Store::open_existing(&db)?;
             let run = store.readable_sync(&account)?;
             let rows = store.query_grants(run.id)?;
-            if json {
-                print_json_lines(&rows)?;
-            } else {
-                let table = rows
-                    .iter()
-                    .map(|g| {
-                        vec![
-                            format!("{}:{}", g.resource_type, g.resource_name),
-                            g.entitlement.clone(),
-                            format!("{}:{}", g.principal_type, g.principal_name),
-                            g.principal_id.clone(),
-                        ]
-                    })
-                    .collect();
-                print_table(
-                    &["RESOURCE", "ENTITLEMENT", "PRINCIPAL", "PRINCIPAL ID"],
-                    table,
-                );
-            }
+            print_rows(
+                json,
+                &rows,
+                &["RESOURCE", "ENTITLEMENT", "PRINCIPAL", "PRINCIPAL ID"],
+                |g| {
+                    vec![
+                        format!("{}:{}", g.resource_type, g.resource_name),
+                        g.entitlement.clone(),
+                        format!("{}:{}", g.principal_type, g.principal_name),
+                        g.principal_id.clone(),
+                    ]
+                },
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Runs { db, json } => {
@@ -140,31 +131,25 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                     r.status = "interrupted".into();
                 }
             }
-            if json {
-                print_json_lines(&runs)?;
-            } else {
-                let table = runs
-                    .iter()
-                    .map(|r| {
-                        vec![
-                            r.id.to_string(),
-                            r.account.clone(),
-                            r.status.clone(),
-                            r.started_at.clone(),
-                            r.api_calls.to_string(),
-                            r.error
-                                .as_deref()
-                                .and_then(|e| e.lines().next())
-                                .unwrap_or_default()
-                                .to_string(),
-                        ]
-                    })
-                    .collect();
-                print_table(
-                    &["ID", "ACCOUNT", "STATUS", "STARTED", "API CALLS", "ERROR"],
-                    table,
-                );
-            }
+            print_rows(
+                json,
+                &runs,
+                &["ID", "ACCOUNT", "STATUS", "STARTED", "API CALLS", "ERROR"],
+                |r| {
+                    vec![
+                        r.id.to_string(),
+                        r.account.clone(),
+                        r.status.clone(),
+                        r.started_at.clone(),
+                        r.api_calls.to_string(),
+                        r.error
+                            .as_deref()
+                            .and_then(|e| e.lines().next())
+                            .unwrap_or_default()
+                            .to_string(),
+                    ]
+                },
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Sign { plugin_dir } => sign(plugin_dir.as_deref()).await,
@@ -236,22 +221,19 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Findings { db, json, account } => {
             let store = Store::open_existing(&db)?;
             let findings = crate::findings::findings(&store, &account)?;
-            if json {
-                print_json_lines(&findings)?;
-            } else {
-                let table = findings
-                    .iter()
-                    .map(|f| {
-                        vec![
-                            f.severity.to_string(),
-                            f.code.to_string(),
-                            format!("{}:{}", f.resource_type, f.resource_name),
-                            f.evidence.clone(),
-                        ]
-                    })
-                    .collect();
-                print_table(&["SEVERITY", "CODE", "RESOURCE", "EVIDENCE"], table);
-            }
+            print_rows(
+                json,
+                &findings,
+                &["SEVERITY", "CODE", "RESOURCE", "EVIDENCE"],
+                |f| {
+                    vec![
+                        f.severity.to_string(),
+                        f.code.to_string(),
+                        format!("{}:{}", f.resource_type, f.resource_name),
+                        f.evidence.clone(),
+                    ]
+                },
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Diff {

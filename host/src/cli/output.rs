@@ -14,6 +14,21 @@ pub(crate) fn print_lines(lines: impl Iterator<Item = String>) {
     let _ = out.flush();
 }
 
+/// Rows as one JSON object per line with `--json`, else as a table of `header` with one
+/// line per row.
+pub(crate) fn print_rows<T: serde::Serialize>(
+    json: bool,
+    rows: &[T],
+    header: &[&str],
+    line: impl Fn(&T) -> Vec<String>,
+) -> Result<()> {
+    if json {
+        return print_json_lines(rows);
+    }
+    print_table(header, rows.iter().map(line).collect());
+    Ok(())
+}
+
 /// Rows as one JSON object per line; a closed pipe ends the output quietly.
 pub(crate) fn print_json_lines<T: serde::Serialize>(rows: &[T]) -> Result<()> {
     use std::io::Write;
