@@ -222,22 +222,12 @@ fn a_syncer_reaches_only_the_products_it_declares() {
             limits,
             &ramsync::manifest::Capabilities {
                 products: vec!["ims".into()],
-                provisions: false,
-                actions: Vec::new(),
-                provision_actions: Vec::new(),
+                ..Default::default()
             },
         )
         .await
         .unwrap();
-        let auth = std::sync::Arc::new(ramsync::engine::Auth::fixed(
-            plugins.signer.clone(),
-            ramsync::credentials::Credential::new(DEMO_ID, DEMO_SECRET, None),
-        ));
-        let ctx = ramsync::engine::CallContext::new(
-            ramsync::http_policy::Endpoints::all_at(&mock.url()).unwrap(),
-            Some(auth),
-            limits,
-        );
+        let ctx = mock.demo_context(&plugins, limits);
         let result = syncer
             .list_resources(&ctx, None, Some("undeclared-product"))
             .await;

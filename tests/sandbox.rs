@@ -45,20 +45,14 @@ async fn misbehaving_with(
             limits,
             &ramsync::manifest::Capabilities {
                 products: products.iter().map(|p| p.to_string()).collect(),
-                provisions: false,
-                actions: Vec::new(),
-                provision_actions: Vec::new(),
+                ..Default::default()
             },
         )
         .await
         .unwrap(),
     );
     plugins.syncers.push(syncer.clone());
-    let auth = Arc::new(Auth::fixed(
-        plugins.signer.clone(),
-        Credential::new(DEMO_ID, DEMO_SECRET, None),
-    ));
-    let ctx = CallContext::new(Endpoints::all_at(&mock.url()).unwrap(), Some(auth), limits);
+    let ctx = mock.demo_context(&plugins, limits);
     (plugins, syncer, ctx)
 }
 
@@ -69,15 +63,9 @@ fn a_trap_fails_that_type_alone_and_the_run_is_recorded_failed() {
     mock.runtime.block_on(async {
         let (plugins, _, ctx) = misbehaving(&mock, Limits::default()).await;
         let mut store = Store::open_or_create(&dir.path().join("s.db")).unwrap();
-        let report = ramsync::scheduler::sync(
-            &plugins,
-            &ctx,
-            &mut store,
-            &SyncOptions::default(),
-            &ramsync::progress::ProgressDisplay::hidden().account("default"),
-        )
-        .await
-        .unwrap();
+        let report = sync_quietly(&plugins, &ctx, &mut store, &SyncOptions::default())
+            .await
+            .unwrap();
         assert!(!report.is_complete());
         for t in &report.types {
             if t.resource_type == "misbehaving" {
@@ -263,6 +251,21 @@ fn a_host_signature_is_sent_once_and_only_for_the_request_it_signed() {
 }
 
 #[test]
+fn signatures_that_are_never_sent_are_capped() {
+    let mock = Mock::sample();
+    mock.runtime.block_on(async {
+        let (_, syncer, ctx) = misbehaving(&mock, tight_limits()).await;
+        let m = refused(
+            syncer
+                .list_resources(&ctx, None, Some("hoard-signatures"))
+                .await,
+        );
+        assert!(m.contains("more than 64 signatures without sending"), "{m}");
+    });
+    assert_eq!(mock.server().total_calls(), 0);
+}
+
+#[test]
 fn waiting_on_a_clock_or_a_slow_api_is_not_cpu_time() {
     let mut options = ramsync::mock::MockOptions::sample().unwrap();
     options.latency = Duration::from_millis(800);
@@ -361,15 +364,9 @@ fn sync_with_mode(
     let report = mock.runtime.block_on(async {
         let (plugins, _, ctx) = misbehaving(&mock, Limits::default()).await;
         let mut store = Store::open_or_create(&dir.path().join("s.db")).unwrap();
-        ramsync::scheduler::sync(
-            &plugins,
-            &ctx,
-            &mut store,
-            &options,
-            &ramsync::progress::ProgressDisplay::hidden().account("default"),
-        )
-        .await
-        .unwrap()
+        sync_quietly(&plugins, &ctx, &mut store, &options)
+            .await
+            .unwrap()
     });
     let store = Store::open_or_create(&dir.path().join("s.db")).unwrap();
     (report, store, dir)
@@ -521,29 +518,15 @@ fn run_sync(
 ) -> ramsync::scheduler::SyncReport {
     mock.runtime.block_on(async {
         let plugins = Plugins::builtin(Limits::default()).await.unwrap();
-        let auth = Arc::new(Auth::fixed(
-            plugins.signer.clone(),
-            Credential::new(id, secret, None),
-        ));
-        let ctx = CallContext::new(
-            Endpoints::all_at(&mock.url()).unwrap(),
-            Some(auth),
-            Limits::default(),
-        );
+        let ctx = mock.context_as(&plugins, Limits::default(), id, secret);
         let options = SyncOptions::default();
         options
             .stop
             .store(stop, std::sync::atomic::Ordering::Relaxed);
         let mut store = Store::open_or_create(db).unwrap();
-        ramsync::scheduler::sync(
-            &plugins,
-            &ctx,
-            &mut store,
-            &options,
-            &ramsync::progress::ProgressDisplay::hidden().account("default"),
-        )
-        .await
-        .unwrap()
+        sync_quietly(&plugins, &ctx, &mut store, &options)
+            .await
+            .unwrap()
     })
 }
 
@@ -596,29 +579,14 @@ fn a_store_error_ends_the_run_failed_not_running() {
     let db = dir.path().join("s.db");
     let outcome = mock.runtime.block_on(async {
         let plugins = Plugins::builtin(Limits::default()).await.unwrap();
-        let auth = Arc::new(Auth::fixed(
-            plugins.signer.clone(),
-            Credential::new(DEMO_ID, DEMO_SECRET, None),
-        ));
-        let ctx = CallContext::new(
-            Endpoints::all_at(&mock.url()).unwrap(),
-            Some(auth),
-            Limits::default(),
-        );
+        let ctx = mock.demo_context(&plugins, Limits::default());
         let mut store = Store::open_or_create(&db).unwrap();
         // Break the store under the sync: the table each finished type is recorded in.
         rusqlite::Connection::open(&db)
             .unwrap()
             .execute_batch("DROP TABLE resource_types")
             .unwrap();
-        ramsync::scheduler::sync(
-            &plugins,
-            &ctx,
-            &mut store,
-            &SyncOptions::default(),
-            &ramsync::progress::ProgressDisplay::hidden().account("default"),
-        )
-        .await
+        sync_quietly(&plugins, &ctx, &mut store, &SyncOptions::default()).await
     });
     assert!(outcome.is_err());
     let store = Store::open_existing(&db).unwrap();
@@ -838,12 +806,7 @@ fn a_resource_type_that_never_answers_fails_the_load_at_its_timeout() {
             "test-slow-type",
             &wasm,
             limits,
-            &ramsync::manifest::Capabilities {
-                products: Vec::new(),
-                provisions: false,
-                actions: Vec::new(),
-                provision_actions: Vec::new(),
-            },
+            &ramsync::manifest::Capabilities::default(),
         )
         .await
         .err()

@@ -61,6 +61,34 @@ impl Mock {
         assert!(out.status.success(), "sync failed: {}", stderr(&out));
     }
 
+    /// A call context against this server with the key `id`/`secret`, signed by `plugins`' signer.
+    pub fn context_as(
+        &self,
+        plugins: &ramsync::engine::Plugins,
+        limits: ramsync::engine::Limits,
+        id: &str,
+        secret: &str,
+    ) -> ramsync::engine::CallContext {
+        let auth = std::sync::Arc::new(ramsync::engine::Auth::fixed(
+            plugins.signer.clone(),
+            ramsync::credentials::Credential::new(id, secret, None),
+        ));
+        ramsync::engine::CallContext::new(
+            ramsync::http_policy::Endpoints::all_at(&self.url()).unwrap(),
+            Some(auth),
+            limits,
+        )
+    }
+
+    /// A call context against this server with the demo key.
+    pub fn demo_context(
+        &self,
+        plugins: &ramsync::engine::Plugins,
+        limits: ramsync::engine::Limits,
+    ) -> ramsync::engine::CallContext {
+        self.context_as(plugins, limits, DEMO_ID, DEMO_SECRET)
+    }
+
     /// `--endpoint` arguments pointing every product at this server.
     pub fn endpoint_args(&self) -> Vec<String> {
         ["ram", "ims", "sts"]
@@ -343,4 +371,15 @@ pub fn parse_date(s: &str) -> time::OffsetDateTime {
 pub fn last_sync_started(db: &str) -> time::OffsetDateTime {
     let runs = json_lines(&ramsync(&["runs", "--db", db, "--json"], &[]));
     parse_date(runs[0]["started_at"].as_str().unwrap())
+}
+
+/// One sync of the default account through the library, with no progress display.
+pub async fn sync_quietly(
+    plugins: &ramsync::engine::Plugins,
+    ctx: &ramsync::engine::CallContext,
+    store: &mut ramsync::store::Store,
+    options: &ramsync::scheduler::SyncOptions,
+) -> anyhow::Result<ramsync::scheduler::SyncReport> {
+    let progress = ramsync::progress::ProgressDisplay::hidden().account("default");
+    ramsync::scheduler::sync(plugins, ctx, store, options, &progress).await
 }

@@ -40,8 +40,8 @@ pub struct HttpAnswer {
     pub body: Vec<u8>,
 }
 
-/// The settings of one AssumeRole step.
-#[derive(Debug, Clone)]
+/// The settings of one AssumeRole step. Its `Debug` form never shows the ExternalId.
+#[derive(Clone)]
 pub struct AssumeRole {
     /// The role to assume, `acs:ram::<account>:role/<name>`.
     pub role_arn: String,
@@ -53,6 +53,21 @@ pub struct AssumeRole {
     pub external_id: Option<String>,
     /// An inline policy that narrows the session.
     pub policy: Option<String>,
+}
+
+impl std::fmt::Debug for AssumeRole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AssumeRole")
+            .field("role_arn", &self.role_arn)
+            .field("session_name", &self.session_name)
+            .field("duration_seconds", &self.duration_seconds)
+            .field(
+                "external_id",
+                &self.external_id.as_ref().map(|_| "<redacted>"),
+            )
+            .field("policy", &self.policy)
+            .finish()
+    }
 }
 
 impl AssumeRole {
@@ -155,14 +170,8 @@ async fn sts_call(
     let base_url = endpoints
         .base_url("sts")
         .ok_or_else(|| anyhow!("no STS endpoint is configured"))?;
-    let host = url::Url::parse(&base_url)
-        .ok()
-        .and_then(|u| {
-            u.host_str().map(|h| match u.port() {
-                Some(p) => format!("{h}:{p}"),
-                None => h.to_string(),
-            })
-        })
+    let host = endpoints
+        .authority("sts")
         .ok_or_else(|| anyhow!("the STS endpoint {base_url} has no host"))?;
     let canonical = ramsync_acs3::canonical_query(&query);
     let headers = vec![
@@ -337,6 +346,17 @@ pub async fn assume_role(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_never_shows_the_external_id() {
+        let mut spec = AssumeRole::new("acs:ram::1:role/x");
+        spec.external_id = Some("abc-external-7".into());
+        let shown = format!("{spec:?}");
+        assert!(
+            !shown.contains("abc-external-7") && shown.contains("<redacted>"),
+            "{shown}"
+        );
+    }
 
     #[test]
     fn refreshes_before_expiry() {

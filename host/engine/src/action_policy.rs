@@ -23,6 +23,15 @@ pub enum CallKind {
     Sync,
     /// A provisioner's grant or revoke: reads, and the writes its manifest declares.
     Provision,
+    /// A grant or revoke that only says what it would call: it gets no credential.
+    DryRun,
+}
+
+impl CallKind {
+    /// Whether the call gets the account's credential to sign with.
+    pub fn signs(self) -> bool {
+        self != CallKind::DryRun
+    }
 }
 
 /// Actions never signed for a plugin, whatever its manifest says: they return credentials.
@@ -107,6 +116,9 @@ impl ActionPolicy {
             CallKind::Provision => Err(format!(
                 "{product}:{action} is not among the provision_actions of its manifest entry"
             )),
+            CallKind::DryRun => Err(format!(
+                "{product}:{action} is not a read action, and a dry run changes nothing"
+            )),
             CallKind::Sync => Err(format!(
                 "{product}:{action} is not a read action; while syncing a plugin may call only List*, Get* and the actions its manifest entry names"
             )),
@@ -136,10 +148,21 @@ pub struct Ledger {
     by_authorization: Mutex<HashMap<String, SignedRequest>>,
 }
 
+/// Signatures a call may hold without sending them. A syncer signs a request and sends it
+/// at once; the cap keeps a plugin that only asks for signatures from growing host memory
+/// (signing runs in the host, outside the plugin's memory cap).
+pub const MAX_UNSENT_SIGNATURES: usize = 64;
+
 /// The largest request body a plugin may send: RPC requests carry their parameters in the query.
 pub const MAX_REQUEST_BODY: usize = 1 << 20;
 
 impl Ledger {
+    /// Signatures made and not sent yet.
+    pub fn unsent(&self) -> usize {
+        self.by_authorization.lock().unwrap().len()
+    }
+
+    /// Records a signature the host made, until the request is sent.
     pub fn record(&self, authorization: String, request: SignedRequest) {
         self.by_authorization
             .lock()

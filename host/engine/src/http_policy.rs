@@ -101,12 +101,41 @@ pub struct HttpActivity {
     pub actions: Option<Mutex<Vec<String>>>,
     pub denied: Mutex<Vec<Refusal>>,
     /// Time requests spent waiting for the rate limit, finished waits only.
-    pub rate_waited_nanos: AtomicU64,
+    rate_waited_nanos: AtomicU64,
     /// Requests waiting for the rate limit now.
-    pub pacing: AtomicU64,
+    pacing: AtomicU64,
+}
+
+/// Counts one request as waiting for the rate limit until dropped, also when the call is
+/// abandoned mid-wait.
+struct Pacing<'a>(&'a HttpActivity, std::time::Instant);
+
+impl Drop for Pacing<'_> {
+    fn drop(&mut self) {
+        let waited = self.1.elapsed().as_nanos() as u64;
+        self.0
+            .rate_waited_nanos
+            .fetch_add(waited, Ordering::Relaxed);
+        self.0.pacing.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl HttpActivity {
+    /// The activity of one call; with `record_actions` it keeps each request's `product:Action`.
+    pub fn new(record_actions: bool) -> Self {
+        HttpActivity {
+            actions: record_actions.then(Default::default),
+            ..Default::default()
+        }
+    }
+
+    /// Waits for `product`'s turn under `rates`, counting the wait as pacing, not the plugin's time.
+    async fn paced(&self, rates: &RateLimits, product: &str) {
+        self.pacing.fetch_add(1, Ordering::Relaxed);
+        let _pacing = Pacing(self, std::time::Instant::now());
+        rates.wait(product).await;
+    }
+
     /// Records a refusal; the call then fails with it, whatever the plugin does next.
     pub fn refuse(&self, refusal: Refusal) {
         tracing::warn!(%refusal, "plugin request refused");
@@ -132,31 +161,31 @@ pub struct HttpPolicy {
     rates: Arc<RateLimits>,
     security_token: Option<Secret>,
     activity: Arc<HttpActivity>,
-    /// When set, only requests signed by the host for this store (with this key) are sent.
-    signed: Option<(Arc<Ledger>, Option<String>)>,
+    /// Only requests the host signed for this store are sent, with this key id (none when
+    /// the call has no credential, so nothing is signed and nothing is sent).
+    ledger: Arc<Ledger>,
+    key_id: Option<String>,
 }
 
 impl HttpPolicy {
-    /// Sends only requests recorded in `ledger`, signed with `key_id`.
-    pub fn signed_by(mut self, ledger: Arc<Ledger>, key_id: Option<String>) -> Self {
-        self.signed = Some((ledger, key_id));
-        self
-    }
-
+    /// The policy of one store: `granted` products at `endpoints`, paced by `rates`, sending
+    /// only what `ledger` holds as signed with `key_id`.
     pub fn new(
         endpoints: Arc<Endpoints>,
         granted: Arc<[String]>,
         rates: Arc<RateLimits>,
-        security_token: Option<Secret>,
         activity: Arc<HttpActivity>,
+        ledger: Arc<Ledger>,
+        credential: Option<&ramsync_credentials::Credential>,
     ) -> Self {
         HttpPolicy {
             endpoints,
             granted,
             rates,
-            security_token,
+            security_token: credential.and_then(|c| c.security_token().cloned()),
             activity,
-            signed: None,
+            ledger,
+            key_id: credential.map(|c| c.access_key_id.clone()),
         }
     }
 
@@ -204,6 +233,29 @@ pub async fn host_post(
         retry_after_ms,
         body,
     })
+}
+
+/// The request with its body read, if the body is the one whose digest was signed (RPC
+/// bodies are small; the cap keeps a plugin from streaming without end).
+async fn with_signed_body(
+    request: http::Request<HyperOutgoingBody>,
+    content_sha256: &str,
+) -> std::result::Result<http::Request<HyperOutgoingBody>, String> {
+    use http_body_util::BodyExt;
+    let (parts, body) = request.into_parts();
+    let max = crate::action_policy::MAX_REQUEST_BODY;
+    let bytes = http_body_util::Limited::new(body, max)
+        .collect()
+        .await
+        .map_err(|_| format!("the request body is over {max} bytes or unreadable"))?
+        .to_bytes();
+    if crate::manifest::sha256_hex(&bytes) != content_sha256 {
+        return Err("the request's body is not the signed body".into());
+    }
+    let body = http_body_util::Full::new(bytes)
+        .map_err(|never| match never {})
+        .boxed_unsync();
+    Ok(http::Request::from_parts(parts, body))
 }
 
 /// Clamps the guest's timeouts to the host's maximums.
@@ -266,12 +318,9 @@ impl WasiHttpHooks for HttpPolicy {
             });
         }
         let product = product.to_string();
-        let signed = match &self.signed {
-            None => None,
-            Some((ledger, key_id)) => match ledger.take_matching(&request, key_id.as_deref()) {
-                Ok(signed) => Some(signed),
-                Err(why) => return self.refuse(Refusal::Unsigned(why)),
-            },
+        let signed = match self.ledger.take_matching(&request, self.key_id.as_deref()) {
+            Ok(signed) => signed,
+            Err(why) => return self.refuse(Refusal::Unsigned(why)),
         };
         if let Some(actions) = &self.activity.actions {
             let action = request
@@ -302,42 +351,14 @@ impl WasiHttpHooks for HttpPolicy {
         let activity = self.activity.clone();
         Box::new(async move {
             use http_body_util::BodyExt;
-            // The body must be the one whose digest was signed; RPC bodies are small.
-            let request = match signed {
-                None => request,
-                Some(signed) => {
-                    let (parts, body) = request.into_parts();
-                    let bytes =
-                        http_body_util::Limited::new(body, crate::action_policy::MAX_REQUEST_BODY)
-                            .collect()
-                            .await
-                            .map_err(|_| {
-                                activity.refuse(Refusal::Unsigned(format!(
-                                    "the request body is over {} bytes or unreadable",
-                                    crate::action_policy::MAX_REQUEST_BODY
-                                )));
-                                HttpError::HttpRequestDenied
-                            })?
-                            .to_bytes();
-                    if crate::manifest::sha256_hex(&bytes) != signed.content_sha256 {
-                        activity.refuse(Refusal::Unsigned(
-                            "the request's body is not the signed body".into(),
-                        ));
-                        return Err(HttpError::HttpRequestDenied);
-                    }
-                    let body = http_body_util::Full::new(bytes)
-                        .map_err(|never| match never {})
-                        .boxed_unsync();
-                    http::Request::from_parts(parts, body)
+            let request = match with_signed_body(request, &signed.content_sha256).await {
+                Ok(request) => request,
+                Err(why) => {
+                    activity.refuse(Refusal::Unsigned(why));
+                    return Err(HttpError::HttpRequestDenied);
                 }
             };
-            activity.pacing.fetch_add(1, Ordering::Relaxed);
-            let waiting = std::time::Instant::now();
-            rates.wait(&product).await;
-            activity
-                .rate_waited_nanos
-                .fetch_add(waiting.elapsed().as_nanos() as u64, Ordering::Relaxed);
-            activity.pacing.fetch_sub(1, Ordering::Relaxed);
+            activity.paced(&rates, &product).await;
             let (response, io) =
                 wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
             // A body past the cap ends in an error instead of filling the plugin's memory.

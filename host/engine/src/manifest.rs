@@ -33,8 +33,8 @@ impl std::fmt::Display for Kind {
     }
 }
 
-/// What a plugin may do.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// What a plugin may do; the default is nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Capabilities {
     /// The API products it may call: ram, ims, sts.

@@ -134,16 +134,7 @@ impl SyncerState {
                 host: request.host.clone(),
             });
         }
-        let expected = self
-            .endpoints
-            .base_url(product)
-            .and_then(|u| url::Url::parse(&u).ok())
-            .map(|u| match (u.host_str(), u.port()) {
-                (Some(h), Some(p)) => format!("{h}:{p}"),
-                (Some(h), None) => h.to_string(),
-                _ => String::new(),
-            })
-            .unwrap_or_default();
+        let expected = self.endpoints.authority(product).unwrap_or_default();
         if !request.host.eq_ignore_ascii_case(&expected) {
             return Err(Refusal::Host(format!(
                 "{} (asked to sign for it; the {product} endpoint is {expected})",
@@ -208,7 +199,15 @@ impl SyncerState {
                 "no credential is configured for this call".into(),
             )));
         };
-        if let Err(refusal) = self.may_sign(&request) {
+        let refused = if self.ledger.unsent() >= crate::action_policy::MAX_UNSENT_SIGNATURES {
+            Err(Refusal::Unsigned(format!(
+                "it asked for more than {} signatures without sending the requests",
+                crate::action_policy::MAX_UNSENT_SIGNATURES
+            )))
+        } else {
+            self.may_sign(&request)
+        };
+        if let Err(refusal) = refused {
             let message = refusal.to_string();
             self.activity.refuse(refusal);
             return Ok(Err(PluginError::InvalidInput(format!(
@@ -384,12 +383,7 @@ impl Syncer {
         auth: Option<(Arc<Signer>, Credential)>,
         kind: CallKind,
     ) -> (Store<SyncerState>, Arc<HttpActivity>) {
-        let activity = Arc::new(HttpActivity {
-            actions: ctx.actions.as_ref().map(|_| Default::default()),
-            ..Default::default()
-        });
-        let token = auth.as_ref().and_then(|(_, c)| c.security_token().cloned());
-        let key_id = auth.as_ref().map(|(_, c)| c.access_key_id.clone());
+        let activity = Arc::new(HttpActivity::new(ctx.actions.is_some()));
         let ledger = Arc::new(Ledger::default());
         let state = SyncerState {
             wasi: bare_wasi(),
@@ -399,10 +393,10 @@ impl Syncer {
                 ctx.endpoints.clone(),
                 self.products.clone(),
                 ctx.rates.clone(),
-                token,
                 activity.clone(),
-            )
-            .signed_by(ledger.clone(), key_id),
+                ledger.clone(),
+                auth.as_ref().map(|(_, c)| c),
+            ),
             meter: CpuMeter::new(ctx.limits.cpu_deadline),
             memory: MemoryLimiter::new(ctx.limits.memory_bytes, self.runtime.memory.clone()),
             endpoints: ctx.endpoints.clone(),
@@ -418,15 +412,9 @@ impl Syncer {
         (store, activity)
     }
 
-    /// Runs one call in a fresh instance and classifies how it ended. `with_credentials`
-    /// false runs it with none (a dry run), so nothing can be signed.
-    async fn run<T, F>(
-        &self,
-        ctx: &CallContext,
-        kind: CallKind,
-        with_credentials: bool,
-        call: F,
-    ) -> Result<T, CallError>
+    /// Runs one call in a fresh instance and classifies how it ended. A dry run gets no
+    /// credential, so nothing can be signed.
+    async fn run<T, F>(&self, ctx: &CallContext, kind: CallKind, call: F) -> Result<T, CallError>
     where
         F: AsyncFnOnce(
             &bindings::syncer::SyncerPlugin,
@@ -434,7 +422,7 @@ impl Syncer {
         ) -> wasmtime::Result<Result<T, wit::Error>>,
     {
         let auth = match &ctx.auth {
-            Some(_) if !with_credentials => None,
+            Some(_) if !kind.signs() => None,
             None => None,
             Some(a) => {
                 let credential = a
@@ -491,7 +479,7 @@ impl Syncer {
         token: Option<&str>,
     ) -> Result<ResourcePage, CallError> {
         let parent = parent.map(wit::Resource::from);
-        self.run(ctx, CallKind::Sync, true, async |i, s| {
+        self.run(ctx, CallKind::Sync, async |i, s| {
             i.ramsync_connector_syncer()
                 .call_list_resources(s, parent.as_ref(), token)
                 .await
@@ -507,7 +495,7 @@ impl Syncer {
         token: Option<&str>,
     ) -> Result<EntitlementPage, CallError> {
         let resource = wit::Resource::from(resource);
-        self.run(ctx, CallKind::Sync, true, async |i, s| {
+        self.run(ctx, CallKind::Sync, async |i, s| {
             i.ramsync_connector_syncer()
                 .call_entitlements(s, &resource, token)
                 .await
@@ -523,7 +511,7 @@ impl Syncer {
         token: Option<&str>,
     ) -> Result<GrantPage, CallError> {
         let resource = wit::Resource::from(resource);
-        self.run(ctx, CallKind::Sync, true, async |i, s| {
+        self.run(ctx, CallKind::Sync, async |i, s| {
             i.ramsync_connector_syncer()
                 .call_grants(s, &resource, token)
                 .await
@@ -553,7 +541,12 @@ impl Syncer {
             wit::Resource::from(principal),
         );
         // A dry run gets no credentials: it only says what it would call.
-        self.run(ctx, CallKind::Provision, !dry_run, async |i, s| {
+        let kind = if dry_run {
+            CallKind::DryRun
+        } else {
+            CallKind::Provision
+        };
+        self.run(ctx, kind, async |i, s| {
             let p = i.ramsync_connector_provisioner();
             if revoke {
                 p.call_revoke(s, &resource, entitlement, &principal, dry_run)

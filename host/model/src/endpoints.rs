@@ -95,6 +95,17 @@ impl Endpoints {
             .map(|u| u.as_str().trim_end_matches('/').to_string())
     }
 
+    /// The `host[:port]` a product's requests name and are signed for (the port only when
+    /// the URL gives one), as the `Host` header carries it.
+    pub fn authority(&self, product: &str) -> Option<String> {
+        let url = self.by_product.get(product)?;
+        let host = url.host_str()?;
+        Some(match url.port() {
+            Some(p) => format!("{host}:{p}"),
+            None => host.to_string(),
+        })
+    }
+
     /// The products served at `scheme://authority`, none when it is not an allowed endpoint
     /// (several when they share a base URL, as on the local API).
     pub fn products_at(&self, scheme: &str, host: &str, port: Option<u16>) -> Vec<&str> {

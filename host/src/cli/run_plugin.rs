@@ -80,9 +80,8 @@ pub async fn run_plugin(args: RunPlugin) -> Result<ExitCode> {
     let builtins = Plugins::builtin(limits).await?;
     let capabilities = Capabilities {
         products: args.products.clone(),
-        provisions: false,
         actions: args.actions.clone(),
-        provision_actions: Vec::new(),
+        ..Default::default()
     };
     let name = args
         .wasm

@@ -241,6 +241,13 @@ fn by_token(token: &str) -> Result<ResourcePage, Error> {
             ))
         }
         "own-key" => own_key(),
+        // Asks for signatures and never sends the requests.
+        "hoard-signatures" => {
+            for _ in 0..100 {
+                auth::sign(&list_users_request("1")?)?;
+            }
+            Err(Error::InvalidInput("100 signatures were made".into()))
+        }
         how @ ("tamper-query" | "tamper-action" | "tamper-body" | "replay") => signed_then(how),
         other => Err(Error::InvalidInput(format!("unknown mode {other}"))),
     }
