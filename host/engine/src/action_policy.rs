@@ -88,6 +88,7 @@ pub struct ActionPolicy {
 }
 
 impl ActionPolicy {
+    /// A policy from a manifest entry's read and write actions, `product:Action` each.
     pub fn new(reads: &[String], writes: &[String]) -> Self {
         ActionPolicy {
             reads: reads.to_vec(),
@@ -129,9 +130,11 @@ impl ActionPolicy {
 /// One request as the host signed it.
 #[derive(Debug, Clone)]
 pub struct SignedRequest {
+    /// The HTTP method, as signed.
     pub method: String,
     /// `host[:port]`, as signed.
     pub authority: String,
+    /// The path, as signed.
     pub path: String,
     /// The canonical (encoded, sorted) query string that was signed.
     pub query: String,

@@ -15,8 +15,11 @@ use std::time::Duration;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiHttpHooks};
 
+/// How long a plugin's request may take to connect.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a response may take to start.
 pub const FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a response body may pause between bytes.
 pub const BETWEEN_BYTES_TIMEOUT: Duration = Duration::from_secs(30);
 /// The largest response body a plugin may read. A page of 1,000 users is about 0.5 MiB.
 pub const MAX_RESPONSE_BYTES: usize = 16 << 20;
@@ -48,10 +51,12 @@ impl RateLimits {
         RateLimits { qps, by_product }
     }
 
+    /// No rate limit.
     pub fn unlimited() -> Self {
         Self::new(None)
     }
 
+    /// Requests per second per product, None when unlimited.
     pub fn qps(&self) -> Option<u32> {
         self.qps
     }
@@ -70,9 +75,19 @@ pub enum Refusal {
     /// The address is not a configured endpoint.
     Host(String),
     /// The plugin's manifest does not grant the product.
-    Product { product: String, host: String },
+    Product {
+        /// The product the request is for.
+        product: String,
+        /// The address it was sent to.
+        host: String,
+    },
     /// The host would not sign this action for this call.
-    Action { action: String, why: String },
+    Action {
+        /// The `product:Action` asked for.
+        action: String,
+        /// Why it may not be signed.
+        why: String,
+    },
     /// The request was not signed by the host as it is being sent.
     Unsigned(String),
 }
@@ -96,9 +111,11 @@ impl std::fmt::Display for Refusal {
 /// What the policy saw during one plugin call, shared with the host after the call.
 #[derive(Debug, Default)]
 pub struct HttpActivity {
+    /// Requests sent.
     pub calls: AtomicU64,
     /// `product:Action` of each request sent, in order; kept only when asked for.
     pub actions: Option<Mutex<Vec<String>>>,
+    /// Requests the policy refused, and why.
     pub denied: Mutex<Vec<Refusal>>,
     /// Time requests spent waiting for the rate limit, finished waits only.
     rate_waited_nanos: AtomicU64,

@@ -17,10 +17,13 @@ pub const ACCEPTED_WIT: &[&str] = &["0.2"];
 pub const MANIFEST_FILE: &str = "plugins.json";
 const FORMAT: u32 = 1;
 
+/// What a plugin is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
+    /// Signs requests with a credential; exactly one per set.
     Signer,
+    /// Lists (and may provision) resource types.
     Syncer,
 }
 
@@ -60,28 +63,40 @@ impl Capabilities {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Entry {
+    /// The plugin's name, unique in the manifest.
     pub name: String,
     /// The `.wasm` file beside the manifest.
     pub file: String,
+    /// The plugin's own version.
     pub version: String,
+    /// Signer or syncer.
     pub kind: Kind,
+    /// The resource types a syncer lists; empty for the signer.
     pub resource_types: Vec<String>,
+    /// The WIT version the component was built against.
     pub wit_version: String,
+    /// The SHA-256 of the `.wasm` file, hex; the file is refused when it differs.
     pub sha256: String,
+    /// What the plugin may do.
     pub capabilities: Capabilities,
 }
 
+/// A plugin directory's `plugins.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
+    /// The manifest format version.
     pub format: u32,
+    /// The plugins, in the order the scheduler runs them.
     pub plugins: Vec<Entry>,
 }
 
 /// A plugin whose bytes matched its manifest entry.
 #[derive(Debug, Clone)]
 pub struct Verified {
+    /// Its manifest entry.
     pub entry: Entry,
+    /// The component's bytes.
     pub wasm: Cow<'static, [u8]>,
 }
 
@@ -108,11 +123,13 @@ pub fn accepted_list() -> String {
         .join(", ")
 }
 
+/// The SHA-256 of `bytes`, lowercase hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(sha2::Sha256::digest(bytes))
 }
 
 impl Manifest {
+    /// Parses a manifest; errors name `origin`.
     pub fn parse(text: &str, origin: &str) -> Result<Self> {
         let m: Manifest = serde_json::from_str(text)
             .with_context(|| format!("{origin}: not a valid plugin manifest"))?;
@@ -131,6 +148,7 @@ impl Manifest {
         Ok(m)
     }
 
+    /// The manifest as pretty JSON, as `plugins add` writes it.
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("a manifest serializes") + "\n"
     }
@@ -198,7 +216,9 @@ pub fn builtin() -> Result<Vec<Verified>> {
 
 /// What a directory holds: the verified plugins, and one line per file that was refused.
 pub struct DirReport {
+    /// The plugins whose bytes matched the manifest.
     pub verified: Vec<Verified>,
+    /// One line per refused file, saying why.
     pub refused: Vec<String>,
 }
 

@@ -2,7 +2,7 @@
 //! stores share, and the slots that bound how many stores are in flight.
 
 use crate::sandbox::{EPOCH_TICK, MemoryPool};
-use crate::{Limits, SIGNER_SLOTS, SYNCER_SLOTS};
+use crate::sandbox::{Limits, SIGNER_SLOTS, SYNCER_SLOTS};
 use anyhow::{Context, Result};
 use std::sync::Arc;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -12,6 +12,7 @@ use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig};
 /// slots that bound how many stores are in flight.
 #[derive(Clone)]
 pub struct Runtime {
+    /// The wasmtime engine.
     pub engine: wasmtime::Engine,
     pub(crate) memory: Arc<MemoryPool>,
     syncer_slots: Arc<Semaphore>,

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use wasmtime::{CallHook, ResourceLimiter, Store, UpdateDeadline};
+use wasmtime_wasi::WasiCtx;
 
 /// How often the epoch advances; CPU deadlines are checked at this granularity.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -34,6 +35,7 @@ pub struct CpuMeter {
 }
 
 impl CpuMeter {
+    /// A meter with `budget` of guest time.
     pub fn new(budget: Duration) -> Self {
         CpuMeter {
             budget,
@@ -64,7 +66,9 @@ fn ticks(d: Duration) -> u64 {
 
 /// Store state that carries a [`CpuMeter`] and a [`MemoryLimiter`].
 pub trait Metered: Send + 'static {
+    /// The store's CPU meter.
     fn meter(&mut self) -> &mut CpuMeter;
+    /// The store's memory limiter.
     fn limiter(&mut self) -> &mut MemoryLimiter;
 }
 
@@ -99,6 +103,7 @@ pub struct MemoryPool {
 }
 
 impl MemoryPool {
+    /// A pool of `total` bytes.
     pub fn new(total: usize) -> Arc<Self> {
         Arc::new(MemoryPool {
             total,
@@ -106,6 +111,7 @@ impl MemoryPool {
         })
     }
 
+    /// Bytes held by live stores.
     pub fn in_use(&self) -> usize {
         self.in_use.load(Ordering::Relaxed)
     }
@@ -133,6 +139,7 @@ pub struct MemoryLimiter {
 }
 
 impl MemoryLimiter {
+    /// A store's limiter: at most `per_store` bytes, each taken from `pool`.
     pub fn new(per_store: usize, pool: Arc<MemoryPool>) -> Self {
         MemoryLimiter {
             per_store,
@@ -224,4 +231,63 @@ mod tests {
             "{spent:?}"
         );
     }
+}
+
+/// Syncer stores in flight at once in one runtime; more calls wait for a slot.
+pub const SYNCER_SLOTS: usize = 64;
+/// Signer stores in flight at once in one runtime. Separate from the syncers' slots, since
+/// a syncer holds its slot while it waits for a signature.
+pub const SIGNER_SLOTS: usize = 32;
+
+/// Resource limits for every plugin call.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Linear memory one store may grow to.
+    pub memory_bytes: usize,
+    /// Linear memory all stores of a runtime may hold together.
+    pub total_memory_bytes: usize,
+    /// Wall-clock time one call may take, HTTP included, waits for the rate limit excluded.
+    pub call_timeout: Duration,
+    /// Time a call may spend running wasm code; time in host calls (HTTP, signing, the
+    /// rate limiter, clocks) does not count.
+    pub cpu_deadline: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            memory_bytes: 128 << 20,
+            total_memory_bytes: 2 << 30,
+            call_timeout: Duration::from_secs(120),
+            cpu_deadline: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A sandbox with no filesystem, environment, arguments, stdio or sockets.
+pub(crate) fn bare_wasi() -> WasiCtx {
+    WasiCtx::builder()
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false)
+        .build()
+}
+
+/// A one-line description of a trap, without the wasm backtrace.
+pub(crate) fn trap_message(e: &wasmtime::Error) -> String {
+    if let Some(trap) = e.downcast_ref::<wasmtime::Trap>() {
+        return match trap {
+            wasmtime::Trap::Interrupt => "ran past its CPU deadline".into(),
+            other => format!("trapped: {other}"),
+        };
+    }
+    let root = e.root_cause().to_string();
+    if root.contains("memory") && (root.contains("limit") || root.contains("grow")) {
+        return format!("hit its memory cap: {root}");
+    }
+    format!("failed: {e:#}")
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string()
 }

@@ -3,13 +3,13 @@
 use crate::bindings;
 use crate::bindings::signer::exports::ramsync::connector::signer::Credential as WitCredential;
 use crate::bindings::signer::ramsync::connector::types as wit;
+use crate::component::{check_wit_version, compile, wctx};
+use crate::runtime::Runtime;
 use crate::sandbox::{CpuMeter, MemoryLimiter, Metered};
-use crate::{
-    HttpRequest, Limits, PluginError, Runtime, Signature, bare_wasi, check_wit_version, compile,
-    trap_message, wctx,
-};
+use crate::sandbox::{Limits, bare_wasi, trap_message};
 use anyhow::Result;
 use ramsync_credentials::Credential;
+use ramsync_model::{HttpRequest, PluginError, Signature};
 use wasmtime::Store;
 use wasmtime::component::{Linker, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};

@@ -4,14 +4,17 @@
 use crate::action_policy::{ActionPolicy, CallKind, Ledger, SignedRequest};
 use crate::bindings;
 use crate::bindings::signer::ramsync::connector::types as wit;
+use crate::component::{check_wit_version, compile, wctx};
 use crate::http_policy::{Endpoints, HttpActivity, HttpPolicy, RateLimits, Refusal};
+use crate::runtime::Runtime;
 use crate::sandbox::{CpuMeter, MemoryLimiter, Metered};
-use crate::{
-    Change, EntitlementPage, GrantPage, HttpRequest, Limits, PluginError, Resource, ResourcePage,
-    Runtime, Signer, TypeInfo, bare_wasi, check_wit_version, compile, trap_message, wctx,
-};
+use crate::sandbox::{Limits, bare_wasi, trap_message};
+use crate::signer::Signer;
 use anyhow::Result;
 use ramsync_credentials::Credential;
+use ramsync_model::{
+    Change, EntitlementPage, GrantPage, HttpRequest, PluginError, Resource, ResourcePage, TypeInfo,
+};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -22,7 +25,9 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 /// Signs on behalf of a syncer with one account's credentials.
 pub struct Auth {
+    /// The signer plugin, the only one that sees the credential.
     pub signer: Arc<Signer>,
+    /// Where the credential comes from.
     pub source: ramsync_credentials::sts::CredentialSource,
 }
 
@@ -39,8 +44,11 @@ impl Auth {
 /// Everything a syncer call needs from the host, shared by all calls of one sync.
 #[derive(Clone)]
 pub struct CallContext {
+    /// Where calls go; every other host is refused.
     pub endpoints: Arc<Endpoints>,
+    /// How calls are signed; None sends them unsigned (tests of the policy).
     pub auth: Option<Arc<Auth>>,
+    /// The limits each call is held to.
     pub limits: Limits,
     /// This account's request rates, per product.
     pub rates: Arc<RateLimits>,
@@ -56,6 +64,7 @@ impl CallContext {
         Self::with_rates(endpoints, auth, limits, RateLimits::unlimited())
     }
 
+    /// A context with per-product request rates.
     pub fn with_rates(
         endpoints: Endpoints,
         auth: Option<Arc<Auth>>,
@@ -70,6 +79,30 @@ impl CallContext {
             http_calls: Arc::default(),
             actions: None,
         }
+    }
+
+    /// Who this context's credentials are (STS GetCallerIdentity, counted as an API call
+    /// when it answers). None without credentials or when they cannot be had (the plugin
+    /// calls then say why); an error when STS does not say.
+    pub async fn caller_identity(&self) -> anyhow::Result<Option<String>> {
+        let Some(auth) = &self.auth else {
+            return Ok(None);
+        };
+        let Ok(credential) = auth
+            .source
+            .current(auth.signer.as_ref(), &self.endpoints)
+            .await
+        else {
+            return Ok(None);
+        };
+        let identity = ramsync_credentials::sts::caller_identity(
+            auth.signer.as_ref(),
+            &self.endpoints,
+            &credential,
+        )
+        .await?;
+        self.http_calls.fetch_add(1, Ordering::Relaxed);
+        Ok(Some(identity))
     }
 }
 
@@ -274,11 +307,17 @@ pub enum CallError {
     /// The plugin returned a typed error, usually from the API.
     Plugin(PluginError),
     /// The plugin tried to reach a host outside the allowlist.
-    Denied { host: String },
+    Denied {
+        /// The address it tried.
+        host: String,
+    },
     /// The plugin tried to call a product its manifest does not grant it.
     NotGranted {
+        /// The product it tried.
         product: String,
+        /// The address it tried.
         host: String,
+        /// The products its manifest grants.
         granted: Vec<String>,
     },
     /// The host refused to sign or send a request: an action the call may not make, or a
@@ -294,10 +333,13 @@ pub enum CallError {
 
 /// A loaded syncer plugin.
 pub struct Syncer {
+    /// Its name in the manifest.
     pub name: String,
+    /// The resource type it lists, as it describes it.
     pub info: TypeInfo,
     /// What its manifest grants: the products it may call, and whether it may provision.
     pub products: Arc<[String]>,
+    /// Whether it may grant and revoke.
     pub provisions: bool,
     /// The actions the host signs for it.
     pub actions: Arc<ActionPolicy>,
@@ -472,6 +514,7 @@ impl Syncer {
         }
     }
 
+    /// One page of its resources, under `parent` for a nested type.
     pub async fn list_resources(
         &self,
         ctx: &CallContext,
@@ -488,6 +531,7 @@ impl Syncer {
         .map(Into::into)
     }
 
+    /// One page of a resource's entitlements.
     pub async fn entitlements(
         &self,
         ctx: &CallContext,
@@ -504,6 +548,7 @@ impl Syncer {
         .map(Into::into)
     }
 
+    /// One page of a resource's grants.
     pub async fn grants(
         &self,
         ctx: &CallContext,

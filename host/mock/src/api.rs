@@ -1,22 +1,23 @@
 //! The RAM, IMS and STS actions the local API serves, with the response shapes of the
 //! official SDK models, the real paging limits and opaque markers.
 
-use super::tenant::{Principal, Tenant};
-use super::{ApiFailure, MockKey};
+use crate::failure::ApiFailure;
+use crate::keys::{Identity, MockKey};
+use crate::tenant::{AccessKey, Attachment, Principal, Tenant};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 
-pub const RAM: &str = "2015-05-01";
-pub const IMS: &str = "2019-08-15";
-pub const STS: &str = "2015-04-01";
+pub(crate) const RAM: &str = "2015-05-01";
+pub(crate) const IMS: &str = "2019-08-15";
+pub(crate) const STS: &str = "2015-04-01";
 
 /// The parameters of one call.
-pub struct Params(HashMap<String, String>);
+pub(crate) struct Params(HashMap<String, String>);
 
 impl Params {
-    pub fn new(pairs: Vec<(String, String)>) -> Self {
+    pub(crate) fn new(pairs: Vec<(String, String)>) -> Self {
         Params(pairs.into_iter().collect())
     }
     pub(crate) fn get(&self, k: &str) -> Option<&str> {
@@ -171,7 +172,7 @@ fn policy_json(t: &Tenant, i: usize) -> Value {
 
 /// One AccessKey as RAM or IMS ListAccessKeys shows it: no secret, which only CreateAccessKey
 /// ever returns.
-fn access_key_json(version: &str, k: &super::tenant::AccessKey) -> Value {
+fn access_key_json(version: &str, k: &AccessKey) -> Value {
     let mut v = json!({
         "AccessKeyId": k.id,
         "Status": k.status,
@@ -198,8 +199,8 @@ fn user_by_principal_name(t: &Tenant, p: &Params) -> Result<usize, ApiFailure> {
 /// The caller's own user, for the calls that default to it when no user is named.
 fn caller_user(t: &Tenant, caller: &MockKey, param: &str) -> Result<usize, ApiFailure> {
     match &caller.identity {
-        super::Identity::User(name) => user_index(t, name),
-        super::Identity::AssumedRole { .. } => Err(ApiFailure::new(
+        Identity::User(name) => user_index(t, name),
+        Identity::AssumedRole { .. } => Err(ApiFailure::new(
             400,
             &format!("MissingParameter.{param}"),
             &format!("{param} is mandatory when the caller is not a RAM user."),
@@ -234,7 +235,7 @@ fn group_index(t: &Tenant, name: &str) -> Result<usize, ApiFailure> {
 }
 
 /// Serves one verified call.
-pub fn handle(
+pub(crate) fn handle(
     t: &Tenant,
     caller: &MockKey,
     version: &str,
@@ -467,7 +468,7 @@ pub fn handle(
 }
 
 /// Whether an action changes the tenant.
-pub fn is_mutation(version: &str, action: &str) -> bool {
+pub(crate) fn is_mutation(version: &str, action: &str) -> bool {
     version == RAM
         && matches!(
             action,
@@ -501,7 +502,7 @@ fn now() -> String {
 }
 
 /// Serves one verified call that changes the tenant, with the real error codes.
-pub fn mutate(t: &mut Tenant, action: &str, p: &Params) -> Result<Value, ApiFailure> {
+pub(crate) fn mutate(t: &mut Tenant, action: &str, p: &Params) -> Result<Value, ApiFailure> {
     match action {
         "AddUserToGroup" | "RemoveUserFromGroup" => {
             let gi = group_index(t, p.required("GroupName")?)?;
@@ -561,7 +562,7 @@ pub fn mutate(t: &mut Tenant, action: &str, p: &Params) -> Result<Value, ApiFail
                     ),
                 )),
                 (true, None) => {
-                    list.push(super::tenant::Attachment {
+                    list.push(Attachment {
                         principal,
                         attach_date: now(),
                     });

@@ -7,25 +7,31 @@
 //! uses: only the `mock`, `demo` and `run-plugin` commands and the tests depend on it, and it
 //! depends on nothing of the host but the credentials' secret type.
 
-pub mod api;
-pub mod sts;
+#![deny(missing_docs)]
+
+mod api;
+mod failure;
+mod keys;
+mod sts;
 mod synthetic;
 pub mod tenant;
-pub mod verify;
+mod verify;
 
 use anyhow::{Context, Result, bail};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::{Request, Response};
-use ramsync_credentials::Secret;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-pub use tenant::Tenant;
 use time::OffsetDateTime;
+
+pub use failure::ApiFailure;
+pub use keys::{Identity, MockKey};
+pub use tenant::Tenant;
 
 /// The documented demo AccessKey the local API accepts when no key is given.
 pub const DEMO_ACCESS_KEY_ID: &str = "LTAI5tRamsyncDemoKeyId";
@@ -33,119 +39,6 @@ pub const DEMO_ACCESS_KEY_ID: &str = "LTAI5tRamsyncDemoKeyId";
 pub const DEMO_ACCESS_KEY_SECRET: &str = "RamsyncDemoSecretForTheLocalApiOnly";
 
 const MAX_BODY: usize = 64 * 1024;
-
-/// An error answer, in the shape of the real gateway's.
-#[derive(Debug, Clone)]
-pub struct ApiFailure {
-    pub status: u16,
-    pub code: String,
-    pub message: String,
-    pub retry_after_ms: Option<u64>,
-    pub access_denied: Option<Value>,
-}
-
-impl ApiFailure {
-    pub fn new(status: u16, code: &str, message: &str) -> Self {
-        ApiFailure {
-            status,
-            code: code.into(),
-            message: message.into(),
-            retry_after_ms: None,
-            access_denied: None,
-        }
-    }
-}
-
-/// Who an AccessKey belongs to.
-#[derive(Debug, Clone)]
-pub enum Identity {
-    /// A RAM user of the tenant, by login name.
-    User(String),
-    /// An assumed role session.
-    AssumedRole { role: String, session: String },
-}
-
-/// A key the local API accepts.
-#[derive(Debug, Clone)]
-pub struct MockKey {
-    pub secret: Secret,
-    pub security_token: Option<Secret>,
-    pub expires_at: Option<OffsetDateTime>,
-    pub identity: Identity,
-    /// The account the key belongs to; the tenant's account when None.
-    pub account_id: Option<String>,
-}
-
-impl MockKey {
-    pub fn user(secret: &str, user: &str) -> Self {
-        MockKey {
-            secret: Secret::new(secret),
-            security_token: None,
-            expires_at: None,
-            identity: Identity::User(user.into()),
-            account_id: None,
-        }
-    }
-
-    /// A key of a user of another account, for testing cross-account trust.
-    pub fn foreign_user(secret: &str, account_id: &str, user: &str) -> Self {
-        MockKey {
-            account_id: Some(account_id.into()),
-            ..MockKey::user(secret, user)
-        }
-    }
-
-    fn account<'a>(&'a self, t: &'a Tenant) -> &'a str {
-        self.account_id.as_deref().unwrap_or(&t.account_id)
-    }
-
-    /// The principal ARN a trust policy names this caller by.
-    fn trust_arn(&self, t: &Tenant) -> String {
-        match &self.identity {
-            Identity::User(u) => format!("acs:ram::{}:user/{u}", self.account(t)),
-            Identity::AssumedRole { role, .. } => format!(
-                "acs:ram::{}:role/{}",
-                self.account(t),
-                role.to_ascii_lowercase()
-            ),
-        }
-    }
-
-    fn arn(&self, t: &Tenant) -> String {
-        match &self.identity {
-            Identity::User(u) => format!("acs:ram::{}:user/{u}", self.account(t)),
-            Identity::AssumedRole { role, session } => {
-                format!("acs:ram::{}:assumed-role/{role}/{session}", self.account(t))
-            }
-        }
-    }
-
-    fn identity_type(&self) -> &'static str {
-        match self.identity {
-            Identity::User(_) => "RAMUser",
-            Identity::AssumedRole { .. } => "AssumedRoleUser",
-        }
-    }
-
-    fn principal_id(&self, t: &Tenant) -> String {
-        match &self.identity {
-            Identity::User(u) => t
-                .users
-                .iter()
-                .find(|x| &x.name == u)
-                .map(|x| x.id.clone())
-                .unwrap_or_else(|| format!("2{:0>15}", u.len())),
-            Identity::AssumedRole { role, session } => {
-                let id = t
-                    .role_by_name
-                    .get(role)
-                    .map(|&i| t.roles[i].id.clone())
-                    .unwrap_or_default();
-                format!("{id}:{session}")
-            }
-        }
-    }
-}
 
 /// A fault to inject into the answers to one action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,10 +63,12 @@ pub enum FaultKind {
     Oversized,
 }
 
+/// A fault injected into the answers to one action (or all of them), some or all of the time.
 #[derive(Debug)]
 pub struct Fault {
     /// The action whose answers are spoiled; `*` for every action.
     pub action: String,
+    /// How the answers are spoiled.
     pub kind: FaultKind,
     /// How many answers to spoil; None for all of them.
     remaining: Option<AtomicU64>,
@@ -183,6 +78,8 @@ pub struct Fault {
 }
 
 impl Fault {
+    /// Spoils the answers to `action` (`*` for all actions): the first `times` of them, or
+    /// every one when `times` is None.
     pub fn new(action: &str, kind: FaultKind, times: Option<u64>) -> Self {
         Fault {
             action: action.into(),
@@ -268,8 +165,11 @@ impl Fault {
 
 /// How to run the local API.
 pub struct MockOptions {
+    /// The tenant to serve; provisioning calls change it while the server runs.
     pub tenant: Tenant,
+    /// The keys the local API accepts, by AccessKey id. AssumeRole adds the STS keys it issues.
     pub keys: HashMap<String, MockKey>,
+    /// Faults to inject; on each call the first one that fires applies.
     pub faults: Vec<Fault>,
     /// Added to every answer, to model a distant endpoint.
     pub latency: std::time::Duration,
@@ -374,6 +274,7 @@ impl MockServer {
         self.state.calls.lock().unwrap().clone()
     }
 
+    /// Calls served in all, counting only requests whose signature was valid.
     pub fn total_calls(&self) -> u64 {
         self.state.calls.lock().unwrap().values().sum()
     }
@@ -383,6 +284,7 @@ impl MockServer {
         self.state.tenant.read().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Stops accepting connections and waits until the server has stopped listening.
     pub async fn shutdown(mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());

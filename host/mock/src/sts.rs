@@ -1,13 +1,14 @@
 //! STS as the local API serves it: AssumeRole against each role's trust policy.
 
 use crate::api::Params;
+use crate::failure::ApiFailure;
+use crate::keys::{Identity, MockKey};
 use crate::tenant::Tenant;
-use crate::{ApiFailure, MockKey};
 use serde_json::{Value, json};
 
 /// STS AssumeRole: the caller must be trusted by the role's trust policy, with its
 /// ExternalId condition met; it gets temporary credentials for the role.
-pub fn assume_role(
+pub(crate) fn assume_role(
     t: &Tenant,
     caller: &MockKey,
     p: &Params,
@@ -87,7 +88,7 @@ pub fn assume_role(
         secret: ramsync_credentials::Secret::new(&secret),
         security_token: Some(ramsync_credentials::Secret::new(&token)),
         expires_at: Some(expires),
-        identity: super::Identity::AssumedRole {
+        identity: Identity::AssumedRole {
             role: role.name.clone(),
             session: session.to_string(),
         },

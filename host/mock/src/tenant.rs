@@ -7,8 +7,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 /// The bundled sample tenant.
-pub const SAMPLE_TENANT: &str = include_str!("../../../tests/fixtures/sample-tenant.json");
+pub(crate) const SAMPLE_TENANT: &str = include_str!("../../../tests/fixtures/sample-tenant.json");
 
+/// A tenant file: the JSON a tenant is described in, by names, before ids are assigned.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TenantFile {
@@ -16,12 +17,16 @@ pub struct TenantFile {
     pub account_id: String,
     /// The account alias; user principal names end in `@<alias>.onaliyun.com`.
     pub alias: String,
+    /// The RAM users.
     #[serde(default)]
     pub users: Vec<UserSpec>,
+    /// The RAM groups.
     #[serde(default)]
     pub groups: Vec<GroupSpec>,
+    /// The RAM roles.
     #[serde(default)]
     pub roles: Vec<RoleSpec>,
+    /// The policies, System and Custom.
     #[serde(default)]
     pub policies: Vec<PolicySpec>,
     /// Virtual MFA devices bound to no user, by serial number.
@@ -29,25 +34,36 @@ pub struct TenantFile {
     pub unbound_mfa_devices: Vec<String>,
 }
 
+/// A RAM user in a tenant file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UserSpec {
+    /// The login name, unique in the tenant.
     pub name: String,
+    /// The display name.
     pub display_name: String,
+    /// The email address; empty when absent.
     #[serde(default)]
     pub email: String,
+    /// The mobile phone number; empty when absent.
     #[serde(default)]
     pub mobile_phone: String,
+    /// Free-text comments; empty when absent.
     #[serde(default)]
     pub comments: String,
+    /// `active` (the default) or `frozen` (`freeze` is accepted too).
     #[serde(default = "active")]
     pub status: String,
+    /// The names of the groups the user is a member of.
     #[serde(default)]
     pub groups: Vec<String>,
+    /// The names of the policies attached to the user.
     #[serde(default)]
     pub policies: Vec<String>,
+    /// The creation date, `YYYY-MM-DDTHH:MM:SSZ`; a date is made up when absent.
     #[serde(default)]
     pub create_date: Option<String>,
+    /// The last console logon, `YYYY-MM-DDTHH:MM:SSZ`; a date is made up when absent.
     #[serde(default)]
     pub last_login_date: Option<String>,
     /// The user's AccessKeys (ids, status and creation dates; a secret is never modelled).
@@ -65,6 +81,7 @@ fn active() -> String {
     "active".into()
 }
 
+/// An AccessKey of a user in a tenant file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AccessKeySpec {
@@ -82,18 +99,22 @@ fn active_key() -> String {
     "Active".into()
 }
 
+/// A user's console login profile in a tenant file.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConsoleSpec {
     /// `Active`, or `Inactive` when console logon is disabled but the profile is kept.
     #[serde(default = "active_key")]
     pub status: String,
+    /// Whether the user must change the password at the next logon.
     #[serde(default)]
     pub password_reset_required: bool,
+    /// Whether the user must bind an MFA device to log on.
     #[serde(default)]
     pub mfa_bind_required: bool,
 }
 
+/// A virtual MFA device bound to a user, in a tenant file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MfaDeviceSpec {
@@ -104,28 +125,38 @@ pub struct MfaDeviceSpec {
     pub activated: Option<String>,
 }
 
+/// A RAM group in a tenant file; its members are named by the users.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GroupSpec {
+    /// The group name, unique in the tenant.
     pub name: String,
+    /// The display name; the group name when empty.
     #[serde(default)]
     pub display_name: String,
+    /// Free-text comments; empty when absent.
     #[serde(default)]
     pub comments: String,
+    /// The names of the policies attached to the group.
     #[serde(default)]
     pub policies: Vec<String>,
 }
 
+/// A RAM role in a tenant file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RoleSpec {
+    /// The role name, unique in the tenant.
     pub name: String,
+    /// The description; empty when absent.
     #[serde(default)]
     pub description: String,
-    /// The trust policy document, as a JSON object.
+    /// The trust policy document, as a JSON object (or a string, served verbatim).
     pub trust_policy: serde_json::Value,
+    /// The longest session AssumeRole grants, in seconds; an hour when absent.
     #[serde(default = "one_hour")]
     pub max_session_duration: u32,
+    /// The names of the policies attached to the role.
     #[serde(default)]
     pub policies: Vec<String>,
 }
@@ -134,122 +165,185 @@ fn one_hour() -> u32 {
     3600
 }
 
+/// A policy in a tenant file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PolicySpec {
+    /// The policy name, unique in the tenant whatever its type.
     pub name: String,
     /// `System` or `Custom`.
     #[serde(rename = "type")]
     pub policy_type: String,
+    /// The description; empty when absent.
     #[serde(default)]
     pub description: String,
+    /// The policy document; one allowing `ecs:Describe*` is served when absent.
     #[serde(default)]
     pub document: serde_json::Value,
 }
 
+/// A RAM user as the local API serves it.
 #[derive(Debug, Clone)]
 pub struct User {
+    /// The `UserId`: `2` and 15 digits derived from the account and the name.
     pub id: String,
+    /// The login name.
     pub name: String,
+    /// The `UserPrincipalName`, `NAME@ALIAS.onaliyun.com`.
     pub principal_name: String,
+    /// The display name.
     pub display_name: String,
+    /// The email address.
     pub email: String,
+    /// The mobile phone number.
     pub mobile_phone: String,
+    /// Free-text comments.
     pub comments: String,
+    /// Whether the user is frozen: served with Status `freeze`.
     pub frozen: bool,
+    /// The creation date, `YYYY-MM-DDTHH:MM:SSZ`.
     pub create_date: String,
+    /// The last console logon, `YYYY-MM-DDTHH:MM:SSZ`.
     pub last_login_date: String,
+    /// The user's AccessKeys, without secrets.
     pub access_keys: Vec<AccessKey>,
+    /// The console login profile; None when the user cannot log on to the console.
     pub console: Option<Console>,
+    /// The virtual MFA device bound to the user, if any.
     pub mfa_device: Option<MfaDevice>,
 }
 
+/// An AccessKey of a user, as ListAccessKeys shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccessKey {
+    /// The AccessKey id.
     pub id: String,
     /// `Active` or `Inactive`.
     pub status: String,
+    /// The creation date, `YYYY-MM-DDTHH:MM:SSZ`.
     pub create_date: String,
 }
 
+/// A user's console login profile, as GetLoginProfile shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Console {
     /// `Active` or `Inactive`.
     pub status: String,
+    /// Whether the user must change the password at the next logon.
     pub password_reset_required: bool,
+    /// Whether the user must bind an MFA device to log on.
     pub mfa_bind_required: bool,
+    /// When the profile last changed, `YYYY-MM-DDTHH:MM:SSZ`.
     pub update_date: String,
 }
 
+/// A virtual MFA device bound to a user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MfaDevice {
+    /// The serial number, for example `acs:ram::<account>:mfa/<name>`.
     pub serial: String,
+    /// When it was activated, `YYYY-MM-DDTHH:MM:SSZ`.
     pub activate_date: String,
 }
 
+/// A RAM group as the local API serves it.
 #[derive(Debug, Clone)]
 pub struct Group {
+    /// The `GroupId`: `g-` and 16 hex digits derived from the account and the name.
     pub id: String,
+    /// The group name.
     pub name: String,
+    /// The display name.
     pub display_name: String,
+    /// Free-text comments.
     pub comments: String,
+    /// The creation date, `YYYY-MM-DDTHH:MM:SSZ`.
     pub create_date: String,
     /// Indexes into `Tenant::users`, in join order, with join dates.
     pub members: Vec<(usize, String)>,
 }
 
+/// A RAM role as the local API serves it.
 #[derive(Debug, Clone)]
 pub struct Role {
+    /// The `RoleId`: `3` and 18 digits derived from the account and the name.
     pub id: String,
+    /// The role name.
     pub name: String,
+    /// The ARN, `acs:ram::ACCOUNT:role/NAME` with the name lowercased.
     pub arn: String,
+    /// The description.
     pub description: String,
+    /// The trust policy document, as JSON text.
     pub trust_policy: String,
+    /// The longest session AssumeRole grants, in seconds.
     pub max_session_duration: u32,
+    /// The creation date, `YYYY-MM-DDTHH:MM:SSZ`.
     pub create_date: String,
 }
 
+/// A policy as the local API serves it; its attachments are in `Tenant::attachments`.
 #[derive(Debug, Clone)]
 pub struct Policy {
+    /// The policy name.
     pub name: String,
+    /// `System` or `Custom`.
     pub policy_type: String,
+    /// The description.
     pub description: String,
+    /// The policy document, as JSON text.
     pub document: String,
+    /// The creation date, `YYYY-MM-DDTHH:MM:SSZ`.
     pub create_date: String,
 }
 
 /// Where a policy is attached.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Principal {
+    /// A user, by index into `Tenant::users`.
     User(usize),
+    /// A group, by index into `Tenant::groups`.
     Group(usize),
+    /// A role, by index into `Tenant::roles`.
     Role(usize),
 }
 
+/// A policy attached to a principal.
 #[derive(Debug, Clone)]
 pub struct Attachment {
+    /// Who the policy is attached to.
     pub principal: Principal,
+    /// When it was attached, `YYYY-MM-DDTHH:MM:SSZ`.
     pub attach_date: String,
 }
 
 /// A tenant with ids assigned and references resolved.
 #[derive(Debug, Clone)]
 pub struct Tenant {
+    /// The 16-digit account id.
     pub account_id: String,
+    /// The account alias.
     pub alias: String,
+    /// The RAM users, in tenant-file order.
     pub users: Vec<User>,
+    /// The RAM groups, in tenant-file order.
     pub groups: Vec<Group>,
+    /// The RAM roles, in tenant-file order.
     pub roles: Vec<Role>,
+    /// The policies, in tenant-file order.
     pub policies: Vec<Policy>,
     /// Serial numbers of MFA devices bound to no user.
     pub unbound_mfa_devices: Vec<String>,
     /// Attachments per policy index.
     pub attachments: Vec<Vec<Attachment>>,
-    pub group_by_name: HashMap<String, usize>,
-    pub role_by_name: HashMap<String, usize>,
-    /// Users by login name and by UserPrincipalName, so per-user calls stay O(1) at 100,000 users.
-    pub user_by_name: HashMap<String, usize>,
-    pub user_by_principal_name: HashMap<String, usize>,
+    /// Indexes into `groups`, by group name.
+    pub(crate) group_by_name: HashMap<String, usize>,
+    /// Indexes into `roles`, by role name.
+    pub(crate) role_by_name: HashMap<String, usize>,
+    /// Indexes into `users`, by login name, so per-user calls stay O(1) at 100,000 users.
+    pub(crate) user_by_name: HashMap<String, usize>,
+    /// Indexes into `users`, by UserPrincipalName, for the same reason.
+    pub(crate) user_by_principal_name: HashMap<String, usize>,
 }
 
 pub(crate) fn digits(seed: &str, n: usize) -> String {
@@ -275,7 +369,7 @@ fn format_date(d: time::OffsetDateTime) -> String {
 /// What a key `created: "recent"` is served with: ten days before this process first
 /// needed it. One value per process, so every tenant a test builds agrees, and a key made
 /// recent stays well inside 90 days while the process runs.
-pub fn recent_date() -> &'static str {
+pub(crate) fn recent_date() -> &'static str {
     static RECENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     RECENT.get_or_init(|| {
         let now = time::OffsetDateTime::now_utc()
@@ -302,21 +396,26 @@ pub(crate) fn key_id(seed: &str) -> String {
 }
 
 impl Tenant {
+    /// The bundled sample tenant.
     pub fn sample() -> Result<Self> {
         Self::from_json(SAMPLE_TENANT).context("the bundled sample tenant is invalid")
     }
 
+    /// Reads a tenant file.
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read tenant file {}", path.display()))?;
         Self::from_json(&text).with_context(|| format!("invalid tenant file {}", path.display()))
     }
 
+    /// A tenant from the JSON text of a tenant file.
     pub fn from_json(text: &str) -> Result<Self> {
         let file: TenantFile = serde_json::from_str(text)?;
         Self::from_file(file)
     }
 
+    /// Checks a tenant file, assigns ids and dates, and resolves group and policy names;
+    /// fails on the first problem found.
     pub fn from_file(file: TenantFile) -> Result<Self> {
         if file.account_id.len() != 16 || !file.account_id.bytes().all(|b| b.is_ascii_digit()) {
             bail!("account_id must be 16 digits, got {:?}", file.account_id);
@@ -574,6 +673,7 @@ impl Tenant {
         })
     }
 
+    /// The domain of the tenant's user principal names, `ALIAS.onaliyun.com`.
     pub fn upn_domain(&self) -> String {
         format!("{}.onaliyun.com", self.alias)
     }

@@ -1,7 +1,8 @@
 //! ACS3-HMAC-SHA256 verification as the real gateway does it: the canonical request is rebuilt
 //! from the client's `SignedHeaders` and the decoded-then-re-encoded query.
 
-use super::{ApiFailure, MockKey};
+use crate::failure::ApiFailure;
+use crate::keys::MockKey;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use time::OffsetDateTime;
@@ -10,18 +11,18 @@ use time::OffsetDateTime;
 const MAX_SKEW: time::Duration = time::Duration::minutes(15);
 
 /// The request as it arrived.
-pub struct Incoming<'a> {
-    pub method: &'a str,
-    pub path: &'a str,
+pub(crate) struct Incoming<'a> {
+    pub(crate) method: &'a str,
+    pub(crate) path: &'a str,
     /// The raw query string from the request line.
-    pub raw_query: &'a str,
+    pub(crate) raw_query: &'a str,
     /// Header names lowercased; repeated headers appear more than once.
-    pub headers: &'a [(String, String)],
-    pub body: &'a [u8],
+    pub(crate) headers: &'a [(String, String)],
+    pub(crate) body: &'a [u8],
 }
 
 impl Incoming<'_> {
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(k, _)| k == name)
@@ -31,7 +32,7 @@ impl Incoming<'_> {
 
 /// Decodes a query string the way a form decoder does (`+` is a space), as the SDK
 /// sends `+` for spaces on the wire.
-pub fn decode_query(raw: &str) -> Vec<(String, String)> {
+pub(crate) fn decode_query(raw: &str) -> Vec<(String, String)> {
     url::form_urlencoded::parse(raw.as_bytes())
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect()
@@ -45,7 +46,7 @@ type Seen = (
 
 /// Remembers nonces for as long as their dates are acceptable.
 #[derive(Default)]
-pub struct NonceCache {
+pub(crate) struct NonceCache {
     seen: Mutex<Seen>,
 }
 
@@ -72,7 +73,7 @@ impl NonceCache {
 }
 
 /// Checks the signature. On success returns the access key id that signed.
-pub fn verify<'k>(
+pub(crate) fn verify<'k>(
     req: &Incoming<'_>,
     keys: &'k HashMap<String, MockKey>,
     nonces: &NonceCache,

@@ -3,8 +3,9 @@
 //! One process at a time writes a database; the lock file beside it says which.
 
 use crate::config::AccountConfig;
+use crate::options::SyncOptions;
 use crate::progress::ProgressDisplay;
-use crate::{SyncOptions, SyncReport};
+use crate::run::SyncReport;
 use anyhow::{Context, Result};
 use futures::StreamExt;
 use ramsync_credentials::sts::CredentialSource;
@@ -48,6 +49,7 @@ fn lock_path(db: &Path) -> PathBuf {
 }
 
 impl SyncLock {
+    /// Takes the lock on `db`, or says which process holds it.
     pub fn acquire(db: &Path) -> Result<Self> {
         let path = lock_path(db);
         let file = File::options()
@@ -102,12 +104,15 @@ pub async fn prepare(db: &Path, plugin_dir: Option<&Path>) -> Result<(SyncLock, 
 /// Settings shared by the accounts of one run.
 #[derive(Clone)]
 pub struct RunSettings {
+    /// Plugin calls in flight at once, per account.
     pub concurrency: usize,
     /// Requests per second per product for accounts that set none; None for no limit.
     pub default_qps: Option<u32>,
     /// Accounts synced at the same time.
     pub parallel_accounts: usize,
+    /// Resume each account's unfinished run however old it is (`--resume`).
     pub resume: bool,
+    /// Set to stop every account at its next page boundary, leaving the runs resumable.
     pub stop: Arc<AtomicBool>,
 }
 
@@ -127,9 +132,11 @@ impl Default for RunSettings {
 
 /// How one account's sync ended.
 pub struct Outcome {
+    /// The account's name.
     pub account: String,
     /// The report, or why the sync could not start (for example, no credentials).
     pub result: std::result::Result<SyncReport, String>,
+    /// How long the account took, credentials included.
     pub elapsed: Duration,
 }
 
@@ -172,7 +179,7 @@ pub async fn sync_account(
         ..SyncOptions::default()
     };
     let progress = display.account(&account.name);
-    crate::sync(plugins, &ctx, &mut store, &options, &progress).await
+    crate::run::sync(plugins, &ctx, &mut store, &options, &progress).await
 }
 
 /// Syncs every account, a few at a time; failures are per account.

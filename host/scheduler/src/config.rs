@@ -29,19 +29,25 @@ pub const DEFAULT_PATH: &str = "ramsync.toml";
 /// One account to sync.
 #[derive(Debug, Clone)]
 pub struct AccountConfig {
+    /// The name its runs are recorded under.
     pub name: String,
+    /// The credentials profile to start from; the default chain when absent.
     pub profile: Option<String>,
     /// Requests per second per product; the default when absent.
     pub qps: Option<u32>,
+    /// Where its API calls go.
     pub endpoints: Endpoints,
     /// Roles assumed in turn, starting from the profile's credentials (the file gives at
     /// most one; the command line may give a chain).
     pub assume_roles: Vec<AssumeRole>,
 }
 
+/// A parsed `ramsync.toml`.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// The file it was read from, for messages.
     pub path: PathBuf,
+    /// Its accounts, in file order.
     pub accounts: Vec<AccountConfig>,
 }
 
@@ -122,6 +128,7 @@ impl Config {
         Self::parse(path, &text)
     }
 
+    /// Parses the text of a config file; errors name `path` and the line.
     pub fn parse(path: &Path, text: &str) -> Result<Self> {
         let at = At { path, text };
         let raw: RawFile = toml::from_str(text).map_err(|e| {

@@ -1,8 +1,23 @@
 //! Listing pages and a resource's access, each page checked: plugin output is untrusted.
 
+use crate::interfaces::TypeSyncer;
+use crate::options::{MAX_ITEMS_PER_PAGE, MAX_TOKEN_BYTES, SyncOptions};
 use crate::retry::retry;
-use crate::{MAX_ITEMS_PER_PAGE, MAX_TOKEN_BYTES, Stop, SyncOptions};
-use ramsync_engine::{CallContext, CallError, Resource, Syncer};
+use ramsync_engine::{CallContext, CallError, Resource};
+
+/// Why a type's sync ended early.
+pub(crate) enum Stop {
+    /// The error and what was being done; boxed, as results carrying it are passed around.
+    Failed(Box<(CallError, String)>),
+    /// Stopped when asked to, at a page boundary.
+    Interrupted,
+}
+
+impl From<(CallError, String)> for Stop {
+    fn from((e, what): (CallError, String)) -> Self {
+        Stop::Failed(Box::new((e, what)))
+    }
+}
 
 /// Holds one listing's paging to its bounds: a page token is never seen twice (a cycle of
 /// any length, not just a repeat of the last one), pages and items per page are capped.
@@ -54,7 +69,7 @@ impl Pager {
 /// One page of a syncer's resources, checked: every item of its type, under the parent it
 /// was asked about (if any), and paging within the listing's bounds.
 pub(crate) async fn list_page(
-    syncer: &Syncer,
+    syncer: &impl TypeSyncer,
     ctx: &CallContext,
     options: &SyncOptions,
     pager: &mut Pager,
@@ -72,11 +87,12 @@ pub(crate) async fn list_page(
     let fault = if let Some(r) = page
         .items
         .iter()
-        .find(|r| r.ref_.resource_type != syncer.info.id)
+        .find(|r| r.ref_.resource_type != syncer.info().id)
     {
         Some(format!(
             "returned a resource of type {:?} while listing {:?}",
-            r.ref_.resource_type, syncer.info.id
+            r.ref_.resource_type,
+            syncer.info().id
         ))
     } else if let Some((r, p)) = page.items.iter().find_map(|r| {
         r.parent
@@ -99,7 +115,7 @@ pub(crate) async fn list_page(
 
 /// Every page of the resources under one parent.
 pub(crate) async fn list_all(
-    syncer: &Syncer,
+    syncer: &impl TypeSyncer,
     ctx: &CallContext,
     options: &SyncOptions,
     parent: Resource,
@@ -137,7 +153,7 @@ pub(crate) type Access<'r> = (
 
 /// All pages of one resource's entitlements and grants.
 pub(crate) async fn access_of<'r>(
-    syncer: &Syncer,
+    syncer: &impl TypeSyncer,
     ctx: &CallContext,
     options: &SyncOptions,
     resource: &'r Resource,

@@ -2,8 +2,8 @@
 //! pages, resources, grants and API calls. Off a terminal nothing is drawn; structured log
 //! lines (target `ramsync::progress`, text or `--log-format json`) tell the story instead.
 
-use crate::TypeReport;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use ramsync_model::TypeReport;
 use std::io::IsTerminal;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -20,6 +20,7 @@ pub struct ProgressDisplay {
 }
 
 impl ProgressDisplay {
+    /// Drawn on stderr when it is a terminal, else progress goes to the log.
     pub fn new() -> Self {
         ProgressDisplay {
             multi: drawn().then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr())),
@@ -65,6 +66,7 @@ impl Default for ProgressDisplay {
     }
 }
 
+/// One account's progress: pages, resources, grants and API calls so far.
 pub struct Progress {
     bar: ProgressBar,
     logged: bool,
@@ -77,6 +79,7 @@ pub struct Progress {
 }
 
 impl Progress {
+    /// The resource type now syncing.
     pub fn set_type(&self, resource_type: &str) {
         *self.resource_type.lock().unwrap() = resource_type.to_string();
         if self.logged {
@@ -94,6 +97,7 @@ impl Progress {
         self.redraw();
     }
 
+    /// A resource type finished, with its counts or error.
     pub fn type_done(&self, report: &TypeReport) {
         if self.logged {
             tracing::info!(
@@ -123,6 +127,7 @@ impl Progress {
         ));
     }
 
+    /// The account's sync ended: complete, failed or interrupted.
     pub fn finish(&self, interrupted: bool, failed: bool) {
         let outcome = match (interrupted, failed) {
             (true, _) => "interrupted; resumable",

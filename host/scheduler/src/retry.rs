@@ -1,6 +1,6 @@
 //! Retries with backoff, and what a failed call means for the operator.
 
-use crate::SyncOptions;
+use crate::options::SyncOptions;
 use ramsync_engine::{CallContext, CallError, PluginError};
 use ramsync_model::{api_line, plugin_error_line};
 use std::time::Duration;

@@ -1,6 +1,9 @@
 //! What the command line takes: the commands, their flags, and how flag values parse.
 
-use super::*;
+use crate::http_policy::Endpoints;
+use anyhow::Result;
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
 #[command(

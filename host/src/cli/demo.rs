@@ -1,6 +1,22 @@
 //! `demo` and `mock`: the local API, a full sync against it, and what to try next.
 
-use super::*;
+use crate::accounts::{self, RunSettings};
+use crate::config::AccountConfig;
+use crate::credentials::Credential;
+use crate::http_policy::Endpoints;
+use crate::mock::{
+    DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, Fault, MockKey, MockOptions, MockServer, Tenant,
+};
+use crate::progress::ProgressDisplay;
+use crate::scheduler::{SyncOptions, SyncReport};
+use crate::store::Store;
+use crate::sts::CredentialSource;
+use anyhow::{Result, bail};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use super::summary::{print_counts, print_sync};
+use super::sync::shutdown_signal;
 
 /// The demo's sync: one account, the default one, against the local API.
 pub(crate) async fn demo_sync(
@@ -27,73 +43,6 @@ pub(crate) async fn demo_sync(
         &ProgressDisplay::new(),
     )
     .await
-}
-
-pub(crate) fn print_sync(db: &Path, report: &SyncReport, account: &str) -> Result<()> {
-    if let Some(error) = &report.error {
-        let mut text = format!(
-            "error: sync run {} of account {account} failed after {:.1} s and {} API calls; nothing already stored was changed, and queries still read the last complete sync.",
-            report.sync_id,
-            report.elapsed.as_secs_f64(),
-            report.api_calls
-        );
-        for line in error.lines() {
-            text.push_str("\n  ");
-            text.push_str(line);
-        }
-        eprintln!("{text}");
-        return Ok(());
-    }
-    let store = Store::open_existing(db)?;
-    let (types, grants) = store.counts(report.sync_id)?;
-    let memory = peak_memory_mib()
-        .map(|m| format!(", peak memory {m} MiB"))
-        .unwrap_or_default();
-    println!(
-        "sync run {} of account {account}: complete in {:.2} s, {} API calls{memory}",
-        report.sync_id,
-        report.elapsed.as_secs_f64(),
-        report.api_calls
-    );
-    print_counts(&store, report.sync_id, &types, &grants)?;
-    Ok(())
-}
-
-/// The process's peak resident memory, where the OS reports it (Linux).
-pub(crate) fn peak_memory_mib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib.div_ceil(1024))
-}
-
-pub(crate) fn print_counts(
-    store: &Store,
-    sync_id: i64,
-    types: &[(String, i64)],
-    grants: &[(String, String, i64)],
-) -> Result<()> {
-    println!("resources:");
-    for (t, n) in types {
-        let mut extra = String::new();
-        if t == "user" {
-            let users = store.query_resources(sync_id, Some("user"))?;
-            let frozen = users
-                .iter()
-                .filter(|u| u.status.as_deref() == Some("frozen"))
-                .count();
-            extra = format!("  ({} active, {frozen} frozen)", users.len() - frozen);
-        }
-        println!("  {t:<10} {n:>7}{extra}");
-    }
-    println!("grants:");
-    if grants.is_empty() {
-        println!("  (none)");
-    }
-    for (t, e, n) in grants {
-        println!("  {:<17} {n:>7}", format!("{t} {e}"));
-    }
-    Ok(())
 }
 
 pub(crate) async fn demo(db: &Path, plugin_dir: Option<&Path>) -> Result<ExitCode> {
@@ -204,24 +153,4 @@ pub(crate) async fn mock(
     shutdown_signal().await;
     server.shutdown().await;
     Ok(ExitCode::SUCCESS)
-}
-
-pub(crate) async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = tokio::signal::ctrl_c().await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
 }

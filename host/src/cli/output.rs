@@ -1,6 +1,6 @@
 //! Output: tables for people, one JSON object per line for scripts; a closed pipe ends quietly.
 
-use super::*;
+use anyhow::Result;
 
 pub(crate) fn print_lines(lines: impl Iterator<Item = String>) {
     use std::io::Write;

@@ -1,6 +1,15 @@
 //! `grant` and `revoke`: one change of access, or with a dry run, the call it would make.
 
-use super::*;
+use crate::credentials::Credential;
+use crate::engine::{Auth, CallContext, Limits, Plugins};
+use crate::http_policy::Endpoints;
+use crate::store::Store;
+use anyhow::{Result, bail};
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use super::args::ProvisionArgs;
 
 /// A resource for a provisioning call: from the synced store when there is one, else from its name.
 pub(crate) fn provisioning_resource(

@@ -1,6 +1,12 @@
 //! `ramsync sign`: a request on stdin, signed by the signer plugin, explained.
 
-use super::*;
+use crate::credentials::Credential;
+use crate::engine::{HttpRequest, Limits};
+use anyhow::{Context, Result, bail};
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::Path;
+use std::process::ExitCode;
 
 /// The JSON that `ramsync sign` reads.
 #[derive(serde::Deserialize)]

@@ -1,6 +1,20 @@
 //! `sync` and `serve`: the accounts to sync, signals, and the summary.
 
-use super::*;
+use crate::accounts::{self, RunSettings};
+use crate::config::{AccountConfig, Config};
+use crate::http_policy::Endpoints;
+use crate::progress::ProgressDisplay;
+use crate::store::Store;
+use crate::sts::AssumeRole;
+use anyhow::{Result, bail};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::args::SyncArgs;
+use super::output::print_table;
+use super::summary::print_sync;
 
 /// The accounts a `sync` or `serve` covers: those of the config file, or the one the flags
 /// describe. The second value is the config file's path, if one was read.
@@ -275,4 +289,24 @@ pub(crate) fn print_summary(db: &Path, outcomes: &[accounts::Outcome]) -> Result
         }
     }
     Ok(())
+}
+
+pub(crate) async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
 }

@@ -1,0 +1,422 @@
+//! One account's sync: open (or resume) its run, sync each resource type in order, and
+//! record how it ended.
+
+use crate::interfaces::{SyncStore, TypeSyncer};
+use crate::options::{AUTO_RESUME_WITHIN, SyncOptions};
+use crate::paging::{Pager, Stop, access_of, list_all, list_page};
+use crate::progress::Progress;
+use crate::retry::describe;
+use anyhow::Result;
+use futures::StreamExt;
+use ramsync_engine::Plugins;
+use ramsync_engine::{CallContext, CallError, PluginError, Resource};
+use ramsync_model::TypeReport;
+use ramsync_store::{ListProgress, RunContext, Store};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// The outcome of a sync.
+#[derive(Debug, Clone)]
+pub struct SyncReport {
+    /// The account synced.
+    pub account: String,
+    /// The sync run it was recorded as.
+    pub sync_id: i64,
+    /// Per resource type: counts, or why it failed.
+    pub types: Vec<TypeReport>,
+    /// API calls made by this process (a resumed run's earlier calls are in the store).
+    pub api_calls: u64,
+    /// Wall-clock time of this process's part of the run.
+    pub elapsed: Duration,
+    /// Why the sync failed, one line per failed type; None when complete.
+    pub error: Option<String>,
+    /// The run continued an interrupted one.
+    pub resumed: bool,
+    /// The run stopped when asked to and can be resumed.
+    pub interrupted: bool,
+}
+
+impl SyncReport {
+    /// Every type synced and the run was not stopped.
+    pub fn is_complete(&self) -> bool {
+        self.error.is_none() && !self.interrupted
+    }
+}
+
+/// A failure that makes every other call fail too, so the sync stops at once.
+fn is_fatal(e: &CallError) -> bool {
+    matches!(
+        e,
+        CallError::Plugin(PluginError::Unauthorized(_)) | CallError::Credentials(_)
+    )
+}
+
+/// What this sync runs against: its endpoints, and who its credentials are (None when STS
+/// GetCallerIdentity could not say; the plugins then report what is wrong).
+async fn run_context(ctx: &CallContext) -> RunContext {
+    let caller = ctx.caller_identity().await.unwrap_or_else(|e| {
+        tracing::warn!(error = %format!("{e:#}"), "cannot tell who the credentials are; an interrupted run will not be resumed");
+        None
+    });
+    RunContext {
+        endpoints: ctx.endpoints.describe(),
+        caller,
+    }
+}
+
+/// Why an interrupted run that ran in `stored` must not be continued in `now`, if it must not.
+fn not_resumable(stored: Option<&RunContext>, now: &RunContext) -> Option<String> {
+    let Some(stored) = stored else {
+        return Some("it recorded no endpoints or caller identity".into());
+    };
+    if stored.endpoints != now.endpoints {
+        return Some(format!(
+            "it synced against {}, and this sync is against {}",
+            stored.endpoints, now.endpoints
+        ));
+    }
+    match (&stored.caller, &now.caller) {
+        (Some(a), Some(b)) if a == b => None,
+        (Some(a), Some(b)) => Some(format!(
+            "it synced as {a}, and this sync's credentials are {b}"
+        )),
+        _ => Some("the caller identity of the run or of this sync is unknown".into()),
+    }
+}
+
+/// The run to write into: the account's unfinished run when it may be resumed (same
+/// endpoints, same caller identity), else a new one.
+fn open_run(
+    store: &mut impl SyncStore,
+    options: &SyncOptions,
+    context: &RunContext,
+) -> Result<(i64, bool)> {
+    if let Some(run) = store.unfinished_run(&options.account)? {
+        let age = time::OffsetDateTime::parse(
+            &run.started_at,
+            &time::format_description::well_known::Rfc3339,
+        )
+        .map(|t| time::OffsetDateTime::now_utc() - t)
+        .unwrap_or(time::Duration::MAX);
+        let stored = store.run_context(run.id)?;
+        if let Some(why) = not_resumable(stored.as_ref(), context) {
+            tracing::warn!(account = %options.account, sync_run = run.id, "not resuming the interrupted sync run: {why}; starting a new one");
+            store.abandon_run(
+                run.id,
+                &format!("interrupted, and not resumed: {why}; a new run replaced it"),
+            )?;
+        } else if options.resume || age < AUTO_RESUME_WITHIN {
+            tracing::warn!(account = %options.account, sync_run = run.id, started_at = %run.started_at, "resuming an interrupted sync run");
+            return Ok((run.id, true));
+        } else {
+            store.abandon_run(
+                run.id,
+                "interrupted, and not resumed within 24 hours; a new run replaced it",
+            )?;
+        }
+    } else if options.resume {
+        tracing::warn!(account = %options.account, "no interrupted sync run to resume; starting a new one");
+    }
+    let id = store.begin_sync(&options.account)?;
+    store.put_run_context(id, context)?;
+    Ok((id, false))
+}
+
+/// Runs one full sync into `store` (or resumes an interrupted one) and records it as
+/// complete or failed; a stopped run is left resumable.
+pub async fn sync(
+    plugins: &Plugins,
+    ctx: &CallContext,
+    store: &mut Store,
+    options: &SyncOptions,
+    progress: &Progress,
+) -> Result<SyncReport> {
+    sync_types(&plugins.syncers, ctx, store, options, progress).await
+}
+
+/// Runs one full sync of `syncers`, in order, into `store`, as [`sync`] does.
+pub async fn sync_types(
+    syncers: &[impl TypeSyncer],
+    ctx: &CallContext,
+    store: &mut impl SyncStore,
+    options: &SyncOptions,
+    progress: &Progress,
+) -> Result<SyncReport> {
+    let started = Instant::now();
+    let context = run_context(ctx).await;
+    let (sync_id, resumed) = open_run(store, options, &context)?;
+    let outcome = sync_run(
+        syncers, ctx, store, options, progress, sync_id, resumed, started,
+    )
+    .await;
+    if let Err(e) = &outcome {
+        // A store error stops the run: it ends failed, never left looking like it is running.
+        let message = format!("stopped by a store error: {e:#}");
+        let calls = ctx.http_calls.load(Ordering::Relaxed);
+        if let Err(e) = store.finish_sync(sync_id, Some(&message), calls) {
+            tracing::warn!(sync_run = sync_id, error = %format!("{e:#}"), "could not mark the run failed");
+        }
+    }
+    outcome
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn sync_run(
+    syncers: &[impl TypeSyncer],
+    ctx: &CallContext,
+    store: &mut impl SyncStore,
+    options: &SyncOptions,
+    progress: &Progress,
+    sync_id: i64,
+    resumed: bool,
+    started: Instant,
+) -> Result<SyncReport> {
+    let mut types = Vec::new();
+    let mut fatal = false;
+    let mut interrupted = false;
+    for syncer in syncers {
+        let info = syncer.info();
+        let mut report = TypeReport {
+            resource_type: info.id.clone(),
+            plugin: syncer.name().to_string(),
+            resources: 0,
+            grants: 0,
+            error: None,
+        };
+        if fatal {
+            report.error = Some("skipped: the credential was rejected".into());
+        } else if !store.plugin_done(sync_id, syncer.name())? {
+            progress.set_type(&info.id);
+            match sync_type(syncer, ctx, store, sync_id, options, progress).await {
+                Ok(()) => {}
+                Err(Stop::Interrupted) => {
+                    interrupted = true;
+                    break;
+                }
+                Err(Stop::Failed(failure)) => {
+                    let (e, what) = *failure;
+                    fatal = is_fatal(&e);
+                    report.error = Some(describe(syncer.name(), &info.id, &what, &e, ctx, options));
+                }
+            }
+        }
+        (report.resources, report.grants) = store.type_counts(sync_id, &info.id)?;
+        if info.enriches {
+            if let Some(e) = &report.error {
+                store.add_type_error(sync_id, &info.id, &format!("{}: {e}", syncer.name()))?;
+            }
+        } else {
+            store.put_resource_type(
+                sync_id,
+                &info.id,
+                &info.display_name,
+                syncer.name(),
+                report.error.as_deref(),
+            )?;
+        }
+        if report.error.is_none() {
+            store.mark_plugin_done(sync_id, syncer.name())?;
+        }
+        progress.type_done(&report);
+        types.push(report);
+    }
+    let api_calls = ctx.http_calls.load(Ordering::Relaxed);
+    let failures: Vec<String> = types
+        .iter()
+        .filter_map(|t| {
+            // A type with an enriching plugin names the plugin that failed.
+            let shared = syncers
+                .iter()
+                .filter(|s| s.info().id == t.resource_type)
+                .count()
+                > 1;
+            let who = match shared {
+                true => format!("{} ({})", t.resource_type, t.plugin),
+                false => t.resource_type.clone(),
+            };
+            t.error.as_ref().map(|e| format!("{who}: {e}"))
+        })
+        .collect();
+    let error = (!failures.is_empty()).then(|| failures.join("\n"));
+    if interrupted {
+        store.add_api_calls(sync_id, api_calls)?;
+    } else {
+        store.finish_sync(sync_id, error.as_deref(), api_calls)?;
+    }
+    progress.finish(interrupted, error.is_some());
+    Ok(SyncReport {
+        account: options.account.clone(),
+        sync_id,
+        types,
+        api_calls,
+        elapsed: started.elapsed(),
+        error,
+        resumed,
+        interrupted,
+    })
+}
+
+fn internal(e: anyhow::Error) -> Stop {
+    Stop::from((
+        CallError::Trap(format!("store error: {e:#}")),
+        "storing results".to_string(),
+    ))
+}
+
+async fn sync_type(
+    syncer: &impl TypeSyncer,
+    ctx: &CallContext,
+    store: &mut impl SyncStore,
+    sync_id: i64,
+    options: &SyncOptions,
+    progress: &Progress,
+) -> Result<(), Stop> {
+    let info = syncer.info();
+    let parents: Vec<Option<Resource>> = match &info.parent_type {
+        None => vec![None],
+        Some(parent_type) => store
+            .plugin_resources(sync_id, parent_type, None)
+            .map_err(internal)?
+            .into_iter()
+            .map(Some)
+            .collect(),
+    };
+    let what = format!("listing {} resources", info.id);
+    let mut todo = Vec::new();
+    for parent in parents {
+        let parent_id = parent.as_ref().map_or("", |p| p.ref_.id.as_str());
+        match store
+            .list_progress(sync_id, syncer.name(), parent_id)
+            .map_err(internal)?
+        {
+            ListProgress::Done => {}
+            ListProgress::At(token) => todo.push((parent, Some(token))),
+            ListProgress::NotStarted => todo.push((parent, None)),
+        }
+    }
+    if info.parent_type.is_none() {
+        // One listing: each page is stored, with where it continues, as it arrives.
+        for (_, mut token) in todo {
+            let mut pager = Pager::new(options, token.as_deref());
+            loop {
+                if options.stopping() {
+                    return Err(Stop::Interrupted);
+                }
+                let page = list_page(
+                    syncer,
+                    ctx,
+                    options,
+                    &mut pager,
+                    None,
+                    token.as_deref(),
+                    &what,
+                )
+                .await?;
+                store
+                    .put_resource_page(
+                        sync_id,
+                        syncer.name(),
+                        info.enriches,
+                        "",
+                        &page.items,
+                        page.next_page_token.as_deref(),
+                    )
+                    .map_err(internal)?;
+                progress.add_page(page.items.len(), 0, ctx.http_calls.load(Ordering::Relaxed));
+                match page.next_page_token {
+                    Some(next) => token = Some(next),
+                    None => break,
+                }
+            }
+        }
+    } else {
+        // One listing per parent (usually a single page), run concurrently; each parent's
+        // resources are stored together when its listing ends, which is its checkpoint.
+        let what = &what;
+        let per_parent = todo
+            .into_iter()
+            .filter_map(|(parent, token)| parent.map(|p| (p, token)));
+        each_concurrently(
+            per_parent,
+            options,
+            |(parent, token)| list_all(syncer, ctx, options, parent, token, what),
+            |(parent, items)| {
+                store
+                    .put_resource_page(
+                        sync_id,
+                        syncer.name(),
+                        info.enriches,
+                        &parent.ref_.id,
+                        &items,
+                        None,
+                    )
+                    .map_err(internal)?;
+                progress.add_page(items.len(), 0, ctx.http_calls.load(Ordering::Relaxed));
+                Ok(())
+            },
+        )
+        .await?;
+    }
+    if syncer.info().skip_entitlements_and_grants {
+        return Ok(());
+    }
+    // Read back from the store, so that a resumed run picks up exactly what is missing.
+    let pending = store
+        .plugin_resources(sync_id, &info.id, Some(syncer.name()))
+        .map_err(internal)?;
+    each_concurrently(
+        pending.iter(),
+        options,
+        |resource| access_of(syncer, ctx, options, resource),
+        |(resource, entitlements, grants, attributes)| {
+            store
+                .put_access(
+                    sync_id,
+                    syncer.name(),
+                    &resource.ref_,
+                    &entitlements,
+                    &grants,
+                    &attributes,
+                )
+                .map_err(internal)?;
+            progress.add_page(0, grants.len(), ctx.http_calls.load(Ordering::Relaxed));
+            Ok(())
+        },
+    )
+    .await
+}
+
+/// Runs `work` on each item, `--concurrency` at a time, and hands each result to `keep` as
+/// it completes. Once a stop is asked for no new work starts; the work in flight finishes
+/// and is kept, then the run stops, resumable.
+async fn each_concurrently<I, T, Fut>(
+    items: I,
+    options: &SyncOptions,
+    work: impl Fn(I::Item) -> Fut,
+    mut keep: impl FnMut(T) -> Result<(), Stop>,
+) -> Result<(), Stop>
+where
+    I: IntoIterator,
+    Fut: Future<Output = Result<T, Stop>>,
+{
+    let work = &work;
+    let mut results = futures::stream::iter(items)
+        .map(|item| async move {
+            if options.stopping() {
+                return None;
+            }
+            Some(work(item).await)
+        })
+        .buffer_unordered(options.concurrency.max(1));
+    let mut stopped = false;
+    while let Some(result) = results.next().await {
+        match result {
+            None => stopped = true,
+            Some(done) => keep(done?)?,
+        }
+    }
+    if stopped {
+        return Err(Stop::Interrupted);
+    }
+    Ok(())
+}
