@@ -51,7 +51,7 @@ impl ProgressDisplay {
             bar,
             logged: self.multi.is_none(),
             account: account.to_string(),
-            resource_type: Mutex::new(String::new()),
+            running: Mutex::default(),
             pages: AtomicUsize::new(0),
             resources: AtomicUsize::new(0),
             grants: AtomicUsize::new(0),
@@ -71,7 +71,8 @@ pub struct Progress {
     bar: ProgressBar,
     logged: bool,
     account: String,
-    resource_type: Mutex<String>,
+    /// The resource types syncing now, in the order they started.
+    running: Mutex<Vec<String>>,
     pages: AtomicUsize,
     resources: AtomicUsize,
     grants: AtomicUsize,
@@ -79,9 +80,9 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// The resource type now syncing.
+    /// A resource type started syncing (several may sync at once).
     pub fn set_type(&self, resource_type: &str) {
-        *self.resource_type.lock().unwrap() = resource_type.to_string();
+        self.running_types().push(resource_type.to_string());
         if self.logged {
             tracing::info!(target: "ramsync::progress", account = %self.account, resource_type, "syncing");
         }
@@ -99,6 +100,13 @@ impl Progress {
 
     /// A resource type finished, with its counts or error.
     pub fn type_done(&self, report: &TypeReport) {
+        {
+            let mut running = self.running_types();
+            if let Some(at) = running.iter().position(|t| *t == report.resource_type) {
+                running.remove(at);
+            }
+        }
+        self.redraw();
         if self.logged {
             tracing::info!(
                 target: "ramsync::progress",
@@ -113,13 +121,17 @@ impl Progress {
         }
     }
 
+    fn running_types(&self) -> std::sync::MutexGuard<'_, Vec<String>> {
+        self.running.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn redraw(&self) {
         if self.logged {
             return;
         }
         self.bar.set_message(format!(
             "{}: {} pages, {} resources, {} grants, {} API calls",
-            self.resource_type.lock().unwrap(),
+            self.running_types().join(", "),
             self.pages.load(Ordering::Relaxed),
             self.resources.load(Ordering::Relaxed),
             self.grants.load(Ordering::Relaxed),

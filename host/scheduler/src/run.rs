@@ -8,12 +8,15 @@ use crate::progress::Progress;
 use crate::retry::describe;
 use anyhow::Result;
 use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 use ramsync_engine::Plugins;
 use ramsync_engine::{CallContext, CallError, PluginError, Resource};
 use ramsync_model::TypeReport;
 use ramsync_store::{ListProgress, RunContext, Store};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+use tokio::sync::{Semaphore, watch};
 
 /// The outcome of a sync.
 #[derive(Debug, Clone)]
@@ -134,7 +137,7 @@ pub async fn sync(
     sync_types(&plugins.syncers, ctx, store, options, progress).await
 }
 
-/// Runs one full sync of `syncers`, in order, into `store`, as [`sync`] does.
+/// Runs one full sync of `syncers` into `store`, as [`sync`] does.
 pub async fn sync_types(
     syncers: &[impl TypeSyncer],
     ctx: &CallContext,
@@ -160,66 +163,79 @@ pub async fn sync_types(
     outcome
 }
 
+/// What the syncers of one run share while they run at the same time.
+struct Shared<'s, S> {
+    /// Held only between awaits, never across one.
+    store: Mutex<&'s mut S>,
+    /// Plugin calls in flight, across every type: `--concurrency`.
+    permits: Semaphore,
+    /// Per syncer, whether its listing has ended (done, failed, skipped or stopped).
+    listed: watch::Sender<Vec<bool>>,
+    /// Set when a failure means every other call would fail too.
+    fatal: AtomicBool,
+}
+
+impl<'s, S: SyncStore> Shared<'s, S> {
+    fn store(&self) -> MutexGuard<'_, &'s mut S> {
+        self.store
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
-async fn sync_run(
-    syncers: &[impl TypeSyncer],
+async fn sync_run<T: TypeSyncer, S: SyncStore>(
+    syncers: &[T],
     ctx: &CallContext,
-    store: &mut impl SyncStore,
+    store: &mut S,
     options: &SyncOptions,
     progress: &Progress,
     sync_id: i64,
     resumed: bool,
     started: Instant,
 ) -> Result<SyncReport> {
-    let mut types = Vec::new();
-    let mut fatal = false;
+    let shared = Shared {
+        store: Mutex::new(store),
+        permits: Semaphore::new(options.concurrency.max(1)),
+        listed: watch::channel(vec![false; syncers.len()]).0,
+        fatal: AtomicBool::new(false),
+    };
+    // Types run at the same time, each as soon as what it needs is listed, so that every
+    // product's request rate is used; `check_order` makes every wait point to an earlier
+    // syncer, so none waits forever.
+    let mut running: FuturesUnordered<_> = syncers
+        .iter()
+        .enumerate()
+        .map(|(i, syncer)| {
+            let (list_after, access_after) = waits(syncers, i);
+            let shared = &shared;
+            async move {
+                let outcome = sync_type(
+                    i,
+                    syncer,
+                    (&list_after, &access_after),
+                    shared,
+                    ctx,
+                    sync_id,
+                    options,
+                    progress,
+                )
+                .await;
+                (i, outcome)
+            }
+        })
+        .collect();
+    let mut reports: Vec<Option<TypeReport>> = vec![None; syncers.len()];
     let mut interrupted = false;
-    for syncer in syncers {
-        let info = syncer.info();
-        let mut report = TypeReport {
-            resource_type: info.id.clone(),
-            plugin: syncer.name().to_string(),
-            resources: 0,
-            grants: 0,
-            error: None,
-        };
-        if fatal {
-            report.error = Some("skipped: the credential was rejected".into());
-        } else if !store.plugin_done(sync_id, syncer.name())? {
-            progress.set_type(&info.id);
-            match sync_type(syncer, ctx, store, sync_id, options, progress).await {
-                Ok(()) => {}
-                Err(Stop::Interrupted) => {
-                    interrupted = true;
-                    break;
-                }
-                Err(Stop::Failed(failure)) => {
-                    let (e, what) = *failure;
-                    fatal = is_fatal(&e);
-                    report.error = Some(describe(syncer.name(), &info.id, &what, &e, ctx, options));
-                }
-            }
+    while let Some((i, outcome)) = running.next().await {
+        match outcome? {
+            Some(report) => reports[i] = Some(report),
+            None => interrupted = true,
         }
-        (report.resources, report.grants) = store.type_counts(sync_id, &info.id)?;
-        if info.enriches {
-            if let Some(e) = &report.error {
-                store.add_type_error(sync_id, &info.id, &format!("{}: {e}", syncer.name()))?;
-            }
-        } else {
-            store.put_resource_type(
-                sync_id,
-                &info.id,
-                &info.display_name,
-                syncer.name(),
-                report.error.as_deref(),
-            )?;
-        }
-        if report.error.is_none() {
-            store.mark_plugin_done(sync_id, syncer.name())?;
-        }
-        progress.type_done(&report);
-        types.push(report);
     }
+    drop(running);
+    let store = shared.store.into_inner().unwrap_or_else(|p| p.into_inner());
+    let types: Vec<TypeReport> = reports.into_iter().flatten().collect();
     let api_calls = ctx.http_calls.load(Ordering::Relaxed);
     let failures: Vec<String> = types
         .iter()
@@ -256,6 +272,108 @@ async fn sync_run(
     })
 }
 
+/// The syncers whose listings syncer `i` waits for: before its own listing, those listing
+/// its parent type (a nested type) or its own type (an enriching plugin); before its
+/// entitlements and grants, every syncer listing a top-level type, since a grant names its
+/// principal, matched by name among the listed resources, and what it matches must not
+/// depend on which listing happened to end first.
+fn waits(syncers: &[impl TypeSyncer], i: usize) -> (Vec<usize>, Vec<usize>) {
+    let info = syncers[i].info();
+    let list_after = (0..i)
+        .filter(|&j| {
+            let other = syncers[j].info();
+            Some(&other.id) == info.parent_type.as_ref() && !other.enriches
+                || info.enriches && other.id == info.id
+        })
+        .collect();
+    let access_after = (0..syncers.len())
+        .filter(|&j| {
+            let other = syncers[j].info();
+            j != i && other.parent_type.is_none() && !other.enriches
+        })
+        .collect();
+    (list_after, access_after)
+}
+
+/// One syncer's part of the run, recorded as it ends: its report, or None when it
+/// stopped because a stop was asked for (it resumes from its checkpoints).
+#[allow(clippy::too_many_arguments)]
+async fn sync_type<S: SyncStore>(
+    i: usize,
+    syncer: &impl TypeSyncer,
+    (list_after, access_after): (&[usize], &[usize]),
+    shared: &Shared<'_, S>,
+    ctx: &CallContext,
+    sync_id: i64,
+    options: &SyncOptions,
+    progress: &Progress,
+) -> Result<Option<TypeReport>> {
+    let info = syncer.info();
+    let mut report = TypeReport {
+        resource_type: info.id.clone(),
+        plugin: syncer.name().to_string(),
+        resources: 0,
+        grants: 0,
+        error: None,
+    };
+    let mut listed = shared.listed.subscribe();
+    let _ = listed
+        .wait_for(|done| list_after.iter().all(|&j| done[j]))
+        .await;
+    let outcome = if shared.fatal.load(Ordering::Relaxed) {
+        report.error = Some("skipped: the credential was rejected".into());
+        Ok(())
+    } else if shared.store().plugin_done(sync_id, syncer.name())? {
+        Ok(())
+    } else {
+        progress.set_type(&info.id);
+        let listing = list_type(syncer, ctx, shared, sync_id, options, progress).await;
+        shared.listed.send_modify(|done| done[i] = true);
+        match listing {
+            Ok(()) if !info.skip_entitlements_and_grants => {
+                let _ = listed
+                    .wait_for(|done| access_after.iter().all(|&j| done[j]))
+                    .await;
+                access_phase(syncer, ctx, shared, sync_id, options, progress).await
+            }
+            other => other,
+        }
+    };
+    shared.listed.send_modify(|done| done[i] = true);
+    match outcome {
+        Ok(()) => {}
+        Err(Stop::Interrupted) => return Ok(None),
+        Err(Stop::Failed(failure)) => {
+            let (e, what) = *failure;
+            if is_fatal(&e) {
+                shared.fatal.store(true, Ordering::Relaxed);
+            }
+            report.error = Some(describe(syncer.name(), &info.id, &what, &e, ctx, options));
+        }
+    }
+    let store = shared.store();
+    (report.resources, report.grants) = store.type_counts(sync_id, &info.id)?;
+    if info.enriches {
+        if let Some(e) = &report.error {
+            store.add_type_error(sync_id, &info.id, &format!("{}: {e}", syncer.name()))?;
+        }
+    } else {
+        store.put_resource_type(
+            sync_id,
+            &info.id,
+            &info.display_name,
+            syncer.name(),
+            report.error.as_deref(),
+        )?;
+    }
+    if report.error.is_none() {
+        store.mark_plugin_done(sync_id, syncer.name())?;
+    }
+    drop(store);
+    progress.type_done(&report);
+    Ok(Some(report))
+}
+
 fn internal(e: anyhow::Error) -> Stop {
     Stop::from((
         CallError::Trap(format!("store error: {e:#}")),
@@ -263,10 +381,11 @@ fn internal(e: anyhow::Error) -> Stop {
     ))
 }
 
-async fn sync_type(
+/// A syncer's resources: one listing for a top-level type, one per parent for a nested one.
+async fn list_type<S: SyncStore>(
     syncer: &impl TypeSyncer,
     ctx: &CallContext,
-    store: &mut impl SyncStore,
+    shared: &Shared<'_, S>,
     sync_id: i64,
     options: &SyncOptions,
     progress: &Progress,
@@ -274,7 +393,8 @@ async fn sync_type(
     let info = syncer.info();
     let parents: Vec<Option<Resource>> = match &info.parent_type {
         None => vec![None],
-        Some(parent_type) => store
+        Some(parent_type) => shared
+            .store()
             .plugin_resources(sync_id, parent_type, None)
             .map_err(internal)?
             .into_iter()
@@ -283,15 +403,18 @@ async fn sync_type(
     };
     let what = format!("listing {} resources", info.id);
     let mut todo = Vec::new();
-    for parent in parents {
-        let parent_id = parent.as_ref().map_or("", |p| p.ref_.id.as_str());
-        match store
-            .list_progress(sync_id, syncer.name(), parent_id)
-            .map_err(internal)?
-        {
-            ListProgress::Done => {}
-            ListProgress::At(token) => todo.push((parent, Some(token))),
-            ListProgress::NotStarted => todo.push((parent, None)),
+    {
+        let store = shared.store();
+        for parent in parents {
+            let parent_id = parent.as_ref().map_or("", |p| p.ref_.id.as_str());
+            match store
+                .list_progress(sync_id, syncer.name(), parent_id)
+                .map_err(internal)?
+            {
+                ListProgress::Done => {}
+                ListProgress::At(token) => todo.push((parent, Some(token))),
+                ListProgress::NotStarted => todo.push((parent, None)),
+            }
         }
     }
     if info.parent_type.is_none() {
@@ -302,6 +425,7 @@ async fn sync_type(
                 if options.stopping() {
                     return Err(Stop::Interrupted);
                 }
+                let permit = shared.permits.acquire().await;
                 let page = list_page(
                     syncer,
                     ctx,
@@ -312,7 +436,9 @@ async fn sync_type(
                     &what,
                 )
                 .await?;
-                store
+                drop(permit);
+                shared
+                    .store()
                     .put_resource_page(
                         sync_id,
                         syncer.name(),
@@ -329,6 +455,7 @@ async fn sync_type(
                 }
             }
         }
+        Ok(())
     } else {
         // One listing per parent (usually a single page), run concurrently; each parent's
         // resources are stored together when its listing ends, which is its checkpoint.
@@ -339,9 +466,11 @@ async fn sync_type(
         each_concurrently(
             per_parent,
             options,
+            &shared.permits,
             |(parent, token)| list_all(syncer, ctx, options, parent, token, what),
             |(parent, items)| {
-                store
+                shared
+                    .store()
                     .put_resource_page(
                         sync_id,
                         syncer.name(),
@@ -355,21 +484,33 @@ async fn sync_type(
                 Ok(())
             },
         )
-        .await?;
+        .await
     }
-    if syncer.info().skip_entitlements_and_grants {
-        return Ok(());
-    }
+}
+
+/// The entitlements and grants of each of a syncer's resources not yet done in this run.
+async fn access_phase<S: SyncStore>(
+    syncer: &impl TypeSyncer,
+    ctx: &CallContext,
+    shared: &Shared<'_, S>,
+    sync_id: i64,
+    options: &SyncOptions,
+    progress: &Progress,
+) -> Result<(), Stop> {
+    let info = syncer.info();
     // Read back from the store, so that a resumed run picks up exactly what is missing.
-    let pending = store
+    let pending = shared
+        .store()
         .plugin_resources(sync_id, &info.id, Some(syncer.name()))
         .map_err(internal)?;
     each_concurrently(
         pending.iter(),
         options,
+        &shared.permits,
         |resource| access_of(syncer, ctx, options, resource),
         |(resource, entitlements, grants, attributes)| {
-            store
+            shared
+                .store()
                 .put_access(
                     sync_id,
                     syncer.name(),
@@ -386,12 +527,13 @@ async fn sync_type(
     .await
 }
 
-/// Runs `work` on each item, `--concurrency` at a time, and hands each result to `keep` as
+/// Runs `work` on each item, as many at a time as `permits` allow, and hands each result to `keep` as
 /// it completes. Once a stop is asked for no new work starts; the work in flight finishes
 /// and is kept, then the run stops, resumable.
 async fn each_concurrently<I, T, Fut>(
     items: I,
     options: &SyncOptions,
+    permits: &Semaphore,
     work: impl Fn(I::Item) -> Fut,
     mut keep: impl FnMut(T) -> Result<(), Stop>,
 ) -> Result<(), Stop>
@@ -402,6 +544,7 @@ where
     let work = &work;
     let mut results = futures::stream::iter(items)
         .map(|item| async move {
+            let _permit = permits.acquire().await;
             if options.stopping() {
                 return None;
             }

@@ -10,21 +10,35 @@ use ramsync_scheduler::progress::ProgressDisplay;
 use ramsync_scheduler::{SyncOptions, TypeSyncer, sync_types};
 use ramsync_store::Store;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Barrier;
 
-/// Lists `widget` resources from a fixed chain of pages: token -> (ids, next token).
+/// Lists `widget` resources from a fixed chain of pages: token -> (ids, next token); or,
+/// for a nested type, one resource per parent.
 struct Widgets {
+    name: String,
     info: TypeInfo,
     pages: HashMap<Option<String>, (Vec<&'static str>, Option<&'static str>)>,
     asked: Mutex<Vec<Option<String>>>,
+    /// Waited on by the first call, when set.
+    barrier: Option<Arc<Barrier>>,
 }
 
 impl Widgets {
     fn new(pages: &[(Option<&'static str>, &[&'static str], Option<&'static str>)]) -> Self {
+        Self::of_type("widget", pages)
+    }
+
+    fn of_type(
+        id: &str,
+        pages: &[(Option<&'static str>, &[&'static str], Option<&'static str>)],
+    ) -> Self {
         Widgets {
+            name: format!("{id}s"),
             info: TypeInfo {
-                id: "widget".into(),
-                display_name: "Widget".into(),
+                id: id.into(),
+                display_name: id.into(),
                 parent_type: None,
                 skip_entitlements_and_grants: true,
                 provisions: Vec::new(),
@@ -35,13 +49,20 @@ impl Widgets {
                 .map(|(token, ids, next)| (token.map(String::from), (ids.to_vec(), *next)))
                 .collect(),
             asked: Mutex::default(),
+            barrier: None,
         }
+    }
+
+    fn nested_under(id: &str, parent: &str) -> Self {
+        let mut nested = Self::of_type(id, &[]);
+        nested.info.parent_type = Some(parent.into());
+        nested
     }
 }
 
 impl TypeSyncer for Widgets {
     fn name(&self) -> &str {
-        "widgets"
+        &self.name
     }
     fn info(&self) -> &TypeInfo {
         &self.info
@@ -49,26 +70,39 @@ impl TypeSyncer for Widgets {
     async fn list_resources(
         &self,
         _ctx: &CallContext,
-        _parent: Option<&Resource>,
+        parent: Option<&Resource>,
         token: Option<&str>,
     ) -> Result<ResourcePage, CallError> {
         let token = token.map(String::from);
-        self.asked.lock().unwrap().push(token.clone());
+        let first = {
+            let mut asked = self.asked.lock().unwrap();
+            asked.push(token.clone());
+            asked.len() == 1
+        };
+        if let (true, Some(barrier)) = (first, &self.barrier) {
+            barrier.wait().await;
+        }
+        // Let other work run between pages, as a real API call would.
+        tokio::task::yield_now().await;
+        let resource = |id: String| Resource {
+            ref_: ResourceRef {
+                resource_type: self.info.id.clone(),
+                id: id.clone(),
+            },
+            name: id.clone(),
+            display_name: id,
+            parent: parent.map(|p| p.ref_.clone()),
+            attributes: Vec::new(),
+        };
+        if let Some(parent) = parent {
+            return Ok(ResourcePage {
+                items: vec![resource(format!("{}-child", parent.ref_.id))],
+                next_page_token: None,
+            });
+        }
         let (ids, next) = self.pages.get(&token).cloned().unwrap_or_default();
         Ok(ResourcePage {
-            items: ids
-                .iter()
-                .map(|id| Resource {
-                    ref_: ResourceRef {
-                        resource_type: "widget".into(),
-                        id: id.to_string(),
-                    },
-                    name: id.to_string(),
-                    display_name: id.to_string(),
-                    parent: None,
-                    attributes: Vec::new(),
-                })
-                .collect(),
+            items: ids.iter().map(|id| resource(id.to_string())).collect(),
             next_page_token: next.map(String::from),
         })
     }
@@ -96,13 +130,17 @@ fn context() -> CallContext {
 }
 
 async fn sync(store: &mut Store, syncer: &Widgets) -> ramsync_scheduler::SyncReport {
+    sync_all(store, std::slice::from_ref(syncer)).await
+}
+
+async fn sync_all(store: &mut Store, syncers: &[Widgets]) -> ramsync_scheduler::SyncReport {
     let display = ProgressDisplay::hidden();
     let options = SyncOptions {
         account: "fake".into(),
         ..SyncOptions::default()
     };
     sync_types(
-        std::slice::from_ref(syncer),
+        syncers,
         &context(),
         store,
         &options,
@@ -113,9 +151,13 @@ async fn sync(store: &mut Store, syncer: &Widgets) -> ramsync_scheduler::SyncRep
 }
 
 fn widget_ids(store: &Store) -> Vec<String> {
+    ids_of(store, "widget")
+}
+
+fn ids_of(store: &Store, resource_type: &str) -> Vec<String> {
     let run = store.readable_sync("fake").unwrap();
     let mut ids: Vec<String> = store
-        .query_resources(run.id, Some("widget"))
+        .query_resources(run.id, Some(resource_type))
         .unwrap()
         .into_iter()
         .map(|r| r.id)
@@ -229,4 +271,50 @@ async fn a_resource_of_another_type_fails_the_sync() {
         "{error}"
     );
     assert!(store.readable_sync("fake").is_err(), "no run is readable");
+}
+
+#[tokio::test]
+async fn independent_types_are_listed_at_the_same_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open_or_create(&dir.path().join("fake.db")).unwrap();
+    // Each type's first call waits until the other's has started: one after the other,
+    // neither would ever return.
+    let barrier = Arc::new(Barrier::new(2));
+    let mut alpha = Widgets::of_type("alpha", &[(None, &["a1", "a2"], None)]);
+    let mut beta = Widgets::of_type("beta", &[(None, &["b1"], None)]);
+    alpha.barrier = Some(barrier.clone());
+    beta.barrier = Some(barrier);
+    let report = tokio::time::timeout(
+        Duration::from_secs(30),
+        sync_all(&mut store, &[alpha, beta]),
+    )
+    .await
+    .expect("the two types did not run at the same time");
+    assert!(report.is_complete(), "{:?}", report.error);
+    let types: Vec<&str> = report
+        .types
+        .iter()
+        .map(|t| t.resource_type.as_str())
+        .collect();
+    assert_eq!(types, ["alpha", "beta"], "reports stay in plugin order");
+    assert_eq!(ids_of(&store, "alpha"), ["a1", "a2"]);
+    assert_eq!(ids_of(&store, "beta"), ["b1"]);
+}
+
+#[tokio::test]
+async fn a_nested_type_starts_once_every_page_of_its_parent_is_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open_or_create(&dir.path().join("fake.db")).unwrap();
+    let parents = Widgets::new(&[
+        (None, &["a", "b"], Some("p2")),
+        (Some("p2"), &["c", "d"], Some("p3")),
+        (Some("p3"), &["e"], None),
+    ]);
+    let nested = Widgets::nested_under("gadget", "widget");
+    let report = sync_all(&mut store, &[parents, nested]).await;
+    assert!(report.is_complete(), "{:?}", report.error);
+    assert_eq!(
+        ids_of(&store, "gadget"),
+        ["a-child", "b-child", "c-child", "d-child", "e-child"]
+    );
 }
