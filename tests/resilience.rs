@@ -369,6 +369,25 @@ fn assumed_role_credentials_are_renewed_when_they_expire_mid_sync() {
 }
 
 #[test]
+fn connections_are_kept_alive_and_never_outnumber_the_calls_in_flight() {
+    let mut options = MockOptions::sample().unwrap();
+    options.latency = Duration::from_millis(5);
+    let mock = Mock::start(options);
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("c.db");
+    let db = db.to_str().unwrap();
+    let out = run_sync(&mock, db, &["--concurrency", "3", "--qps", "0"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let calls = mock.server().total_calls();
+    let connections = mock.server().connections();
+    // RAM, IMS and STS are all served at the mock's one address.
+    assert!(
+        calls >= 30 && connections <= 3,
+        "{calls} calls over {connections} connections"
+    );
+}
+
+#[test]
 fn the_request_rate_is_limited_per_product() {
     let mock = Mock::sample();
     let dir = tempfile::tempdir().unwrap();

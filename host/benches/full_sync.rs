@@ -115,8 +115,29 @@ fn start(runtime: &tokio::runtime::Runtime, tenant: Tenant, latency_ms: u64) -> 
 }
 
 /// The figures the README reports, each measured once by the real binary.
+/// Whether a part of the figures runs: all of them unless `RAMSYNC_BENCH_FIGURES` names
+/// some (`large`, `paced`, `startup`, comma-separated; `none` for criterion alone).
+fn wanted(part: &str) -> bool {
+    match std::env::var("RAMSYNC_BENCH_FIGURES") {
+        Err(_) => true,
+        Ok(parts) => parts.split(',').any(|p| p.trim() == part),
+    }
+}
+
 fn figures(runtime: &tokio::runtime::Runtime, dir: &Path) {
-    // The large tenant: time, memory and calls, against the official SDK.
+    if wanted("large") {
+        large(runtime, dir);
+    }
+    if wanted("paced") {
+        paced(runtime, dir);
+    }
+    if wanted("startup") {
+        startup(dir);
+    }
+}
+
+/// The large tenant: time, memory and calls, against the official SDK.
+fn large(runtime: &tokio::runtime::Runtime, dir: &Path) {
     let tenant = Tenant::synthetic(LARGE).unwrap();
     let minimum = minimum_calls(&tenant);
     let server = start(runtime, tenant, 0);
@@ -134,9 +155,10 @@ fn figures(runtime: &tokio::runtime::Runtime, dir: &Path) {
             seconds / took.as_secs_f64()
         );
     }
-    drop(server);
+}
 
-    // A distant endpoint: 50 ms a call, paced to a QPS limit, against calls / QPS.
+/// A distant endpoint: 50 ms a call, paced to a QPS limit, against calls / QPS.
+fn paced(runtime: &tokio::runtime::Runtime, dir: &Path) {
     let tenant = Tenant::synthetic(PACED).unwrap();
     let server = start(runtime, tenant, 50);
     for qps in ["10", "0"] {
@@ -174,9 +196,10 @@ fn figures(runtime: &tokio::runtime::Runtime, dir: &Path) {
     println!(
         "  official Python SDK at 50 ms latency, 8 threads: {seconds:.2} s for {sdk_calls} calls"
     );
-    drop(server);
+}
 
-    // Start-up: compiling the plugins, then loading them from the compiled cache.
+/// Start-up: compiling the plugins, then loading them from the compiled cache.
+fn startup(dir: &Path) {
     let cache = dir.join("component-cache");
     let env = [("RAMSYNC_CACHE_DIR", cache.to_str().unwrap())];
     let (cold, _) = ramsync(&["plugins", "verify"], &env);

@@ -223,16 +223,10 @@ pub async fn host_post(
     for (name, value) in &headers {
         builder = builder.header(name.as_str(), value.as_str());
     }
-    let body = http_body_util::Empty::<bytes::Bytes>::new()
-        .map_err(|never| match never {})
-        .boxed_unsync();
-    let request = builder.body(body)?;
-    let (response, io) = wasmtime_wasi_http::default_send_request(request, Some(clamp(None)))
+    let request = builder.body(http_body_util::Full::new(bytes::Bytes::new()))?;
+    let response = crate::connections::send(request, clamp(None))
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    tokio::spawn(async move {
-        let _ = io.await;
-    });
     let status = response.status().as_u16();
     let retry_after_ms = response
         .headers()
@@ -257,7 +251,7 @@ pub async fn host_post(
 async fn with_signed_body(
     request: http::Request<HyperOutgoingBody>,
     content_sha256: &str,
-) -> std::result::Result<http::Request<HyperOutgoingBody>, String> {
+) -> std::result::Result<http::Request<http_body_util::Full<bytes::Bytes>>, String> {
     use http_body_util::BodyExt;
     let (parts, body) = request.into_parts();
     let max = crate::action_policy::MAX_REQUEST_BODY;
@@ -269,10 +263,10 @@ async fn with_signed_body(
     if crate::manifest::sha256_hex(&bytes) != content_sha256 {
         return Err("the request's body is not the signed body".into());
     }
-    let body = http_body_util::Full::new(bytes)
-        .map_err(|never| match never {})
-        .boxed_unsync();
-    Ok(http::Request::from_parts(parts, body))
+    Ok(http::Request::from_parts(
+        parts,
+        http_body_util::Full::new(bytes),
+    ))
 }
 
 /// Clamps the guest's timeouts to the host's maximums.
@@ -376,8 +370,8 @@ impl WasiHttpHooks for HttpPolicy {
                 }
             };
             activity.paced(&rates, &product).await;
-            let (response, io) =
-                wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
+            // A kept-alive connection to the endpoint, or a new one (connections.rs).
+            let response = crate::connections::send(request, options).await?;
             // A body past the cap ends in an error instead of filling the plugin's memory.
             let capped = |body| {
                 http_body_util::Limited::new(body, MAX_RESPONSE_BYTES)
@@ -387,6 +381,8 @@ impl WasiHttpHooks for HttpPolicy {
                     })
                     .boxed_unsync()
             };
+            // The connection is driven by a task of its own, so there is no I/O to hand back.
+            let io = async { Ok(()) };
             Ok((
                 response.map(capped),
                 Box::new(io) as Box<dyn Future<Output = _> + Send>,

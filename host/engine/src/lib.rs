@@ -18,6 +18,7 @@ pub mod bindings;
 pub mod builtin;
 mod component;
 pub mod component_cache;
+mod connections;
 mod convert;
 pub mod http_policy;
 pub mod manifest;

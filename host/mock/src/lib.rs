@@ -208,6 +208,7 @@ struct MockState {
     sts_lifetime: Option<std::time::Duration>,
     nonces: verify::NonceCache,
     calls: Mutex<BTreeMap<String, u64>>,
+    connections: AtomicU64,
 }
 
 /// A running local API.
@@ -233,6 +234,7 @@ impl MockServer {
             sts_lifetime: options.sts_lifetime,
             nonces: Default::default(),
             calls: Default::default(),
+            connections: AtomicU64::new(0),
         });
         let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();
         let serving = state.clone();
@@ -243,6 +245,7 @@ impl MockServer {
                     accepted = listener.accept() => accepted,
                 };
                 let Ok((stream, _)) = accepted else { continue };
+                serving.connections.fetch_add(1, Ordering::Relaxed);
                 let state = serving.clone();
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |req| {
@@ -272,6 +275,11 @@ impl MockServer {
     /// Calls served per `product:Action`, counting only requests whose signature was valid.
     pub fn calls(&self) -> BTreeMap<String, u64> {
         self.state.calls.lock().unwrap().clone()
+    }
+
+    /// TCP connections accepted since the start.
+    pub fn connections(&self) -> u64 {
+        self.state.connections.load(Ordering::Relaxed)
     }
 
     /// Calls served in all, counting only requests whose signature was valid.
