@@ -351,6 +351,34 @@ fn memory_is_capped_per_store_and_in_total() {
     });
 }
 
+#[test]
+fn a_syncer_instance_is_kept_for_one_account_and_dropped_after_a_trap() {
+    let mock = Mock::sample();
+    mock.runtime.block_on(async {
+        let (plugins, syncer, ctx) = misbehaving(&mock, Limits::default()).await;
+        async fn calls_seen(syncer: &Syncer, ctx: &CallContext) -> String {
+            let page = syncer
+                .list_resources(ctx, None, Some("instance-calls"))
+                .await
+                .unwrap();
+            page.items[0].ref_.id.clone()
+        }
+        // The pages of one account's sync go to the instance that answered before.
+        assert_eq!(calls_seen(&syncer, &ctx).await, "1");
+        assert_eq!(calls_seen(&syncer, &ctx).await, "2");
+        // Another account (another call context) never gets that instance.
+        let other = mock.demo_context(&plugins, Limits::default());
+        assert_eq!(calls_seen(&syncer, &other).await, "1");
+        assert_eq!(calls_seen(&syncer, &ctx).await, "3");
+        // An instance that trapped is dropped: the next call starts afresh.
+        assert!(matches!(
+            syncer.list_resources(&ctx, None, Some("trap")).await,
+            Err(CallError::Trap(_))
+        ));
+        assert_eq!(calls_seen(&syncer, &ctx).await, "1");
+    });
+}
+
 /// A sync of the sample tenant, with the misbehaving syncer nested under the account and
 /// `mode` as the account's alias, which picks its misbehaviour.
 fn sync_with_mode(

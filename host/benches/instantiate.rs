@@ -1,5 +1,5 @@
-//! Instantiation through pre-instantiation: a fresh store and instance of a syncer, with a
-//! call that does no I/O (the group syncer's `entitlements`).
+//! A syncer call that does no I/O (the group syncer's `entitlements`): in the instance kept
+//! for the account's context, and in a fresh store and instance through pre-instantiation.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use ramsync::engine::{CallContext, Limits, Resource, ResourceRef, Syncer};
@@ -34,9 +34,17 @@ fn instantiate(c: &mut Criterion) {
         parent: None,
         attributes: Vec::new(),
     };
-    c.bench_function("syncer/fresh-instance-call", |b| {
+    // One account's sync: its calls reuse the instance kept in its context.
+    c.bench_function("syncer/kept-instance-call", |b| {
         b.to_async(&runtime)
             .iter(|| async { black_box(syncer.entitlements(&ctx, &group, None).await.unwrap()) })
+    });
+    // A context per call: every call gets a fresh store and instance.
+    c.bench_function("syncer/fresh-instance-call", |b| {
+        b.to_async(&runtime).iter(|| async {
+            let ctx = CallContext::new(Endpoints::default(), None, Limits::default());
+            black_box(syncer.entitlements(&ctx, &group, None).await.unwrap())
+        })
     });
     c.bench_function("syncer/compile", |b| {
         b.iter(|| {

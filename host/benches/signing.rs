@@ -1,5 +1,5 @@
 //! ACS3 signing: the pure crate natively, against the signer component through the host
-//! (a fresh store and instance per signature, as a sync does it).
+//! (an instance kept for the credential and reused, as a sync does it).
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use ramsync::credentials::Credential;

@@ -1,8 +1,10 @@
 //! The plugin engine: wasmtime, loading and caching components, checking them against their
 //! manifests, and running their calls in a sandbox. Components are compiled once per run
-//! and instantiated through pre-instantiation, with a fresh store per call from the pooling
-//! allocator. Each store has a memory cap, a share of the runtime's total memory and a CPU
-//! budget counting guest time only ([`sandbox`]); each call also has a wall-clock timeout;
+//! and instantiated through pre-instantiation into stores from the pooling allocator; an
+//! instance is kept for further calls only within one account's sync (a syncer) or for one
+//! credential (the signer). Each store has a memory cap, a share of the runtime's total
+//! memory, and each call a CPU budget counting guest time only ([`sandbox`]) and a
+//! wall-clock timeout;
 //! outbound HTTP goes through the allowlist ([`http_policy`]) and only what the host signed
 //! for the call is sent ([`action_policy`]).
 //!

@@ -5,6 +5,7 @@ use crate::sandbox::{EPOCH_TICK, MemoryPool};
 use crate::sandbox::{Limits, SIGNER_SLOTS, SYNCER_SLOTS};
 use anyhow::{Context, Result};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig};
 
@@ -17,6 +18,21 @@ pub struct Runtime {
     pub(crate) memory: Arc<MemoryPool>,
     syncer_slots: Arc<Semaphore>,
     signer_slots: Arc<Semaphore>,
+    /// Syncer instances kept between calls, across every account.
+    warm_syncers: Arc<AtomicUsize>,
+}
+
+/// Syncer instances a runtime keeps between calls: half its slots, so that the other half
+/// is always there for fresh stores and a kept instance never starves a call of a slot.
+const MAX_WARM_SYNCERS: usize = SYNCER_SLOTS / 2;
+
+/// One kept syncer instance, counted until it is dropped.
+pub(crate) struct Kept(Arc<AtomicUsize>);
+
+impl Drop for Kept {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl std::ops::Deref for Runtime {
@@ -30,6 +46,16 @@ impl Runtime {
     /// Linear memory held by all stores of this runtime now.
     pub fn memory_in_use(&self) -> usize {
         self.memory.in_use()
+    }
+
+    /// Counts one more kept syncer instance, unless as many as may be kept are.
+    pub(crate) fn keep_warm(&self) -> Option<Kept> {
+        self.warm_syncers
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < MAX_WARM_SYNCERS).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Kept(self.warm_syncers.clone()))
     }
 
     pub(crate) async fn slot(&self, signer: bool) -> OwnedSemaphorePermit {
@@ -92,5 +118,6 @@ pub fn new_runtime(limits: &Limits) -> Result<Runtime> {
         memory: MemoryPool::new(limits.total_memory_bytes),
         syncer_slots: Arc::new(Semaphore::new(SYNCER_SLOTS)),
         signer_slots: Arc::new(Semaphore::new(SIGNER_SLOTS)),
+        warm_syncers: Arc::default(),
     })
 }

@@ -95,6 +95,15 @@ pub fn limit<T: Metered>(store: &mut Store<T>) {
     });
 }
 
+/// Gives a reused store a fresh CPU budget for its next call: the budget is per call, not
+/// per store.
+pub fn rearm<T: Metered>(store: &mut Store<T>) {
+    let meter = store.data_mut().meter();
+    *meter = CpuMeter::new(meter.budget);
+    let budget = meter.budget;
+    store.set_epoch_deadline(ticks(budget));
+}
+
 /// Linear memory in use by every store of one runtime, against its total.
 #[derive(Debug)]
 pub struct MemoryPool {
@@ -146,6 +155,12 @@ impl MemoryLimiter {
             held: 0,
             pool,
         }
+    }
+
+    /// Whether the store holds little enough of the runtime's memory to be kept between
+    /// calls: at most an eighth of its cap. One that grew further gives its memory back.
+    pub fn small_enough_to_keep(&self) -> bool {
+        self.held <= self.per_store / 8
     }
 }
 

@@ -1,4 +1,5 @@
-//! The signer plugin: it gets WASI clocks and randomness, no HTTP, and a credential per call.
+//! The signer plugin: it gets WASI clocks and randomness, no HTTP, and a credential per call;
+//! an instance is kept for further signatures with the same credential only.
 
 use crate::bindings;
 use crate::bindings::signer::exports::ramsync::connector::signer::Credential as WitCredential;
@@ -6,10 +7,13 @@ use crate::bindings::signer::ramsync::connector::types as wit;
 use crate::component::{check_wit_version, compile, wctx};
 use crate::runtime::Runtime;
 use crate::sandbox::{CpuMeter, MemoryLimiter, Metered};
-use crate::sandbox::{Limits, bare_wasi, trap_message};
+use crate::sandbox::{Limits, SIGNER_SLOTS, bare_wasi, trap_message};
 use anyhow::Result;
 use ramsync_credentials::Credential;
 use ramsync_model::{HttpRequest, PluginError, Signature};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use tokio::sync::OwnedSemaphorePermit;
 use wasmtime::Store;
 use wasmtime::component::{Linker, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -40,11 +44,28 @@ impl WasiView for SignerState {
     }
 }
 
+/// Signer instances kept for reuse, across every credential; each keeps its store's slot.
+/// Fewer than the runtime's signer slots, so that fresh stores always find some.
+const MAX_WARM_SIGNERS: usize = SIGNER_SLOTS / 2;
+
+/// A signer instance kept between signatures, with its own store, memory cap and slot.
+struct Warm {
+    store: Store<SignerState>,
+    instance: Option<bindings::signer::SignerPlugin>,
+    _slot: OwnedSemaphorePermit,
+}
+
 /// A loaded signer plugin.
+///
+/// An instance is reused only for the credential it signed with before (its AccessKey id):
+/// it saw that credential already, and no instance ever sees two credentials, so nothing
+/// it keeps can join two accounts. Each call gets a fresh CPU budget and deadline; an
+/// instance that traps or times out is dropped, never reused.
 pub struct Signer {
     pre: bindings::signer::SignerPluginPre<SignerState>,
     runtime: Runtime,
     limits: Limits,
+    warm: Mutex<HashMap<String, Vec<Warm>>>,
 }
 
 impl Signer {
@@ -65,6 +86,7 @@ impl Signer {
             pre,
             runtime: runtime.clone(),
             limits,
+            warm: Mutex::default(),
         })
     }
 
@@ -75,7 +97,48 @@ impl Signer {
         request: &HttpRequest,
         credential: &Credential,
     ) -> Result<Result<Signature, PluginError>> {
-        let _slot = self.runtime.slot(true).await;
+        let key = credential.access_key_id.clone();
+        let mut warm = match self.take_warm(&key) {
+            Some(warm) => warm,
+            None => self.fresh().await,
+        };
+        crate::sandbox::rearm(&mut warm.store);
+        let wit_credential = WitCredential {
+            access_key_id: credential.access_key_id.clone(),
+            access_key_secret: credential.access_key_secret().expose().to_string(),
+            security_token: credential.security_token().map(|t| t.expose().to_string()),
+        };
+        let request = wit::HttpRequest::from(request);
+        let call = async {
+            let instance = match warm.instance.take() {
+                Some(instance) => instance,
+                None => self.pre.instantiate_async(&mut warm.store).await?,
+            };
+            let signed = instance
+                .ramsync_connector_signer()
+                .call_sign(&mut warm.store, &request, &wit_credential)
+                .await?;
+            warm.instance = Some(instance);
+            wasmtime::Result::Ok(signed)
+        };
+        match tokio::time::timeout(self.limits.call_timeout, call).await {
+            Ok(Ok(signed)) => {
+                if warm.store.data().memory.small_enough_to_keep() {
+                    self.keep_warm(key, warm);
+                }
+                Ok(signed.map(Into::into).map_err(Into::into))
+            }
+            Ok(Err(e)) => anyhow::bail!("signer plugin failed: {}", trap_message(&e)),
+            Err(_) => anyhow::bail!(
+                "signer plugin did not answer within {:?}",
+                self.limits.call_timeout
+            ),
+        }
+    }
+
+    /// A fresh store in a slot of its own, not yet instantiated.
+    async fn fresh(&self) -> Warm {
+        let slot = self.runtime.slot(true).await;
         let mut store = Store::new(
             self.pre.engine(),
             SignerState {
@@ -86,27 +149,27 @@ impl Signer {
             },
         );
         crate::sandbox::limit(&mut store);
-        let wit_credential = WitCredential {
-            access_key_id: credential.access_key_id.clone(),
-            access_key_secret: credential.access_key_secret().expose().to_string(),
-            security_token: credential.security_token().map(|t| t.expose().to_string()),
-        };
-        let request = wit::HttpRequest::from(request);
-        let call = async {
-            let instance = self.pre.instantiate_async(&mut store).await?;
-            instance
-                .ramsync_connector_signer()
-                .call_sign(&mut store, &request, &wit_credential)
-                .await
-        };
-        match tokio::time::timeout(self.limits.call_timeout, call).await {
-            Ok(result) => result
-                .map(|signed| signed.map(Into::into).map_err(Into::into))
-                .map_err(|e| anyhow::anyhow!("signer plugin failed: {}", trap_message(&e))),
-            Err(_) => anyhow::bail!(
-                "signer plugin did not answer within {:?}",
-                self.limits.call_timeout
-            ),
+        Warm {
+            store,
+            instance: None,
+            _slot: slot,
+        }
+    }
+
+    fn warm(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<Warm>>> {
+        self.warm.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// An idle instance that signed with this AccessKey id before.
+    fn take_warm(&self, key: &str) -> Option<Warm> {
+        self.warm().get_mut(key)?.pop()
+    }
+
+    /// Keeps an instance that answered, unless enough are kept already.
+    fn keep_warm(&self, key: String, warm: Warm) {
+        let mut kept = self.warm();
+        if kept.values().map(Vec::len).sum::<usize>() < MAX_WARM_SIGNERS {
+            kept.entry(key).or_default().push(warm);
         }
     }
 }
@@ -126,5 +189,81 @@ impl ramsync_credentials::sts::StsHost for Signer {
         headers: Vec<(String, String)>,
     ) -> ramsync_credentials::sts::BoxFuture<'a, Result<ramsync_credentials::sts::HttpAnswer>> {
         Box::pin(crate::http_policy::host_post(url, headers))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(nonce: &str) -> HttpRequest {
+        HttpRequest {
+            method: "POST".into(),
+            host: "ims.aliyuncs.com".into(),
+            path: "/".into(),
+            query: vec![("MaxItems".into(), "1000".into())],
+            headers: vec![
+                ("host".into(), "ims.aliyuncs.com".into()),
+                ("x-acs-action".into(), "ListUsers".into()),
+                ("x-acs-version".into(), "2019-08-15".into()),
+                ("x-acs-date".into(), "2026-12-03T08:00:00Z".into()),
+                ("x-acs-signature-nonce".into(), nonce.into()),
+                (
+                    "x-acs-content-sha256".into(),
+                    ramsync_acs3::EMPTY_BODY_SHA256.into(),
+                ),
+            ],
+            body: Vec::new(),
+        }
+    }
+
+    fn authorization(signature: &Signature) -> String {
+        signature
+            .headers
+            .iter()
+            .find(|(k, _)| k == "authorization")
+            .map(|(_, v)| v.clone())
+            .unwrap()
+    }
+
+    fn native(request: &HttpRequest, id: &str, secret: &str) -> String {
+        let input = ramsync_acs3::SigningInput {
+            method: &request.method,
+            path: &request.path,
+            query: &request.query,
+            headers: &request.headers,
+            hashed_payload: ramsync_acs3::EMPTY_BODY_SHA256,
+        };
+        ramsync_acs3::sign(&input, id, secret).authorization
+    }
+
+    #[tokio::test]
+    async fn an_instance_is_reused_for_its_own_credential_only() {
+        let runtime = crate::new_engine().unwrap();
+        let signer = Signer::load(
+            &runtime,
+            "signer-acs3",
+            crate::builtin::signer(),
+            Limits::default(),
+        )
+        .unwrap();
+        let a = Credential::new("LTAIaccountA", "secret-a", None);
+        let b = Credential::new("LTAIaccountB", "secret-b", None);
+        let warm = |key: &str| signer.warm().get(key).map_or(0, Vec::len);
+        for (i, credential) in [&a, &a, &b, &a].into_iter().enumerate() {
+            let request = request(&format!("nonce-{i}"));
+            let signed = signer.sign(&request, credential).await.unwrap().unwrap();
+            // A reused instance signs exactly as a fresh one (and as the native code) does.
+            assert_eq!(
+                authorization(&signed),
+                native(
+                    &request,
+                    &credential.access_key_id,
+                    credential.access_key_secret().expose()
+                )
+            );
+        }
+        // One instance per credential: A's was reused three times, B got one of its own.
+        assert_eq!((warm("LTAIaccountA"), warm("LTAIaccountB")), (1, 1));
     }
 }

@@ -15,9 +15,11 @@ use ramsync_credentials::Credential;
 use ramsync_model::{
     Change, EntitlementPage, GrantPage, HttpRequest, PluginError, Resource, ResourcePage, TypeInfo,
 };
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::sync::OwnedSemaphorePermit;
 use wasmtime::Store;
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -56,6 +58,8 @@ pub struct CallContext {
     pub http_calls: Arc<AtomicU64>,
     /// When set, the `product:Action` of every call is recorded here (`run-plugin`).
     pub actions: Option<Arc<std::sync::Mutex<Vec<String>>>>,
+    /// Syncer instances kept between this context's calls (one account's sync).
+    warm: Arc<WarmSyncers>,
 }
 
 impl CallContext {
@@ -78,6 +82,7 @@ impl CallContext {
             rates: Arc::new(rates),
             http_calls: Arc::default(),
             actions: None,
+            warm: Arc::default(),
         }
     }
 
@@ -106,6 +111,29 @@ impl CallContext {
     }
 }
 
+/// Syncer instances kept for reuse within one account's sync, per plugin: an instance lists
+/// the pages of one resource type of one account, and sees no secret. Each call still gets
+/// its own CPU budget, deadline, signing ledger and HTTP policy; an instance that trapped,
+/// timed out, was refused a request or holds much memory is dropped, never kept.
+#[derive(Default)]
+struct WarmSyncers {
+    by_plugin: Mutex<HashMap<String, Vec<WarmSyncer>>>,
+}
+
+/// A syncer instance between calls, with its store and the slot that store holds.
+struct WarmSyncer {
+    store: Store<SyncerState>,
+    instance: bindings::syncer::SyncerPlugin,
+    _slot: OwnedSemaphorePermit,
+    _kept: crate::runtime::Kept,
+}
+
+impl WarmSyncers {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<WarmSyncer>>> {
+        self.by_plugin.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
 /// Store state of a syncer call.
 pub struct SyncerState {
     wasi: WasiCtx,
@@ -123,6 +151,21 @@ pub struct SyncerState {
     actions: Arc<ActionPolicy>,
     ledger: Arc<Ledger>,
     activity: Arc<HttpActivity>,
+}
+
+impl SyncerState {
+    /// Takes the per-call parts of `next` (policy, credential, ledger, activity) for the
+    /// next call of a kept instance; its WASI context, table and memory stay.
+    fn start_call(&mut self, next: SyncerState) {
+        self.policy = next.policy;
+        self.endpoints = next.endpoints;
+        self.granted = next.granted;
+        self.auth = next.auth;
+        self.kind = next.kind;
+        self.actions = next.actions;
+        self.ledger = next.ledger;
+        self.activity = next.activity;
+    }
 }
 
 impl Metered for SyncerState {
@@ -390,7 +433,9 @@ impl Syncer {
         };
         let ctx = CallContext::new(Endpoints::default(), None, limits);
         let _slot = runtime.slot(false).await;
-        let (mut store, _) = syncer.new_store(&ctx, None, CallKind::Sync);
+        let (state, _) = syncer.call_state(&ctx, None, CallKind::Sync);
+        let mut store = Store::new(syncer.pre.engine(), state);
+        crate::sandbox::limit(&mut store);
         let call = async {
             let instance = wctx(syncer.pre.instantiate_async(&mut store).await, || {
                 format!("plugin {name}: cannot instantiate")
@@ -419,12 +464,14 @@ impl Syncer {
         Ok(syncer)
     }
 
-    fn new_store(
+    /// The state of one call: its policy, credential, ledger and activity, in a store of
+    /// its own or, for a kept instance, moved into that instance's store.
+    fn call_state(
         &self,
         ctx: &CallContext,
         auth: Option<(Arc<Signer>, Credential)>,
         kind: CallKind,
-    ) -> (Store<SyncerState>, Arc<HttpActivity>) {
+    ) -> (SyncerState, Arc<HttpActivity>) {
         let activity = Arc::new(HttpActivity::new(ctx.actions.is_some()));
         let ledger = Arc::new(Ledger::default());
         let state = SyncerState {
@@ -449,12 +496,11 @@ impl Syncer {
             ledger,
             activity: activity.clone(),
         };
-        let mut store = Store::new(self.pre.engine(), state);
-        crate::sandbox::limit(&mut store);
-        (store, activity)
+        (state, activity)
     }
 
-    /// Runs one call in a fresh instance and classifies how it ended. A dry run gets no
+    /// Runs one call, in this account's kept instance of the plugin or a fresh one, and
+    /// classifies how it ended. A dry run gets no
     /// credential, so nothing can be signed.
     async fn run<T, F>(&self, ctx: &CallContext, kind: CallKind, call: F) -> Result<T, CallError>
     where
@@ -475,14 +521,60 @@ impl Syncer {
                 Some((a.signer.clone(), credential))
             }
         };
-        let _slot = self.runtime.slot(false).await;
-        let (mut store, activity) = self.new_store(ctx, auth, kind);
+        // Syncing reuses this account's instance of the plugin; provisioning never does.
+        let warm = match kind {
+            CallKind::Sync => ctx.warm.lock().get_mut(&self.name).and_then(Vec::pop),
+            _ => None,
+        };
+        let (mut store, instance, slot, activity) = match warm {
+            Some(warm) => {
+                let mut store = warm.store;
+                let (state, activity) = self.call_state(ctx, auth, kind);
+                store.data_mut().start_call(state);
+                crate::sandbox::rearm(&mut store);
+                (store, Some(warm.instance), warm._slot, activity)
+            }
+            None => {
+                let slot = self.runtime.slot(false).await;
+                let (state, activity) = self.call_state(ctx, auth, kind);
+                let mut store = Store::new(self.pre.engine(), state);
+                crate::sandbox::limit(&mut store);
+                (store, None, slot, activity)
+            }
+        };
         let outcome = within_call_timeout(&ctx.limits, &activity, async {
-            let instance = self.pre.instantiate_async(&mut store).await?;
-            call(&instance, &mut store).await
+            let instance = match instance {
+                Some(instance) => instance,
+                None => self.pre.instantiate_async(&mut store).await?,
+            };
+            let answer = call(&instance, &mut store).await?;
+            wasmtime::Result::Ok((instance, answer))
         })
         .await;
-        drop(store);
+        let refused = !activity.denied.lock().unwrap().is_empty();
+        let outcome = match outcome {
+            Ok(Ok((instance, answer))) => {
+                if kind == CallKind::Sync
+                    && !refused
+                    && store.data_mut().memory.small_enough_to_keep()
+                    && let Some(kept) = self.runtime.keep_warm()
+                {
+                    ctx.warm
+                        .lock()
+                        .entry(self.name.clone())
+                        .or_default()
+                        .push(WarmSyncer {
+                            store,
+                            instance,
+                            _slot: slot,
+                            _kept: kept,
+                        });
+                }
+                Ok(Ok(answer))
+            }
+            Ok(Err(trap)) => Ok(Err(trap)),
+            Err(timeout) => Err(timeout),
+        };
         ctx.http_calls
             .fetch_add(activity.calls.load(Ordering::Relaxed), Ordering::Relaxed);
         if let (Some(log), Some(actions)) = (&ctx.actions, &activity.actions) {

@@ -162,6 +162,13 @@ fn by_token(token: &str) -> Result<ResourcePage, Error> {
                 std::hint::black_box(&hog);
             }
         }
+        // How many calls this instance has answered, this one included, as a resource id:
+        // the host keeps an instance between the calls of one account's sync.
+        "instance-calls" => {
+            static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+            let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            Ok(page(vec![item(&n.to_string(), None)], None))
+        }
         // A fixed 32 MiB, then a normal answer.
         "alloc-32m" => {
             let hog = vec![1u8; 32 << 20];
