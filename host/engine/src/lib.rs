@@ -29,6 +29,7 @@ mod runtime;
 pub mod sandbox;
 mod signer;
 mod syncer;
+mod syncer_state;
 
 pub use component::component_wit_version;
 pub use plugins::{Plugins, check_order};
@@ -39,4 +40,5 @@ pub use ramsync_model::{
 pub use runtime::{Runtime, new_engine, new_runtime};
 pub use sandbox::{Limits, SIGNER_SLOTS, SYNCER_SLOTS};
 pub use signer::{Signer, SignerState};
-pub use syncer::{Auth, CallContext, CallError, Syncer, SyncerState};
+pub use syncer::{Auth, CallContext, CallError, Syncer};
+pub use syncer_state::SyncerState;

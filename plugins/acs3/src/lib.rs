@@ -3,6 +3,8 @@
 //! Pure functions with no I/O, clock or randomness, so the same code runs natively
 //! (tests, benchmarks, the local API's verifier) and inside the signer component.
 
+#![deny(missing_docs)]
+
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
@@ -90,10 +92,15 @@ pub fn canonical_headers<K: AsRef<str>, V: AsRef<str>>(headers: &[(K, V)]) -> (S
 /// Everything computed while signing, kept for debugging signature mismatches.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Signature {
+    /// The canonical request: method, path, query, signed headers and body digest.
     pub canonical_request: String,
+    /// The algorithm name and the canonical request's digest, which is what is signed.
     pub string_to_sign: String,
+    /// The signed header names, lowercase, `;`-separated.
     pub signed_headers: String,
+    /// The HMAC-SHA256 of the string to sign, lowercase hex.
     pub signature: String,
+    /// The `Authorization` header value.
     pub authorization: String,
 }
 
@@ -101,9 +108,13 @@ pub struct Signature {
 /// signed ones (see [`is_signed_header`]) are used.
 #[derive(Debug, Clone, Copy)]
 pub struct SigningInput<'a, K, V> {
+    /// The HTTP method, for example `POST`.
     pub method: &'a str,
+    /// The request path, `/` for RPC calls.
     pub path: &'a str,
+    /// The query parameters, unencoded and in any order.
     pub query: &'a [(K, V)],
+    /// The headers to send.
     pub headers: &'a [(K, V)],
     /// Lowercase hex sha256 of the body, as sent in `x-acs-content-sha256`.
     pub hashed_payload: &'a str,
@@ -179,8 +190,11 @@ pub fn sign<K: AsRef<str>, V: AsRef<str>>(
 /// The parts of an `Authorization` header.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Authorization<'a> {
+    /// The AccessKey id of `Credential=`.
     pub access_key_id: &'a str,
+    /// The header names of `SignedHeaders=`.
     pub signed_headers: Vec<&'a str>,
+    /// The hex of `Signature=`.
     pub signature: &'a str,
 }
 

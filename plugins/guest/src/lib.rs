@@ -5,6 +5,10 @@
 //! - [`page`]: `Marker`/`IsTruncated`/`MaxItems` paging.
 //! - Error bodies mapped to the WIT error variant; JSON helpers that fail as `bad-response`.
 
+#![deny(missing_docs)]
+
+/// The `syncer-plugin` world's generated bindings.
+#[allow(missing_docs)] // generated code
 pub mod bindings {
     wit_bindgen::generate!({
         world: "syncer-plugin",

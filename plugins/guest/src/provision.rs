@@ -5,8 +5,11 @@ use crate::{Change, Error, Product, Rpc};
 
 /// One mutating API call.
 pub struct Mutation {
+    /// The product called.
     pub product: Product,
+    /// The API action, for example `AddUserToGroup`.
     pub action: String,
+    /// The action's parameters.
     pub parameters: Vec<(&'static str, String)>,
 }
 

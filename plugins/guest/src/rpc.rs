@@ -15,14 +15,17 @@ pub struct Product {
 }
 
 impl Product {
+    /// RAM, 2015-05-01.
     pub const RAM: Product = Product {
         name: "ram",
         version: "2015-05-01",
     };
+    /// IMS, 2019-08-15.
     pub const IMS: Product = Product {
         name: "ims",
         version: "2019-08-15",
     };
+    /// STS, 2015-04-01.
     pub const STS: Product = Product {
         name: "sts",
         version: "2015-04-01",

@@ -2,6 +2,8 @@
 //! may assume the role and on what conditions; a permission policy may allow everything.
 //! Pure code, so it is unit-tested natively and used by the syncers inside their components.
 
+#![deny(missing_docs)]
+
 use serde_json::Value;
 
 /// What kind of principal a trust policy names.
@@ -48,6 +50,7 @@ pub struct Conditions {
 /// One principal an Allow statement trusts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Trusted {
+    /// What kind of principal it is.
     pub kind: Kind,
     /// The principal as written in the policy.
     pub principal: String,
@@ -57,6 +60,7 @@ pub struct Trusted {
     pub name: String,
     /// The principal belongs to another account than the role's.
     pub cross_account: bool,
+    /// The conditions of the statement that trusts it.
     pub conditions: Conditions,
     /// A Deny statement with conditions also names this principal.
     pub conditionally_denied: bool,
@@ -65,6 +69,7 @@ pub struct Trusted {
 /// Everything a trust policy says about who may assume the role.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Trust {
+    /// The principals an Allow statement trusts, each once per statement.
     pub trusted: Vec<Trusted>,
     /// Principals a Deny statement without conditions excludes; they are not in `trusted`.
     pub denied: Vec<String>,
