@@ -194,6 +194,12 @@ async fn sync_run<T: TypeSyncer, S: SyncStore>(
     resumed: bool,
     started: Instant,
 ) -> Result<SyncReport> {
+    // Types are recorded in plugin order, whatever order they end in, so that every listing
+    // of them (counts, summaries) is the same from one run to the next.
+    for syncer in syncers.iter().filter(|s| !s.info().enriches) {
+        let info = syncer.info();
+        store.put_resource_type(sync_id, &info.id, &info.display_name, syncer.name(), None)?;
+    }
     let shared = Shared {
         store: Mutex::new(store),
         permits: Semaphore::new(options.concurrency.max(1)),

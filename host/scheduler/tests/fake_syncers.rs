@@ -280,7 +280,10 @@ async fn independent_types_are_listed_at_the_same_time() {
     // Each type's first call waits until the other's has started: one after the other,
     // neither would ever return.
     let barrier = Arc::new(Barrier::new(2));
-    let mut alpha = Widgets::of_type("alpha", &[(None, &["a1", "a2"], None)]);
+    let mut alpha = Widgets::of_type(
+        "alpha",
+        &[(None, &["a1"], Some("p2")), (Some("p2"), &["a2"], None)],
+    );
     let mut beta = Widgets::of_type("beta", &[(None, &["b1"], None)]);
     alpha.barrier = Some(barrier.clone());
     beta.barrier = Some(barrier);
@@ -297,6 +300,14 @@ async fn independent_types_are_listed_at_the_same_time() {
         .map(|t| t.resource_type.as_str())
         .collect();
     assert_eq!(types, ["alpha", "beta"], "reports stay in plugin order");
+    // Beta ends first (one page against two), and the store still lists alpha first.
+    let (counts, _) = store.counts(report.sync_id).unwrap();
+    let stored: Vec<&str> = counts.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(
+        stored,
+        ["alpha", "beta"],
+        "types are stored in plugin order"
+    );
     assert_eq!(ids_of(&store, "alpha"), ["a1", "a2"]);
     assert_eq!(ids_of(&store, "beta"), ["b1"]);
 }
