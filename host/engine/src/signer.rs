@@ -123,9 +123,7 @@ impl Signer {
         };
         match tokio::time::timeout(self.limits.call_timeout, call).await {
             Ok(Ok(signed)) => {
-                if warm.store.data().memory.small_enough_to_keep() {
-                    self.keep_warm(key, warm);
-                }
+                self.keep_warm(key, warm);
                 Ok(signed.map(Into::into).map_err(Into::into))
             }
             Ok(Err(e)) => anyhow::bail!("signer plugin failed: {}", trap_message(&e)),
@@ -165,8 +163,11 @@ impl Signer {
         self.warm().get_mut(key)?.pop()
     }
 
-    /// Keeps an instance that answered, unless enough are kept already.
+    /// Keeps an instance that answered, unless it grew large or enough are kept already.
     fn keep_warm(&self, key: String, warm: Warm) {
+        if !warm.store.data().memory.small_enough_to_keep() {
+            return;
+        }
         let mut kept = self.warm();
         if kept.values().map(Vec::len).sum::<usize>() < MAX_WARM_SIGNERS {
             kept.entry(key).or_default().push(warm);

@@ -10,7 +10,7 @@ use crate::runtime::Runtime;
 use crate::sandbox::{CpuMeter, MemoryLimiter};
 use crate::sandbox::{Limits, bare_wasi, trap_message};
 use crate::signer::Signer;
-use crate::syncer_state::SyncerState;
+use crate::syncer_state::{CallState, SyncerState};
 use anyhow::Result;
 use ramsync_credentials::Credential;
 use ramsync_model::{
@@ -223,9 +223,8 @@ impl Syncer {
         };
         let ctx = CallContext::new(Endpoints::default(), None, limits);
         let _slot = runtime.slot(false).await;
-        let (state, _) = syncer.call_state(&ctx, None, CallKind::Sync);
-        let mut store = Store::new(syncer.pre.engine(), state);
-        crate::sandbox::limit(&mut store);
+        let (call, _) = syncer.call_state(&ctx, None, CallKind::Sync);
+        let mut store = syncer.new_store(&limits, call);
         let call = async {
             let instance = wctx(syncer.pre.instantiate_async(&mut store).await, || {
                 format!("plugin {name}: cannot instantiate")
@@ -254,20 +253,16 @@ impl Syncer {
         Ok(syncer)
     }
 
-    /// The state of one call: its policy, credential, ledger and activity, in a store of
-    /// its own or, for a kept instance, moved into that instance's store.
+    /// What one call may do: its policy, credential, ledger and activity.
     fn call_state(
         &self,
         ctx: &CallContext,
         auth: Option<(Arc<Signer>, Credential)>,
         kind: CallKind,
-    ) -> (SyncerState, Arc<HttpActivity>) {
+    ) -> (CallState, Arc<HttpActivity>) {
         let activity = Arc::new(HttpActivity::new(ctx.actions.is_some()));
         let ledger = Arc::new(Ledger::default());
-        let state = SyncerState {
-            wasi: bare_wasi(),
-            table: ResourceTable::new(),
-            http: WasiHttpCtx::new(),
+        let call = CallState {
             policy: HttpPolicy::new(
                 ctx.endpoints.clone(),
                 self.products.clone(),
@@ -276,8 +271,6 @@ impl Syncer {
                 ledger.clone(),
                 auth.as_ref().map(|(_, c)| c),
             ),
-            meter: CpuMeter::new(ctx.limits.cpu_deadline),
-            memory: MemoryLimiter::new(ctx.limits.memory_bytes, self.runtime.memory.clone()),
             endpoints: ctx.endpoints.clone(),
             granted: self.products.clone(),
             auth,
@@ -286,7 +279,22 @@ impl Syncer {
             ledger,
             activity: activity.clone(),
         };
-        (state, activity)
+        (call, activity)
+    }
+
+    /// A fresh store for `call`, held to the sandbox's limits.
+    fn new_store(&self, limits: &Limits, call: CallState) -> Store<SyncerState> {
+        let state = SyncerState {
+            wasi: bare_wasi(),
+            table: ResourceTable::new(),
+            http: WasiHttpCtx::new(),
+            meter: CpuMeter::new(limits.cpu_deadline),
+            memory: MemoryLimiter::new(limits.memory_bytes, self.runtime.memory.clone()),
+            call,
+        };
+        let mut store = Store::new(self.pre.engine(), state);
+        crate::sandbox::limit(&mut store);
+        store
     }
 
     /// Runs one call, in this account's kept instance of the plugin or a fresh one, and
@@ -319,16 +327,15 @@ impl Syncer {
         let (mut store, instance, slot, activity) = match warm {
             Some(warm) => {
                 let mut store = warm.store;
-                let (state, activity) = self.call_state(ctx, auth, kind);
-                store.data_mut().start_call(state);
+                let (call, activity) = self.call_state(ctx, auth, kind);
+                store.data_mut().call = call;
                 crate::sandbox::rearm(&mut store);
                 (store, Some(warm.instance), warm._slot, activity)
             }
             None => {
                 let slot = self.runtime.slot(false).await;
-                let (state, activity) = self.call_state(ctx, auth, kind);
-                let mut store = Store::new(self.pre.engine(), state);
-                crate::sandbox::limit(&mut store);
+                let (call, activity) = self.call_state(ctx, auth, kind);
+                let store = self.new_store(&ctx.limits, call);
                 (store, None, slot, activity)
             }
         };

@@ -16,14 +16,21 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-/// Store state of a syncer call.
+/// Store state of a syncer instance: what it keeps between calls (WASI, its table, its
+/// memory and CPU meter), and what belongs to the call it is serving.
 pub struct SyncerState {
     pub(crate) wasi: WasiCtx,
     pub(crate) table: ResourceTable,
     pub(crate) http: WasiHttpCtx,
-    pub(crate) policy: HttpPolicy,
     pub(crate) meter: CpuMeter,
     pub(crate) memory: MemoryLimiter,
+    /// Replaced whole for each call of a kept instance.
+    pub(crate) call: CallState,
+}
+
+/// What one call may do: its HTTP policy, credential, signing ledger and activity.
+pub(crate) struct CallState {
+    pub(crate) policy: HttpPolicy,
     pub(crate) endpoints: Arc<Endpoints>,
     pub(crate) granted: Arc<[String]>,
     /// The signer and this call's credential, fetched (and refreshed) before the call.
@@ -33,21 +40,6 @@ pub struct SyncerState {
     pub(crate) actions: Arc<ActionPolicy>,
     pub(crate) ledger: Arc<Ledger>,
     pub(crate) activity: Arc<HttpActivity>,
-}
-
-impl SyncerState {
-    /// Takes the per-call parts of `next` (policy, credential, ledger, activity) for the
-    /// next call of a kept instance; its WASI context, table and memory stay.
-    pub(crate) fn start_call(&mut self, next: SyncerState) {
-        self.policy = next.policy;
-        self.endpoints = next.endpoints;
-        self.granted = next.granted;
-        self.auth = next.auth;
-        self.kind = next.kind;
-        self.actions = next.actions;
-        self.ledger = next.ledger;
-        self.activity = next.activity;
-    }
 }
 
 impl Metered for SyncerState {
@@ -86,13 +78,13 @@ impl SyncerState {
                 "API version {version:?} is not one ramsync knows"
             )));
         };
-        if !self.granted.iter().any(|g| g == product) {
+        if !self.call.granted.iter().any(|g| g == product) {
             return Err(Refusal::Product {
                 product: product.to_string(),
                 host: request.host.clone(),
             });
         }
-        let expected = self.endpoints.authority(product).unwrap_or_default();
+        let expected = self.call.endpoints.authority(product).unwrap_or_default();
         if !request.host.eq_ignore_ascii_case(&expected) {
             return Err(Refusal::Host(format!(
                 "{} (asked to sign for it; the {product} endpoint is {expected})",
@@ -105,8 +97,9 @@ impl SyncerState {
                 "{header_host} (in the signed host header)"
             )));
         }
-        self.actions
-            .check(self.kind, product, action)
+        self.call
+            .actions
+            .check(self.call.kind, product, action)
             .map_err(|why| Refusal::Action {
                 action: format!("{product}:{action}"),
                 why,
@@ -128,7 +121,7 @@ impl WasiHttpView for SyncerState {
         WasiHttpCtxView {
             ctx: &mut self.http,
             table: &mut self.table,
-            hooks: &mut self.policy,
+            hooks: &mut self.call.policy,
         }
     }
 }
@@ -152,12 +145,12 @@ impl SyncerState {
         &mut self,
         request: HttpRequest,
     ) -> wasmtime::Result<Result<Vec<(String, String)>, PluginError>> {
-        let Some((signer, credential)) = self.auth.clone() else {
+        let Some((signer, credential)) = self.call.auth.clone() else {
             return Ok(Err(PluginError::InvalidInput(
                 "no credential is configured for this call".into(),
             )));
         };
-        let refused = if self.ledger.unsent() >= crate::action_policy::MAX_UNSENT_SIGNATURES {
+        let refused = if self.call.ledger.unsent() >= crate::action_policy::MAX_UNSENT_SIGNATURES {
             Err(Refusal::Unsigned(format!(
                 "it asked for more than {} signatures without sending the requests",
                 crate::action_policy::MAX_UNSENT_SIGNATURES
@@ -167,7 +160,7 @@ impl SyncerState {
         };
         if let Err(refusal) = refused {
             let message = refusal.to_string();
-            self.activity.refuse(refusal);
+            self.call.activity.refuse(refusal);
             return Ok(Err(PluginError::InvalidInput(format!(
                 "the host refused to sign: {message}"
             ))));
@@ -200,7 +193,7 @@ impl SyncerState {
             let content_sha256 = header(&headers, "x-acs-content-sha256")
                 .map(str::to_string)
                 .unwrap_or_else(|| crate::manifest::sha256_hex(&request.body));
-            self.ledger.record(
+            self.call.ledger.record(
                 authorization.to_string(),
                 SignedRequest {
                     method: request.method.clone(),
@@ -219,9 +212,9 @@ impl SyncerState {
 impl bindings::syncer::ramsync::connector::endpoints::Host for SyncerState {
     async fn base_url(&mut self, product: String) -> wasmtime::Result<Option<String>> {
         // A product the plugin is not granted has no endpoint, as far as it can tell.
-        if !self.granted.contains(&product) {
+        if !self.call.granted.contains(&product) {
             return Ok(None);
         }
-        Ok(self.endpoints.base_url(&product))
+        Ok(self.call.endpoints.base_url(&product))
     }
 }

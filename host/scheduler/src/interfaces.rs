@@ -40,7 +40,8 @@ pub trait TypeSyncer: Send + Sync {
     ) -> impl Future<Output = Result<GrantPage, CallError>> + Send;
 }
 
-impl TypeSyncer for Syncer {
+// The engine's syncers, shared as `Arc`s by the plugin set.
+impl TypeSyncer for Arc<Syncer> {
     fn name(&self) -> &str {
         &self.name
     }
@@ -70,39 +71,6 @@ impl TypeSyncer for Syncer {
         token: Option<&str>,
     ) -> impl Future<Output = Result<GrantPage, CallError>> + Send {
         Syncer::grants(self, ctx, resource, token)
-    }
-}
-
-impl<T: TypeSyncer> TypeSyncer for Arc<T> {
-    fn name(&self) -> &str {
-        T::name(self)
-    }
-    fn info(&self) -> &TypeInfo {
-        T::info(self)
-    }
-    fn list_resources(
-        &self,
-        ctx: &CallContext,
-        parent: Option<&Resource>,
-        token: Option<&str>,
-    ) -> impl Future<Output = Result<ResourcePage, CallError>> + Send {
-        T::list_resources(self, ctx, parent, token)
-    }
-    fn entitlements(
-        &self,
-        ctx: &CallContext,
-        resource: &Resource,
-        token: Option<&str>,
-    ) -> impl Future<Output = Result<EntitlementPage, CallError>> + Send {
-        T::entitlements(self, ctx, resource, token)
-    }
-    fn grants(
-        &self,
-        ctx: &CallContext,
-        resource: &Resource,
-        token: Option<&str>,
-    ) -> impl Future<Output = Result<GrantPage, CallError>> + Send {
-        T::grants(self, ctx, resource, token)
     }
 }
 
