@@ -392,6 +392,27 @@ pub(crate) fn handle(
                 .collect();
             Ok(json!({ "AccessKeys": { "AccessKey": keys } }))
         }
+        (IMS, "GetAccessKeyLastUsed") => {
+            let ui = user_by_principal_name(t, p)?;
+            let id = p.required("UserAccessKeyId")?;
+            let k = t.users[ui]
+                .access_keys
+                .iter()
+                .find(|k| k.id == id)
+                .ok_or_else(|| {
+                    ApiFailure::new(
+                        404,
+                        "EntityNotExist.User.AccessKey",
+                        &format!("The AccessKey does not exist: {id}."),
+                    )
+                })?;
+            // A key that never signed anything has no LastUsedDate.
+            let mut used = json!({});
+            if let Some(date) = &k.last_used {
+                used = json!({ "LastUsedDate": date, "ServiceName": "ram" });
+            }
+            Ok(json!({ "AccessKeyLastUsed": used }))
+        }
         (IMS, "GetLoginProfile") => {
             let u = &t.users[user_by_principal_name(t, p)?];
             let Some(c) = &u.console else {

@@ -12,6 +12,7 @@
 mod api;
 mod failure;
 mod keys;
+mod report;
 mod sts;
 mod synthetic;
 pub mod tenant;
@@ -176,7 +177,12 @@ pub struct MockOptions {
     /// Caps the lifetime of the STS credentials AssumeRole issues, whatever was asked, so
     /// tests can watch them expire during a sync.
     pub sts_lifetime: Option<std::time::Duration>,
+    /// How long the credential report takes to generate, as the real one takes a while.
+    pub report_generation: std::time::Duration,
 }
+
+/// What the credential report takes to generate when nothing else is asked.
+pub const REPORT_GENERATION: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl MockOptions {
     /// The sample tenant with the demo key.
@@ -196,6 +202,7 @@ impl MockOptions {
             faults: Vec::new(),
             latency: std::time::Duration::ZERO,
             sts_lifetime: None,
+            report_generation: REPORT_GENERATION,
         }
     }
 }
@@ -206,6 +213,7 @@ struct MockState {
     faults: Vec<Fault>,
     latency: std::time::Duration,
     sts_lifetime: Option<std::time::Duration>,
+    reports: report::Reports,
     nonces: verify::NonceCache,
     calls: Mutex<BTreeMap<String, u64>>,
     connections: AtomicU64,
@@ -232,6 +240,7 @@ impl MockServer {
             faults: options.faults,
             latency: options.latency,
             sts_lifetime: options.sts_lifetime,
+            reports: report::Reports::new(options.report_generation),
             nonces: Default::default(),
             calls: Default::default(),
             connections: AtomicU64::new(0),
@@ -511,6 +520,8 @@ async fn answer(
         drop(tenant);
         let mut tenant = state.tenant.write().unwrap_or_else(|e| e.into_inner());
         api::mutate(&mut tenant, &action, &params)?
+    } else if let Some(answer) = state.reports.handle(&tenant, &version, &action, &params) {
+        answer?
     } else {
         api::handle(&tenant, key, &version, &action, &params)?
     };

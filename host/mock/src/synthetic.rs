@@ -144,7 +144,8 @@ impl Tenant {
 }
 
 /// The AccessKeys of synthetic user `i`: three in four have one, one in 25 a second
-/// (active, recent); one in 20 keys is inactive; a third of first keys are old.
+/// (active, recent); one in 20 keys is inactive; a third of first keys are old, and half of
+/// those unused since long ago.
 fn synthetic_keys(account_id: &str, i: usize) -> Vec<AccessKeySpec> {
     let mut keys = Vec::new();
     if i % 4 != 3 {
@@ -156,6 +157,8 @@ fn synthetic_keys(account_id: &str, i: usize) -> Vec<AccessKeySpec> {
             } else {
                 "recent".into()
             },
+            // Half the old keys were last used long ago, so some are unused for 90 days.
+            last_used: i.is_multiple_of(6).then(|| date(i + 9000)),
         });
     }
     if i.is_multiple_of(25) {
@@ -163,6 +166,7 @@ fn synthetic_keys(account_id: &str, i: usize) -> Vec<AccessKeySpec> {
             id: key_id(&format!("{account_id}/user{i}/key1")),
             status: "Active".into(),
             created: "recent".into(),
+            last_used: None,
         });
     }
     keys

@@ -93,6 +93,10 @@ pub struct AccessKeySpec {
     /// The creation date, `YYYY-MM-DDTHH:MM:SSZ`, or `recent`: ten days before the local
     /// API process started, so that a key stays recent however late the tests run.
     pub created: String,
+    /// When the key last signed a request: a date, `recent` (a day before the local API
+    /// process started, the default) or `never`.
+    #[serde(default)]
+    pub last_used: Option<String>,
 }
 
 fn active_key() -> String {
@@ -222,6 +226,8 @@ pub struct AccessKey {
     pub status: String,
     /// The creation date, `YYYY-MM-DDTHH:MM:SSZ`.
     pub create_date: String,
+    /// When the key last signed a request, `YYYY-MM-DDTHH:MM:SSZ`; None if it never did.
+    pub last_used: Option<String>,
 }
 
 /// A user's console login profile, as GetLoginProfile shows it.
@@ -359,7 +365,7 @@ pub(crate) fn date(index: usize) -> String {
     format_date(base + time::Duration::hours((index as i64 * 37) % 15_000))
 }
 
-fn format_date(d: time::OffsetDateTime) -> String {
+pub(crate) fn format_date(d: time::OffsetDateTime) -> String {
     d.format(time::macros::format_description!(
         "[year]-[month]-[day]T[hour]:[minute]:[second]Z"
     ))
@@ -376,6 +382,18 @@ pub(crate) fn recent_date() -> &'static str {
             .replace_nanosecond(0)
             .unwrap_or_else(|_| time::OffsetDateTime::now_utc());
         format_date(now - time::Duration::days(10))
+    })
+}
+
+/// What a key `last_used: "recent"` (or not given) is served with: a day before this
+/// process first needed it.
+pub(crate) fn recently_used_date() -> &'static str {
+    static RECENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    RECENT.get_or_init(|| {
+        let now = time::OffsetDateTime::now_utc()
+            .replace_nanosecond(0)
+            .unwrap_or_else(|_| time::OffsetDateTime::now_utc());
+        format_date(now - time::Duration::days(1))
     })
 }
 
@@ -467,10 +485,21 @@ impl Tenant {
                         k.id
                     ),
                 };
+                let last_used = match k.last_used.as_deref() {
+                    None | Some("recent") => Some(recently_used_date().to_string()),
+                    Some("never") => None,
+                    Some(d) if is_date(d) => Some(d.to_string()),
+                    Some(other) => bail!(
+                        "user {}: AccessKey {} last_used must be a date like 2025-06-01T08:00:00Z, \"recent\" or \"never\", got {other:?}",
+                        u.name,
+                        k.id
+                    ),
+                };
                 access_keys.push(AccessKey {
                     id: k.id.clone(),
                     status: k.status.clone(),
                     create_date,
+                    last_used,
                 });
             }
             let console = match &u.console {
