@@ -283,16 +283,34 @@ fn sync_finds_exactly_the_sample_tenant() {
     assert_eq!(table.lines().count(), 1 + grants.len());
 }
 
+/// The same keys, console logon and MFA come out whether the credential report spares the
+/// per-user calls or is refused and they are made; only the calls differ.
 #[test]
 fn access_keys_mfa_and_console_logon_of_the_sample_tenant() {
-    let mock = Mock::sample();
+    keys_mfa_and_logon(&Mock::sample(), true);
+    let refused = Fault::new("GenerateCredentialReport", FaultKind::Deny, None);
+    keys_mfa_and_logon(&with_faults(vec![refused]), false);
+}
+
+fn keys_mfa_and_logon(mock: &Mock, with_report: bool) {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("k.db");
     let db = db.to_str().unwrap();
-    mock.sync(db);
+    let endpoints = mock.endpoint_args();
+    let out = ramsync(&sync_args(db, &endpoints), &demo_env());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let summary = stdout(&out);
     let synced = last_sync_started(db);
     let expected = expected_sample();
     assert!(expected.access_keys.len() > 20 && expected.unbound_mfa_devices.len() == 2);
+    let fixture: Value = serde_json::from_str(include_str!("fixtures/sample-tenant.json")).unwrap();
+    let last_used: BTreeMap<String, String> = fixture["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|u| u["access_keys"].as_array().cloned().unwrap_or_default())
+        .filter_map(|k| Some((k["id"].as_str()?.into(), k["last_used"].as_str()?.into())))
+        .collect();
 
     let users = json_lines(&ramsync(
         &["resources", "--db", db, "--type", "user", "--json"],
@@ -350,8 +368,36 @@ fn access_keys_mfa_and_console_logon_of_the_sample_tenant() {
             .keys()
             .map(String::as_str)
             .collect();
-        assert_eq!(attributes, BTreeSet::from(["create_date", "status"]), "{k}");
-        let (_, _, created) = &expected.access_keys[k["id"].as_str().unwrap()];
+        let id = k["id"].as_str().unwrap();
+        let (_, status, created) = &expected.access_keys[id];
+        // Last use, from the report or GetAccessKeyLastUsed; inactive keys are not asked
+        // about unless the report tells.
+        let mut want = BTreeSet::from(["create_date", "status", "user_principal_name"]);
+        assert_eq!(
+            k["attributes"]["user_principal_name"],
+            expected.access_keys[id].0.as_str()
+        );
+        match (last_used.get(id).map(String::as_str), status.as_str()) {
+            (_, "Inactive") if !with_report => {}
+            (Some("never"), _) => {
+                want.insert("never_used");
+                assert_eq!(k["attributes"]["never_used"], true, "{k}");
+            }
+            (Some(date), _) => {
+                want.insert("last_used_date");
+                assert_eq!(k["attributes"]["last_used_date"], date, "{k}");
+            }
+            (None, _) => {
+                want.insert("last_used_date");
+                let used = k["attributes"]["last_used_date"].as_str().unwrap();
+                let age = synced - parse_date(used);
+                assert!(
+                    age > time::Duration::hours(23) && age < time::Duration::hours(25),
+                    "{k}"
+                );
+            }
+        }
+        assert_eq!(attributes, want, "{k}");
         let served = k["attributes"]["create_date"].as_str().unwrap();
         if created == "recent" {
             let age = synced - parse_date(served);
@@ -411,13 +457,81 @@ fn access_keys_mfa_and_console_logon_of_the_sample_tenant() {
             .any(|(s, _, _)| s == "Inactive")
     );
 
-    // One ListAccessKeys and one GetLoginProfile per user, and one page of MFA devices
-    // per 100 of them.
+    // With the report: ListAccessKeys only for users with keys, GetLoginProfile only for
+    // users with a login profile, GetAccessKeyLastUsed only for an active key the report
+    // cannot tell apart from another of its user's (the same creation time). Without it:
+    // one ListAccessKeys and one GetLoginProfile per user, and GetAccessKeyLastUsed per
+    // active key. Either way one page of MFA devices per 100 of them.
     let calls = mock.server().calls();
+    let count = |action: &str| calls.get(action).copied().unwrap_or(0);
     let n = expected.users.len() as u64;
     let devices = (expected.mfa_devices.len() + expected.unbound_mfa_devices.len()) as u64;
-    assert_eq!(calls["ram:ListAccessKeys"], n);
-    assert_eq!(calls["ims:GetLoginProfile"], n);
+    let with_keys: BTreeSet<&String> = expected.access_keys.values().map(|(u, _, _)| u).collect();
+    let ambiguous = expected
+        .access_keys
+        .values()
+        .filter(|(u, s, c)| {
+            s == "Active"
+                && expected
+                    .access_keys
+                    .values()
+                    .filter(|(u2, _, c2)| u2 == u && c2 == c)
+                    .count()
+                    > 1
+        })
+        .count() as u64;
+    let active = expected.active_keys().values().map(Vec::len).sum::<usize>() as u64;
+    let users_attr = |name: &str| {
+        users
+            .iter()
+            .filter(|u| u["attributes"].get(name).is_some())
+            .count()
+    };
+    if with_report {
+        assert!(
+            count("ims:GenerateCredentialReport") >= 2,
+            "it polls: {calls:?}"
+        );
+        assert_eq!(count("ims:GetCredentialReport"), 1);
+        assert_eq!(count("ram:ListAccessKeys"), with_keys.len() as u64);
+        assert!(with_keys.len() < expected.users.len());
+        assert_eq!(
+            count("ims:GetLoginProfile"),
+            expected.login_profiles.len() as u64
+        );
+        assert!(expected.login_profiles.len() < expected.users.len());
+        assert!(ambiguous > 0);
+        assert_eq!(count("ims:GetAccessKeyLastUsed"), ambiguous);
+        assert_eq!(users_attr("credential_report_time"), users.len());
+        for u in &users {
+            let upn = u["name"].as_str().unwrap();
+            let a = &u["attributes"];
+            assert_eq!(
+                a["login_profile"],
+                expected.login_profiles.contains_key(upn),
+                "{upn}"
+            );
+            assert!(a["last_login_date"].is_string(), "{upn}");
+        }
+        assert!(
+            summary.contains(&format!(
+                "credential report: {n} of {n} users from the report generated "
+            )),
+            "{summary}"
+        );
+    } else {
+        assert_eq!(count("ims:GetCredentialReport"), 0);
+        assert_eq!(count("ram:ListAccessKeys"), n);
+        assert_eq!(count("ims:GetLoginProfile"), n);
+        assert_eq!(count("ims:GetAccessKeyLastUsed"), active);
+        assert_eq!(users_attr("credential_report_time"), 0);
+        assert!(
+            summary.contains(&format!(
+                "credential report: unavailable (it needs ram:GenerateCredentialReport and ram:GetCredentialReport, and Alibaba Cloud makes none for more than 3,500 users); all {n} users were read by per-user calls"
+            )),
+            "{summary}"
+        );
+    }
     assert_eq!(
         calls["ims:ListVirtualMFADevices"],
         devices.div_ceil(100).max(1)
@@ -604,12 +718,46 @@ fn paging_walks_every_page_with_no_wasted_calls() {
             .count()
     );
 
-    let calls = mock.server().calls();
+    let mut calls = mock.server().calls();
     let users = tenant.users.len() as u64;
+    // Generating the report is polled until it is done: a few calls, however many users.
+    let polls = calls.remove("ims:GenerateCredentialReport").unwrap_or(0);
+    assert!(
+        (2..=8).contains(&polls),
+        "{polls} GenerateCredentialReport calls"
+    );
+    let count = |f: &dyn Fn(&ramsync::mock::tenant::User) -> usize| {
+        tenant.users.iter().map(f).sum::<usize>() as u64
+    };
+    // The report lists each key's last use by its creation time; a key that shares that
+    // time with another of its user's is asked about on its own.
+    let ambiguous = count(&|u| {
+        u.access_keys
+            .iter()
+            .filter(|k| k.status == "Active")
+            .filter(|k| {
+                u.access_keys
+                    .iter()
+                    .filter(|o| o.create_date == k.create_date)
+                    .count()
+                    > 1
+            })
+            .count()
+    });
+    assert!(ambiguous > 0);
     let expected: BTreeMap<String, u64> = [
         ("ims:ListUsers", 3),
-        ("ram:ListAccessKeys", users),
-        ("ims:GetLoginProfile", users),
+        // The report in pages of 1,000 rows, the account's own row first.
+        ("ims:GetCredentialReport", (users + 1).div_ceil(1000)),
+        (
+            "ram:ListAccessKeys",
+            count(&|u| usize::from(!u.access_keys.is_empty())),
+        ),
+        (
+            "ims:GetLoginProfile",
+            count(&|u| usize::from(u.console.is_some())),
+        ),
+        ("ims:GetAccessKeyLastUsed", ambiguous),
         ("ims:ListVirtualMFADevices", (devices as u64).div_ceil(100)),
         ("ims:ListGroups", 2),
         ("ims:ListUsersForGroup", member_pages),
@@ -627,7 +775,7 @@ fn paging_walks_every_page_with_no_wasted_calls() {
     .collect();
     assert_eq!(
         calls, expected,
-        "the minimum number of calls: largest page sizes, ListEntitiesForPolicy only for attached policies, one ListAccessKeys and GetLoginProfile per user"
+        "the minimum number of calls: largest page sizes, ListEntitiesForPolicy only for attached policies, ListAccessKeys and GetLoginProfile only for users the credential report lists with keys or a login profile"
     );
 }
 

@@ -72,6 +72,7 @@ fn the_manifest_lists_every_plugin_with_the_digest_of_its_file() {
             "signer-acs3",
             "account",
             "users",
+            "credential-report",
             "access-keys",
             "mfa-and-login",
             "groups",
@@ -114,10 +115,20 @@ fn the_manifest_lists_every_plugin_with_the_digest_of_its_file() {
         serde_json::json!({"products": [], "provisions": false})
     );
     // The exported manifest is the built-in one, and verifies.
-    assert_eq!(manifest(dir.path())["plugins"].as_array().unwrap().len(), 8);
+    // The credential report's GenerateCredentialReport is no List*/Get* action: it is named.
+    let report = listed
+        .iter()
+        .find(|p| p["name"] == "credential-report")
+        .unwrap();
+    assert_eq!(
+        report["capabilities"],
+        serde_json::json!({"products": ["ims"], "provisions": false, "actions": ["ims:GenerateCredentialReport"]})
+    );
+    // The exported manifest is the built-in one, and verifies.
+    assert_eq!(manifest(dir.path())["plugins"].as_array().unwrap().len(), 9);
     let out = verify(dir.path());
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stdout(&out).contains("all 8 plugins verified and loaded"));
+    assert!(stdout(&out).contains("all 9 plugins verified and loaded"));
 }
 
 #[test]

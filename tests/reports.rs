@@ -5,7 +5,7 @@ mod common;
 use common::*;
 use ramsync::mock::{MockOptions, Tenant};
 use serde_json::Value;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 const OWN: &str = "5284719302648173";
 
@@ -275,6 +275,14 @@ fn credential_findings_are_exact(db: &str, findings: &[Value]) {
             want.insert(row("high", "console-without-mfa", upn, evidence));
         }
     }
+    let fixture: Value = serde_json::from_str(include_str!("fixtures/sample-tenant.json")).unwrap();
+    let last_used: BTreeMap<String, String> = fixture["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|u| u["access_keys"].as_array().cloned().unwrap_or_default())
+        .filter_map(|k| Some((k["id"].as_str()?.into(), k["last_used"].as_str()?.into())))
+        .collect();
     let mut old_keys = 0;
     for (upn, keys) in expected.active_keys() {
         let note = |what: &str| match frozen(&upn) {
@@ -300,6 +308,27 @@ fn credential_findings_are_exact(db: &str, findings: &[Value]) {
                 ));
             }
         }
+        for (id, created) in &keys {
+            // `last_used` as the fixture has it: absent means used a day before the run.
+            let evidence = match last_used.get(id).map(String::as_str) {
+                None => continue,
+                Some("never") if created == "recent" => continue,
+                Some("never") => {
+                    let age = synced - parse_date(created);
+                    format!(
+                        "AccessKey {id} is active but was never used in the {} days since it was created ({created}); disable it if nothing needs it{}",
+                        age.whole_days(),
+                        note("the key")
+                    )
+                }
+                Some(used) => format!(
+                    "AccessKey {id} is active but was last used {} days before the sync ({used}); disable it if nothing needs it{}",
+                    (synced - parse_date(used)).whole_days(),
+                    note("the key")
+                ),
+            };
+            want.insert(row("medium", "access-key-unused", &upn, evidence));
+        }
         if keys.len() > 1 {
             let ids: Vec<&str> = keys.iter().map(|(id, _)| id.as_str()).collect();
             want.insert(row(
@@ -319,6 +348,7 @@ fn credential_findings_are_exact(db: &str, findings: &[Value]) {
         "console-without-mfa",
         "access-key-older-than-90-days",
         "multiple-active-access-keys",
+        "access-key-unused",
     ];
     let got: BTreeSet<(String, String, String, String, String)> = findings
         .iter()

@@ -231,6 +231,62 @@ fn sdk_clients_read_the_local_api_and_are_refused_like_the_real_one() {
     assert_eq!(out["mfa_devices"], serde_json::json!(devices));
     assert_eq!(out["mfa_pages"], devices.len().div_ceil(10));
 
+    // The credential report, through the SDK's models: generated in the background (the
+    // SDK saw it start, or run, and complete), paged by NextToken under one GeneratedTime,
+    // the account first, then one row per user agreeing with the per-user calls.
+    let states = out["report_states"].as_array().unwrap();
+    assert!(
+        states.contains(&serde_json::json!("COMPLETED")),
+        "{states:?}"
+    );
+    assert!(states.len() >= 2, "generation takes a while: {states:?}");
+    let rows = out["report"].as_object().unwrap();
+    assert_eq!(rows.len(), expected.users.len() + 1);
+    assert_eq!(out["report_pages"], rows.len().div_ceil(25));
+    assert_eq!(out["report_generated_times"], 1);
+    assert_eq!(out["report_columns"][0], "user");
+    assert_eq!(rows["<root>"]["password_exist"], "TRUE");
+    for upn in expected.users.keys() {
+        let row = &rows[upn.as_str()];
+        let profile = expected.login_profiles.get(upn);
+        let flag = |b: bool| if b { "TRUE" } else { "FALSE" };
+        assert_eq!(row["password_exist"], flag(profile.is_some()), "{upn}");
+        if let Some((status, _, _)) = profile {
+            assert_eq!(row["password_active"], flag(status == "Active"), "{upn}");
+        }
+        assert_eq!(
+            row["mfa_active"],
+            flag(expected.mfa_devices.contains_key(upn)),
+            "{upn}"
+        );
+        let mut keys: Vec<&Value> = out["ims_access_keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|k| k[0] == upn.as_str())
+            .collect();
+        keys.sort_by_key(|k| k[1].as_str().unwrap().to_string());
+        let exist =
+            |slot: usize| row[format!("access_key_{slot}_exist")].as_str().unwrap() == "TRUE";
+        assert_eq!((1..=2).filter(|&s| exist(s)).count(), keys.len(), "{upn}");
+    }
+    // The report's last use of each key is what GetAccessKeyLastUsed says.
+    let last_used = out["access_key_last_used"].as_object().unwrap();
+    assert_eq!(last_used.len(), expected.access_keys.len());
+    for k in out["ims_access_keys"].as_array().unwrap() {
+        let row = &rows[k[0].as_str().unwrap()];
+        let slot = (1..=2)
+            .find(|s| row[format!("access_key_{s}_last_rotated")] == k[3])
+            .unwrap_or_else(|| panic!("{k} is in the report"));
+        let reported = row[format!("access_key_{slot}_last_used")]
+            .as_str()
+            .unwrap();
+        match &last_used[k[1].as_str().unwrap()] {
+            Value::String(date) => assert_eq!(reported, date, "{k}"),
+            _ => assert_eq!(reported, "-", "{k}"),
+        }
+    }
+
     assert_eq!(out["errors"]["wrong_secret"], "SignatureDoesNotMatch");
     assert_eq!(out["errors"]["unknown_key"], "InvalidAccessKeyId.NotFound");
     assert_eq!(

@@ -11,6 +11,7 @@ const PLUGINS: &[(&str, &str)] = &[
     ("ramsync-signer-acs3", "signer-acs3"),
     ("ramsync-account", "account"),
     ("ramsync-users", "users"),
+    ("ramsync-credential-report", "credential-report"),
     ("ramsync-access-keys", "access-keys"),
     ("ramsync-mfa-and-login", "mfa-and-login"),
     ("ramsync-groups", "groups"),

@@ -3,14 +3,18 @@
 Usage: sdk_clients.py HOST:PORT ACCESS_KEY_ID ACCESS_KEY_SECRET
 
 Lists users, groups, members, roles and policies with small pages so that paging is
-exercised, each user's AccessKeys (RAM and IMS) and login profile, and the MFA devices,
-then checks that the local API refuses what the real one refuses.
+exercised, each user's AccessKeys (RAM and IMS), their last use and login profile, the MFA
+devices and the credential report (generated, polled and paged), then checks that the local API refuses what the real one refuses.
 Prints one JSON object; exits non-zero if a check fails.
 """
+import base64
+import csv
 import datetime
 import hashlib
+import io
 import json
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -155,6 +159,35 @@ def main():
         lambda m: ims_models.ListVirtualMFADevicesRequest(max_items=10, marker=m),
         lambda b: b.virtual_mfadevices.virtual_mfadevice if b.virtual_mfadevices and b.virtual_mfadevices.virtual_mfadevice else [])
     out["mfa_devices"] = sorted([d.serial_number, d.user.user_principal_name if d.user else None] for d in devices)
+
+    # The credential report: generate, poll until COMPLETED, then page it (2 rows a page).
+    states = [ims.generate_credential_report_with_options(RUNTIME).body.state]
+    deadline = time.monotonic() + 30
+    while states[-1] != "COMPLETED" and time.monotonic() < deadline:
+        time.sleep(0.2)
+        states.append(ims.generate_credential_report_with_options(RUNTIME).body.state)
+    out["report_states"] = sorted(set(states))
+    rows, token, report_pages, generated = [], None, 0, set()
+    while True:
+        body = ims.get_credential_report_with_options(
+            ims_models.GetCredentialReportRequest(max_items=25, next_token=token), RUNTIME).body
+        report_pages += 1
+        generated.add(body.generated_time)
+        reader = csv.DictReader(io.StringIO(base64.b64decode(body.content).decode()))
+        rows.extend(reader)
+        if not body.is_truncated:
+            break
+        token = body.next_token
+    out["report_pages"] = report_pages
+    out["report_generated_times"] = len(generated)
+    out["report_columns"] = list(rows[0].keys())
+    out["report"] = {r["user"]: r for r in rows}
+    out["access_key_last_used"] = {}
+    for upn, key_id, _, _ in ims_keys:
+        used = ims.get_access_key_last_used_with_options(
+            ims_models.GetAccessKeyLastUsedRequest(user_principal_name=upn, user_access_key_id=key_id),
+            RUNTIME).body.access_key_last_used
+        out["access_key_last_used"][key_id] = used.last_used_date if used else None
 
     out["account_id"] = sts.get_caller_identity_with_options(RUNTIME).body.account_id
     out["alias"] = ram.get_account_alias_with_options(RUNTIME).body.account_alias

@@ -15,6 +15,7 @@ const FILES: &[(&str, &[u8])] = embedded![
     "signer-acs3",
     "account",
     "users",
+    "credential-report",
     "access-keys",
     "mfa-and-login",
     "groups",

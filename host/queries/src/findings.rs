@@ -222,6 +222,56 @@ pub fn findings(store: &Store, account: &str) -> Result<Vec<Finding>> {
 /// Alibaba Cloud's own Config rules use.
 pub const MAX_KEY_AGE_DAYS: i64 = 90;
 
+/// Active AccessKeys not used for longer than this are reported (CIS: disable credentials
+/// unused for 90 days or more).
+pub const MAX_KEY_UNUSED_DAYS: i64 = 90;
+
+/// `access-key-unused`: an active key whose last use (`last_used_date`, or `never_used` and
+/// its creation) is more than [`MAX_KEY_UNUSED_DAYS`] before the sync. Nothing is said of a
+/// key whose last use is unknown.
+fn unused_key(
+    key: &ResourceRow,
+    user: &str,
+    synced_at: Option<time::OffsetDateTime>,
+    frozen_note: &str,
+) -> Option<Finding> {
+    let synced_at = synced_at?;
+    let date = |k: &str| key.attributes.get(k).and_then(|v| v.as_str());
+    let limit = time::Duration::days(MAX_KEY_UNUSED_DAYS);
+    let evidence = if let Some(used) = date("last_used_date") {
+        let idle = synced_at - parse_date(used)?;
+        if idle <= limit {
+            return None;
+        }
+        format!(
+            "AccessKey {} is active but was last used {} days before the sync ({used}); disable it if nothing needs it{frozen_note}",
+            key.id,
+            idle.whole_days()
+        )
+    } else if flag(key, "never_used") {
+        let created = date("create_date")?;
+        let age = synced_at - parse_date(created)?;
+        if age <= limit {
+            return None;
+        }
+        format!(
+            "AccessKey {} is active but was never used in the {} days since it was created ({created}); disable it if nothing needs it{frozen_note}",
+            key.id,
+            age.whole_days()
+        )
+    } else {
+        return None;
+    };
+    // Medium: an unused key serves no one, yet works for whoever finds it; disabling it
+    // costs nothing and removes a credential an attacker could use unnoticed.
+    Some(finding(
+        "medium",
+        "access-key-unused",
+        ("user", user),
+        evidence,
+    ))
+}
+
 fn parse_date(s: &str) -> Option<time::OffsetDateTime> {
     time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
 }
@@ -304,6 +354,11 @@ fn credential_findings(
                         frozen_note("the key")
                     ),
                 ));
+            }
+        }
+        for key in keys.iter() {
+            if let Some(finding) = unused_key(key, name, synced_at, &frozen_note("the key")) {
+                out.push(finding);
             }
         }
         if keys.len() > 1 {

@@ -278,24 +278,29 @@ async fn sync_run<T: TypeSyncer, S: SyncStore>(
     })
 }
 
-/// The syncers whose listings syncer `i` waits for: before its own listing, those listing
-/// its parent type (a nested type) or its own type (an enriching plugin); before its
-/// entitlements and grants, every syncer listing a top-level type, since a grant names its
-/// principal, matched by name among the listed resources, and what it matches must not
-/// depend on which listing happened to end first.
+/// The syncers whose listings syncer `i` waits for.
+///
+/// Before its own listing: every syncer listing or enriching its parent type (a nested
+/// type), so that it is given its parents with all their attributes; or the one listing its
+/// own type (an enriching plugin). Before its entitlements and grants: every syncer listing
+/// a top-level type, since a grant names its principal, matched by name among the listed
+/// resources, and what it matches must not depend on which listing happened to end first;
+/// and every other syncer enriching its own type, whose attributes it may read.
 fn waits(syncers: &[impl TypeSyncer], i: usize) -> (Vec<usize>, Vec<usize>) {
     let info = syncers[i].info();
     let list_after = (0..i)
         .filter(|&j| {
             let other = syncers[j].info();
-            Some(&other.id) == info.parent_type.as_ref() && !other.enriches
-                || info.enriches && other.id == info.id
+            Some(&other.id) == info.parent_type.as_ref()
+                || info.enriches && other.id == info.id && !other.enriches
         })
         .collect();
     let access_after = (0..syncers.len())
         .filter(|&j| {
             let other = syncers[j].info();
-            j != i && other.parent_type.is_none() && !other.enriches
+            j != i
+                && (other.parent_type.is_none() && !other.enriches
+                    || other.enriches && other.id == info.id)
         })
         .collect();
     (list_after, access_after)

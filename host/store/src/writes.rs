@@ -170,15 +170,24 @@ impl Store {
     ) -> Result<()> {
         let tx = self.conn.transaction()?;
         if enriches {
-            let mut stmt = tx.prepare_cached(
+            // By id; an empty id asks for the resource of that name, as a grant's principal does.
+            let mut by_id = tx.prepare_cached(
                 "UPDATE resources SET attributes = json_patch(attributes, ?4)
                  WHERE sync_id = ?1 AND resource_type = ?2 AND id = ?3",
             )?;
+            let mut by_name = tx.prepare_cached(
+                "UPDATE resources SET attributes = json_patch(attributes, ?4)
+                 WHERE sync_id = ?1 AND resource_type = ?2 AND name = ?3",
+            )?;
             for r in resources {
+                let (stmt, key) = match r.ref_.id.is_empty() {
+                    false => (&mut by_id, &r.ref_.id),
+                    true => (&mut by_name, &r.name),
+                };
                 stmt.execute(params![
                     sync_id,
                     r.ref_.resource_type,
-                    r.ref_.id,
+                    key,
                     attributes_json(&r.attributes)
                 ])?;
             }

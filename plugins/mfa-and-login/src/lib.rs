@@ -12,6 +12,11 @@
 //!   (`EntityNotExist.User.LoginProfile`, which is how the API says "no console logon").
 //! - `password_reset_required`, `mfa_bind_required`: from the login profile, when there is one.
 //! - `mfa_enabled` = `false` for a user that got no `mfa_enabled` from the device list.
+//!
+//! A user the credential report lists without a login profile (`login_profile` = `false`,
+//! from the `credential-report` syncer) costs no GetLoginProfile call. The report does not
+//! carry `password_reset_required` or `mfa_bind_required`, so users with a login profile
+//! are still asked about.
 
 use ramsync_guest::{
     EntitlementPage, Error, GrantPage, Product, Resource, ResourcePage, Rpc, TypeInfo, attribute,
@@ -100,7 +105,18 @@ impl ramsync_guest::Syncer for MfaAndLogin {
         let rpc = Rpc::new(Product::IMS)?;
         let mut attributes: Vec<(String, String)> = Vec::new();
         let flag = |k: &str, v: bool| (k.to_string(), v.to_string());
-        match rpc.call("GetLoginProfile", &[("UserPrincipalName", &resource.name)]) {
+        // The credential report already said this user has no login profile.
+        let no_profile = attribute(&resource, "login_profile") == Some("false");
+        let profile = match no_profile {
+            true => Err(Error::NotFound(ramsync_guest::ApiError {
+                action: "GetLoginProfile".into(),
+                code: NO_LOGIN_PROFILE.into(),
+                message: String::new(),
+                request_id: String::new(),
+            })),
+            false => rpc.call("GetLoginProfile", &[("UserPrincipalName", &resource.name)]),
+        };
+        match profile {
             Ok(body) => {
                 let profile = body.root().object("LoginProfile")?;
                 let enabled = !profile
