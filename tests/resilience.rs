@@ -396,6 +396,56 @@ fn connections_are_kept_alive_and_never_outnumber_the_calls_in_flight() {
     );
 }
 
+/// One throttled call with `x-acs-retry-after` holds every call of the account to that
+/// product for that long, not just the throttled one (that other products go on is
+/// `a_retry_after_holds_every_request_to_its_product_only` in the engine); then the sync
+/// completes with the same result.
+#[test]
+fn a_retry_after_pauses_the_whole_product() {
+    let retry_after = Duration::from_millis(1500);
+    let tenant = "users=2000,groups=20,roles=10,policies=20";
+    let mut options = MockOptions::with_tenant(Tenant::synthetic(tenant).unwrap());
+    options.latency = Duration::from_millis(5);
+    options.throttle_retry_after = retry_after;
+    options.log_calls = true;
+    // The first GetLoginProfile, with 1,600 more to come.
+    options
+        .faults
+        .push(Fault::new("GetLoginProfile", FaultKind::Throttle, Some(1)));
+    let mut calm = MockOptions::with_tenant(Tenant::synthetic(tenant).unwrap());
+    calm.latency = Duration::from_millis(5);
+    let (mock, calm) = (Mock::start(options), Mock::start(calm));
+    let dir = tempfile::tempdir().unwrap();
+    let (db, calm_db) = (dir.path().join("p.db"), dir.path().join("c.db"));
+    let (db, calm_db) = (db.to_str().unwrap(), calm_db.to_str().unwrap());
+    sync_unpaced(&mock, db);
+    sync_unpaced(&calm, calm_db);
+    assert_eq!(snapshot(db, "default"), snapshot(calm_db, "default"));
+
+    let log = mock.server().call_log();
+    let first = log
+        .iter()
+        .find(|(_, c)| c == "ims:GetLoginProfile")
+        .expect("a throttled GetLoginProfile")
+        .0;
+    // Calls already on their way when the throttle was answered may still arrive; after
+    // that, no IMS call until the retry-after has passed.
+    let window = |product: &str| {
+        log.iter()
+            .filter(|(t, c)| {
+                c.starts_with(product)
+                    && *t > first + Duration::from_millis(200)
+                    && *t < first + retry_after
+            })
+            .count()
+    };
+    assert_eq!(window("ims:"), 0, "IMS calls during the pause");
+    assert!(
+        log.iter()
+            .any(|(t, c)| c.starts_with("ims:") && *t > first + retry_after)
+    );
+}
+
 #[test]
 fn the_request_rate_is_limited_per_product() {
     let mock = Mock::sample();

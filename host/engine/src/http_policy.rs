@@ -26,11 +26,18 @@ pub const MAX_RESPONSE_BYTES: usize = 16 << 20;
 
 /// The default request rate per account and product when none is configured.
 pub const DEFAULT_QPS: u32 = 50;
+/// The longest an `x-acs-retry-after` may hold a product's requests.
+pub const MAX_PAUSE: Duration = Duration::from_secs(60);
 
 /// One account's request rates, one limiter per product; a request waits for its turn.
+/// When the API answers with `x-acs-retry-after`, every request of that account to that
+/// product waits that long, not only the one that was throttled: Alibaba Cloud limits the
+/// rate per account and API, so the other calls in flight would only be throttled too, each
+/// spending one of its attempts.
 pub struct RateLimits {
     qps: Option<u32>,
     by_product: BTreeMap<&'static str, governor::DefaultDirectRateLimiter>,
+    paused_until: std::sync::Mutex<BTreeMap<String, tokio::time::Instant>>,
 }
 
 impl RateLimits {
@@ -48,7 +55,11 @@ impl RateLimits {
                 })
                 .collect(),
         };
-        RateLimits { qps, by_product }
+        RateLimits {
+            qps,
+            by_product,
+            paused_until: Default::default(),
+        }
     }
 
     /// No rate limit.
@@ -61,11 +72,34 @@ impl RateLimits {
         self.qps
     }
 
-    /// Waits until `product` may send another request.
+    /// Waits until `product` may send another request: past any pause the API asked for,
+    /// then for a turn under the rate.
     pub async fn wait(&self, product: &str) {
+        loop {
+            let until = self.lock_pauses().get(product).copied();
+            match until {
+                Some(until) if until > tokio::time::Instant::now() => {
+                    tokio::time::sleep_until(until).await;
+                }
+                _ => break,
+            }
+        }
         if let Some(limiter) = self.by_product.get(product) {
             limiter.until_ready().await;
         }
+    }
+
+    /// Holds every request to `product` for `retry_after` from now (a longer pause already
+    /// asked for stands). At most a minute, whatever a response says.
+    pub fn pause(&self, product: &str, retry_after: Duration) {
+        let until = tokio::time::Instant::now() + retry_after.min(MAX_PAUSE);
+        let mut pauses = self.lock_pauses();
+        let entry = pauses.entry(product.to_string()).or_insert(until);
+        *entry = (*entry).max(until);
+    }
+
+    fn lock_pauses(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, tokio::time::Instant>> {
+        self.paused_until.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -372,6 +406,14 @@ impl WasiHttpHooks for HttpPolicy {
             activity.paced(&rates, &product).await;
             // A kept-alive connection to the endpoint, or a new one (connections.rs).
             let response = crate::connections::send(request, options).await?;
+            let retry_after = response
+                .headers()
+                .get("x-acs-retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok());
+            if let Some(ms) = retry_after {
+                rates.pause(&product, Duration::from_millis(ms));
+            }
             // A body past the cap ends in an error instead of filling the plugin's memory.
             let capped = |body| {
                 http_body_util::Limited::new(body, MAX_RESPONSE_BYTES)
@@ -394,6 +436,23 @@ impl WasiHttpHooks for HttpPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_retry_after_holds_every_request_to_its_product_only() {
+        let rates = RateLimits::unlimited();
+        rates.pause("ims", Duration::from_millis(800));
+        // A shorter pause asked for later does not shorten it.
+        rates.pause("ims", Duration::from_millis(100));
+        let started = tokio::time::Instant::now();
+        rates.wait("ram").await;
+        assert_eq!(started.elapsed(), Duration::ZERO);
+        rates.wait("ims").await;
+        assert_eq!(started.elapsed(), Duration::from_millis(800));
+        rates.pause("ims", Duration::from_secs(3600));
+        let resumed = tokio::time::Instant::now();
+        rates.wait("ims").await;
+        assert_eq!(resumed.elapsed(), MAX_PAUSE);
+    }
 
     #[test]
     fn timeouts_are_clamped() {

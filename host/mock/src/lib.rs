@@ -179,6 +179,10 @@ pub struct MockOptions {
     pub sts_lifetime: Option<std::time::Duration>,
     /// How long the credential report takes to generate, as the real one takes a while.
     pub report_generation: std::time::Duration,
+    /// The `x-acs-retry-after` a `throttle` fault answers with.
+    pub throttle_retry_after: std::time::Duration,
+    /// Keep when each call arrived (see [`MockServer::call_log`]).
+    pub log_calls: bool,
 }
 
 /// What the credential report takes to generate when nothing else is asked.
@@ -203,6 +207,8 @@ impl MockOptions {
             latency: std::time::Duration::ZERO,
             sts_lifetime: None,
             report_generation: REPORT_GENERATION,
+            throttle_retry_after: std::time::Duration::from_millis(50),
+            log_calls: false,
         }
     }
 }
@@ -214,6 +220,8 @@ struct MockState {
     latency: std::time::Duration,
     sts_lifetime: Option<std::time::Duration>,
     reports: report::Reports,
+    throttle_retry_after: std::time::Duration,
+    call_log: Option<Mutex<Vec<(std::time::Instant, String)>>>,
     nonces: verify::NonceCache,
     calls: Mutex<BTreeMap<String, u64>>,
     connections: AtomicU64,
@@ -241,6 +249,8 @@ impl MockServer {
             latency: options.latency,
             sts_lifetime: options.sts_lifetime,
             reports: report::Reports::new(options.report_generation),
+            throttle_retry_after: options.throttle_retry_after,
+            call_log: options.log_calls.then(Default::default),
             nonces: Default::default(),
             calls: Default::default(),
             connections: AtomicU64::new(0),
@@ -284,6 +294,16 @@ impl MockServer {
     /// Calls served per `product:Action`, counting only requests whose signature was valid.
     pub fn calls(&self) -> BTreeMap<String, u64> {
         self.state.calls.lock().unwrap().clone()
+    }
+
+    /// When each call with a valid signature arrived, as `product:Action`, in arrival order;
+    /// empty unless `log_calls` was set.
+    pub fn call_log(&self) -> Vec<(std::time::Instant, String)> {
+        self.state
+            .call_log
+            .as_ref()
+            .map(|log| log.lock().unwrap().clone())
+            .unwrap_or_default()
     }
 
     /// TCP connections accepted since the start.
@@ -442,12 +462,13 @@ async fn answer(
         .header("x-acs-action")
         .unwrap_or_default()
         .to_string();
-    *state
-        .calls
-        .lock()
-        .unwrap()
-        .entry(format!("{}:{action}", product_of(&version)))
-        .or_default() += 1;
+    let call = format!("{}:{action}", product_of(&version));
+    if let Some(log) = &state.call_log {
+        log.lock()
+            .unwrap()
+            .push((std::time::Instant::now(), call.clone()));
+    }
+    *state.calls.lock().unwrap().entry(call).or_default() += 1;
     tracing::debug!(%action, %version, "local API call");
     let tenant = state.tenant.read().unwrap_or_else(|e| e.into_inner());
     let fault = state
@@ -462,7 +483,7 @@ async fn answer(
                 "Throttling.User",
                 "Request was denied due to user flow control.",
             );
-            f.retry_after_ms = Some(50);
+            f.retry_after_ms = Some(state.throttle_retry_after.as_millis() as u64);
             return Err(f);
         }
         Some(FaultKind::ServerError) => {
