@@ -303,14 +303,7 @@ fn keys_mfa_and_logon(mock: &Mock, with_report: bool) {
     let synced = last_sync_started(db);
     let expected = expected_sample();
     assert!(expected.access_keys.len() > 20 && expected.unbound_mfa_devices.len() == 2);
-    let fixture: Value = serde_json::from_str(include_str!("fixtures/sample-tenant.json")).unwrap();
-    let last_used: BTreeMap<String, String> = fixture["users"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|u| u["access_keys"].as_array().cloned().unwrap_or_default())
-        .filter_map(|k| Some((k["id"].as_str()?.into(), k["last_used"].as_str()?.into())))
-        .collect();
+    let last_used = &expected.key_last_used;
 
     let users = json_lines(&ramsync(
         &["resources", "--db", db, "--type", "user", "--json"],
@@ -731,19 +724,7 @@ fn paging_walks_every_page_with_no_wasted_calls() {
     };
     // The report lists each key's last use by its creation time; a key that shares that
     // time with another of its user's is asked about on its own.
-    let ambiguous = count(&|u| {
-        u.access_keys
-            .iter()
-            .filter(|k| k.status == "Active")
-            .filter(|k| {
-                u.access_keys
-                    .iter()
-                    .filter(|o| o.create_date == k.create_date)
-                    .count()
-                    > 1
-            })
-            .count()
-    });
+    let ambiguous = count(&|u| u.active_keys_sharing_a_creation_time());
     assert!(ambiguous > 0);
     let expected: BTreeMap<String, u64> = [
         ("ims:ListUsers", 3),

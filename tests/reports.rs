@@ -5,7 +5,7 @@ mod common;
 use common::*;
 use ramsync::mock::{MockOptions, Tenant};
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 const OWN: &str = "5284719302648173";
 
@@ -275,14 +275,7 @@ fn credential_findings_are_exact(db: &str, findings: &[Value]) {
             want.insert(row("high", "console-without-mfa", upn, evidence));
         }
     }
-    let fixture: Value = serde_json::from_str(include_str!("fixtures/sample-tenant.json")).unwrap();
-    let last_used: BTreeMap<String, String> = fixture["users"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|u| u["access_keys"].as_array().cloned().unwrap_or_default())
-        .filter_map(|k| Some((k["id"].as_str()?.into(), k["last_used"].as_str()?.into())))
-        .collect();
+    let last_used = &expected.key_last_used;
     let mut old_keys = 0;
     for (upn, keys) in expected.active_keys() {
         let note = |what: &str| match frozen(&upn) {

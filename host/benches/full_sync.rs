@@ -43,19 +43,7 @@ fn minimum_calls(t: &Tenant) -> u64 {
         2 + pages(t.users.len() + 1, 1000)
             + count(&|u| usize::from(!u.access_keys.is_empty()))
             + count(&|u| usize::from(u.console.is_some()))
-            + count(&|u| {
-                u.access_keys
-                    .iter()
-                    .filter(|k| k.status == "Active")
-                    .filter(|k| {
-                        u.access_keys
-                            .iter()
-                            .filter(|o| o.create_date == k.create_date)
-                            .count()
-                            > 1
-                    })
-                    .count()
-            })
+            + count(&|u| u.active_keys_sharing_a_creation_time())
     } else {
         1 + 2 * t.users.len() as u64
             + count(&|u| {

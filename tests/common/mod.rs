@@ -154,6 +154,9 @@ pub struct Expected {
     pub attachments: BTreeSet<(String, String, String)>,
     /// AccessKey id -> (UserPrincipalName, `Active` or `Inactive`, a date or `recent`)
     pub access_keys: BTreeMap<String, (String, String, String)>,
+    /// AccessKey id -> its `last_used` as the fixture has it (a date or `never`); a key
+    /// without one was used a day before the local API started.
+    pub key_last_used: BTreeMap<String, String>,
     /// UserPrincipalName -> its login profile (status, password_reset_required,
     /// mfa_bind_required); users without one cannot log on to the console.
     pub login_profiles: BTreeMap<String, (String, bool, bool)>,
@@ -198,6 +201,7 @@ pub fn expected_sample() -> Expected {
     let mut users = BTreeMap::new();
     let mut members = BTreeSet::new();
     let mut access_keys = BTreeMap::new();
+    let mut key_last_used = BTreeMap::new();
     let mut login_profiles = BTreeMap::new();
     let mut mfa_devices = BTreeMap::new();
     let mut attachments = BTreeSet::new();
@@ -230,6 +234,9 @@ pub fn expected_sample() -> Expected {
             .flatten()
         {
             let key_status = k.get("status").and_then(Value::as_str).unwrap_or("Active");
+            if let Some(used) = k.get("last_used").and_then(Value::as_str) {
+                key_last_used.insert(k["id"].as_str().unwrap().to_string(), used.to_string());
+            }
             let previous = access_keys.insert(
                 k["id"].as_str().unwrap().to_string(),
                 (
@@ -297,6 +304,7 @@ pub fn expected_sample() -> Expected {
         members,
         attachments,
         access_keys,
+        key_last_used,
         login_profiles,
         mfa_devices,
         unbound_mfa_devices: t

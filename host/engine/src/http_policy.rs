@@ -262,11 +262,7 @@ pub async fn host_post(
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let status = response.status().as_u16();
-    let retry_after_ms = response
-        .headers()
-        .get("x-acs-retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse().ok());
+    let retry_after_ms = retry_after_ms(response.headers());
     let body = http_body_util::Limited::new(response.into_body(), 1 << 20)
         .collect()
         .await
@@ -278,6 +274,17 @@ pub async fn host_post(
         retry_after_ms,
         body,
     })
+}
+
+/// The API's `x-acs-retry-after`, in milliseconds.
+fn retry_after_ms(headers: &http::HeaderMap) -> Option<u64> {
+    headers
+        .get("x-acs-retry-after")?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// The request with its body read, if the body is the one whose digest was signed (RPC
@@ -406,12 +413,7 @@ impl WasiHttpHooks for HttpPolicy {
             activity.paced(&rates, &product).await;
             // A kept-alive connection to the endpoint, or a new one (connections.rs).
             let response = crate::connections::send(request, options).await?;
-            let retry_after = response
-                .headers()
-                .get("x-acs-retry-after")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok());
-            if let Some(ms) = retry_after {
+            if let Some(ms) = retry_after_ms(response.headers()) {
                 rates.pause(&product, Duration::from_millis(ms));
             }
             // A body past the cap ends in an error instead of filling the plugin's memory.

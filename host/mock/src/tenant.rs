@@ -217,6 +217,23 @@ pub struct User {
     pub mfa_device: Option<MfaDevice>,
 }
 
+impl User {
+    /// Active keys that share their creation time with another key of this user: the
+    /// credential report lists keys by creation time, so these are asked about one by one.
+    pub fn active_keys_sharing_a_creation_time(&self) -> usize {
+        let keys = &self.access_keys;
+        keys.iter()
+            .filter(|k| k.status == "Active")
+            .filter(|k| {
+                keys.iter()
+                    .filter(|o| o.create_date == k.create_date)
+                    .count()
+                    > 1
+            })
+            .count()
+    }
+}
+
 /// An AccessKey of a user, as ListAccessKeys shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccessKey {
@@ -372,29 +389,28 @@ pub(crate) fn format_date(d: time::OffsetDateTime) -> String {
     .unwrap_or_default()
 }
 
-/// What a key `created: "recent"` is served with: ten days before this process first
-/// needed it. One value per process, so every tenant a test builds agrees, and a key made
-/// recent stays well inside 90 days while the process runs.
-pub(crate) fn recent_date() -> &'static str {
-    static RECENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    RECENT.get_or_init(|| {
-        let now = time::OffsetDateTime::now_utc()
-            .replace_nanosecond(0)
-            .unwrap_or_else(|_| time::OffsetDateTime::now_utc());
-        format_date(now - time::Duration::days(10))
+/// When this process first needed a relative date, to the second. One value per process,
+/// so every tenant a test builds agrees on what `recent` means.
+fn process_start() -> time::OffsetDateTime {
+    static START: std::sync::OnceLock<time::OffsetDateTime> = std::sync::OnceLock::new();
+    *START.get_or_init(|| {
+        let now = time::OffsetDateTime::now_utc();
+        now.replace_nanosecond(0).unwrap_or(now)
     })
 }
 
-/// What a key `last_used: "recent"` (or not given) is served with: a day before this
-/// process first needed it.
-pub(crate) fn recently_used_date() -> &'static str {
+/// What a key `created: "recent"` is served with: ten days before this process first
+/// needed it, so that a key made recent stays well inside 90 days while the process runs.
+pub(crate) fn recent_date() -> &'static str {
     static RECENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    RECENT.get_or_init(|| {
-        let now = time::OffsetDateTime::now_utc()
-            .replace_nanosecond(0)
-            .unwrap_or_else(|_| time::OffsetDateTime::now_utc());
-        format_date(now - time::Duration::days(1))
-    })
+    RECENT.get_or_init(|| format_date(process_start() - time::Duration::days(10)))
+}
+
+/// What a key `last_used: "recent"` (or not given) is served with: a day before this
+/// process first needed a relative date.
+pub(crate) fn recently_used_date() -> &'static str {
+    static USED: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    USED.get_or_init(|| format_date(process_start() - time::Duration::days(1)))
 }
 
 fn is_date(s: &str) -> bool {

@@ -235,32 +235,25 @@ fn unused_key(
     synced_at: Option<time::OffsetDateTime>,
     frozen_note: &str,
 ) -> Option<Finding> {
-    let synced_at = synced_at?;
     let date = |k: &str| key.attributes.get(k).and_then(|v| v.as_str());
-    let limit = time::Duration::days(MAX_KEY_UNUSED_DAYS);
-    let evidence = if let Some(used) = date("last_used_date") {
-        let idle = synced_at - parse_date(used)?;
-        if idle <= limit {
-            return None;
-        }
-        format!(
-            "AccessKey {} is active but was last used {} days before the sync ({used}); disable it if nothing needs it{frozen_note}",
-            key.id,
-            idle.whole_days()
-        )
-    } else if flag(key, "never_used") {
-        let created = date("create_date")?;
-        let age = synced_at - parse_date(created)?;
-        if age <= limit {
-            return None;
-        }
-        format!(
-            "AccessKey {} is active but was never used in the {} days since it was created ({created}); disable it if nothing needs it{frozen_note}",
-            key.id,
-            age.whole_days()
-        )
-    } else {
+    // Idle since the last use, or since the creation of a key never used.
+    let (since, used) = match date("last_used_date") {
+        Some(used) => (used, true),
+        None if flag(key, "never_used") => (date("create_date")?, false),
+        None => return None,
+    };
+    let idle = synced_at? - parse_date(since)?;
+    if idle <= time::Duration::days(MAX_KEY_UNUSED_DAYS) {
         return None;
+    }
+    let (id, days) = (&key.id, idle.whole_days());
+    let evidence = match used {
+        true => format!(
+            "AccessKey {id} is active but was last used {days} days before the sync ({since}); disable it if nothing needs it{frozen_note}"
+        ),
+        false => format!(
+            "AccessKey {id} is active but was never used in the {days} days since it was created ({since}); disable it if nothing needs it{frozen_note}"
+        ),
     };
     // Medium: an unused key serves no one, yet works for whoever finds it; disabling it
     // costs nothing and removes a credential an attacker could use unnoticed.
@@ -333,6 +326,7 @@ fn credential_findings(
             false => String::new(),
         };
         for key in keys.iter() {
+            out.extend(unused_key(key, name, synced_at, &frozen_note("the key")));
             let created = key.attributes.get("create_date").and_then(|v| v.as_str());
             let (Some(created), Some(synced_at)) = (created, synced_at) else {
                 continue;
@@ -354,11 +348,6 @@ fn credential_findings(
                         frozen_note("the key")
                     ),
                 ));
-            }
-        }
-        for key in keys.iter() {
-            if let Some(finding) = unused_key(key, name, synced_at, &frozen_note("the key")) {
-                out.push(finding);
             }
         }
         if keys.len() > 1 {

@@ -105,19 +105,13 @@ impl ramsync_guest::Syncer for MfaAndLogin {
         let rpc = Rpc::new(Product::IMS)?;
         let mut attributes: Vec<(String, String)> = Vec::new();
         let flag = |k: &str, v: bool| (k.to_string(), v.to_string());
-        // The credential report already said this user has no login profile.
-        let no_profile = attribute(&resource, "login_profile") == Some("false");
-        let profile = match no_profile {
-            true => Err(Error::NotFound(ramsync_guest::ApiError {
-                action: "GetLoginProfile".into(),
-                code: NO_LOGIN_PROFILE.into(),
-                message: String::new(),
-                request_id: String::new(),
-            })),
-            false => rpc.call("GetLoginProfile", &[("UserPrincipalName", &resource.name)]),
+        // None when the credential report already said the user has no login profile.
+        let asked = match attribute(&resource, "login_profile") {
+            Some("false") => None,
+            _ => Some(rpc.call("GetLoginProfile", &[("UserPrincipalName", &resource.name)])),
         };
-        match profile {
-            Ok(body) => {
+        match asked {
+            Some(Ok(body)) => {
                 let profile = body.root().object("LoginProfile")?;
                 let enabled = !profile
                     .opt_str("Status")?
@@ -134,10 +128,11 @@ impl ramsync_guest::Syncer for MfaAndLogin {
             }
             // No login profile: the user cannot log on to the console. A bare 404 without
             // a code means the same; any other missing entity is a real error.
-            Err(Error::NotFound(e)) if e.code == NO_LOGIN_PROFILE || e.code.is_empty() => {
+            None => attributes.push(flag("console_access", false)),
+            Some(Err(Error::NotFound(e))) if e.code == NO_LOGIN_PROFILE || e.code.is_empty() => {
                 attributes.push(flag("console_access", false));
             }
-            Err(e) => return Err(e),
+            Some(Err(e)) => return Err(e),
         }
         if attribute(&resource, "mfa_enabled").is_none() {
             attributes.push(flag("mfa_enabled", false));
