@@ -138,7 +138,7 @@ fn start(runtime: &tokio::runtime::Runtime, tenant: Tenant, latency_ms: u64) -> 
 
 /// The figures the README reports, each measured once by the real binary.
 /// Whether a part of the figures runs: all of them unless `RAMSYNC_BENCH_FIGURES` names
-/// some (`large`, `paced`, `startup`, comma-separated; `none` for criterion alone).
+/// some (`large`, `large20`, `paced`, `startup`, comma-separated; `none` for criterion alone).
 fn wanted(part: &str) -> bool {
     match std::env::var("RAMSYNC_BENCH_FIGURES") {
         Err(_) => true,
@@ -149,6 +149,9 @@ fn wanted(part: &str) -> bool {
 fn figures(runtime: &tokio::runtime::Runtime, dir: &Path) {
     if wanted("large") {
         large(runtime, dir);
+    }
+    if wanted("large20") {
+        large_distant(runtime, dir);
     }
     if wanted("paced") {
         paced(runtime, dir);
@@ -167,8 +170,9 @@ fn large(runtime: &tokio::runtime::Runtime, dir: &Path) {
     println!("full sync of {LARGE} by the ramsync binary (--qps 0):");
     println!("  {summary}");
     println!(
-        "  wall {:.2} s, API calls {calls} (minimum {minimum})",
-        took.as_secs_f64()
+        "  wall {:.2} s, API calls {calls} (minimum {minimum}), peak RSS of the whole process {} MiB",
+        took.as_secs_f64(),
+        largest_child_rss_mib()
     );
     for workers in [1, 8] {
         let (seconds, sdk_calls) = sdk_sync(&server, workers);
@@ -177,6 +181,41 @@ fn large(runtime: &tokio::runtime::Runtime, dir: &Path) {
             seconds / took.as_secs_f64()
         );
     }
+}
+
+/// The large tenant 20 ms away: ramsync at its default and at a higher concurrency,
+/// against the SDK on 8 threads.
+fn large_distant(runtime: &tokio::runtime::Runtime, dir: &Path) {
+    let server = start(runtime, Tenant::synthetic(LARGE).unwrap(), 20);
+    let mut ours = Vec::new();
+    for concurrency in ["8", "64"] {
+        let (took, _, calls) =
+            sync_once(&server, dir, &["--qps", "0", "--concurrency", concurrency]);
+        println!(
+            "{LARGE} at 20 ms latency, ramsync --qps 0 --concurrency {concurrency}: {:.2} s for {calls} calls",
+            took.as_secs_f64()
+        );
+        ours.push((concurrency, took.as_secs_f64()));
+    }
+    let (seconds, sdk_calls) = sdk_sync(&server, 8);
+    println!(
+        "  official Python SDK at 20 ms latency, 8 threads: {seconds:.2} s for {sdk_calls} calls"
+    );
+    for (concurrency, took) in ours {
+        println!(
+            "  ramsync --concurrency {concurrency} is {:.2}x its speed",
+            seconds / took
+        );
+    }
+}
+
+/// The largest peak resident memory of a child process that has ended, which the first
+/// figure's ramsync is: the whole run, not only up to its summary line.
+fn largest_child_rss_mib() -> u64 {
+    // SAFETY: getrusage only writes the struct it is given.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
+    (usage.ru_maxrss as u64).div_ceil(1024)
 }
 
 /// A distant endpoint: 50 ms a call, paced to a QPS limit, against calls / QPS.

@@ -119,13 +119,15 @@ pub trait SyncStore {
         resources: &[Resource],
         next_token: Option<&str>,
     ) -> anyhow::Result<()>;
-    /// The resources of a type; with `pending_for`, those that plugin has not yet stored
-    /// the access of.
+    /// Up to `limit` resources of a type whose id sorts after `after`, by id; with
+    /// `pending_for`, those that plugin has not yet stored the access of.
     fn plugin_resources(
         &self,
         sync_id: i64,
         resource_type: &str,
         pending_for: Option<&str>,
+        after: &str,
+        limit: usize,
     ) -> anyhow::Result<Vec<Resource>>;
     /// Stores a resource's entitlements, grants and attributes, together.
     fn put_access(
@@ -211,8 +213,10 @@ impl SyncStore for Store {
         sync_id: i64,
         resource_type: &str,
         pending_for: Option<&str>,
+        after: &str,
+        limit: usize,
     ) -> anyhow::Result<Vec<Resource>> {
-        Store::plugin_resources(self, sync_id, resource_type, pending_for)
+        Store::plugin_resources(self, sync_id, resource_type, pending_for, after, limit)
     }
     fn put_access(
         &mut self,

@@ -402,34 +402,26 @@ async fn list_type<S: SyncStore>(
     progress: &Progress,
 ) -> Result<(), Stop> {
     let info = syncer.info();
-    let parents: Vec<Option<Resource>> = match &info.parent_type {
-        None => vec![None],
-        Some(parent_type) => shared
-            .store()
-            .plugin_resources(sync_id, parent_type, None)
-            .map_err(internal)?
-            .into_iter()
-            .map(Some)
-            .collect(),
-    };
     let what = format!("listing {} resources", info.id);
-    let mut todo = Vec::new();
-    {
-        let store = shared.store();
-        for parent in parents {
-            let parent_id = parent.as_ref().map_or("", |p| p.ref_.id.as_str());
-            match store
-                .list_progress(sync_id, syncer.name(), parent_id)
-                .map_err(internal)?
-            {
-                ListProgress::Done => {}
-                ListProgress::At(token) => todo.push((parent, Some(token))),
-                ListProgress::NotStarted => todo.push((parent, None)),
-            }
+    if let Some(parent_type) = &info.parent_type {
+        // The parents in chunks, so that a large type is never all in memory at once.
+        let mut after = String::new();
+        loop {
+            let parents = shared
+                .store()
+                .plugin_resources(sync_id, parent_type, None, &after, CHUNK)
+                .map_err(internal)?;
+            let Some(last) = parents.last() else {
+                return Ok(());
+            };
+            after = last.ref_.id.clone();
+            let todo = unfinished(shared, sync_id, syncer.name(), parents)?;
+            list_nested(syncer, ctx, shared, sync_id, options, progress, todo, &what).await?;
         }
     }
-    if info.parent_type.is_none() {
+    {
         // One listing: each page is stored, with where it continues, as it arrives.
+        let todo = unfinished(shared, sync_id, syncer.name(), vec![None])?;
         for (_, mut token) in todo {
             let mut pager = Pager::new(options, token.as_deref());
             loop {
@@ -467,36 +459,89 @@ async fn list_type<S: SyncStore>(
             }
         }
         Ok(())
-    } else {
-        // One listing per parent (usually a single page), run concurrently; each parent's
-        // resources are stored together when its listing ends, which is its checkpoint.
-        let what = &what;
-        let per_parent = todo
-            .into_iter()
-            .filter_map(|(parent, token)| parent.map(|p| (p, token)));
-        each_concurrently(
-            per_parent,
-            options,
-            &shared.permits,
-            |(parent, token)| list_all(syncer, ctx, options, parent, token, what),
-            |(parent, items)| {
-                shared
-                    .store()
-                    .put_resource_page(
-                        sync_id,
-                        syncer.name(),
-                        info.enriches,
-                        &parent.ref_.id,
-                        &items,
-                        None,
-                    )
-                    .map_err(internal)?;
-                progress.add_page(items.len(), 0, ctx.http_calls.load(Ordering::Relaxed));
-                Ok(())
-            },
-        )
-        .await
     }
+}
+
+/// Resources read from the store at a time, for a nested type's parents and for the
+/// entitlements and grants phase.
+const CHUNK: usize = 2000;
+
+/// Of these listings (per parent, or the one of a top-level type), those not done yet in
+/// this run, each with the page token it continues from.
+fn unfinished<S: SyncStore, P: Parent>(
+    shared: &Shared<'_, S>,
+    sync_id: i64,
+    plugin: &str,
+    parents: Vec<P>,
+) -> Result<Vec<(P, Option<String>)>, Stop> {
+    let store = shared.store();
+    let mut todo = Vec::new();
+    for parent in parents {
+        match store
+            .list_progress(sync_id, plugin, parent.id())
+            .map_err(internal)?
+        {
+            ListProgress::Done => {}
+            ListProgress::At(token) => todo.push((parent, Some(token))),
+            ListProgress::NotStarted => todo.push((parent, None)),
+        }
+    }
+    Ok(todo)
+}
+
+/// What a listing is per: a parent resource, or nothing for a top-level type.
+trait Parent {
+    fn id(&self) -> &str;
+}
+
+impl Parent for Resource {
+    fn id(&self) -> &str {
+        &self.ref_.id
+    }
+}
+
+impl Parent for Option<Resource> {
+    fn id(&self) -> &str {
+        self.as_ref().map_or("", |p| p.ref_.id.as_str())
+    }
+}
+
+/// One listing per parent (usually a single page), run concurrently; each parent's
+/// resources are stored together when its listing ends, which is its checkpoint.
+#[allow(clippy::too_many_arguments)]
+async fn list_nested<S: SyncStore>(
+    syncer: &impl TypeSyncer,
+    ctx: &CallContext,
+    shared: &Shared<'_, S>,
+    sync_id: i64,
+    options: &SyncOptions,
+    progress: &Progress,
+    todo: Vec<(Resource, Option<String>)>,
+    what: &str,
+) -> Result<(), Stop> {
+    let info = syncer.info();
+    each_concurrently(
+        todo,
+        options,
+        &shared.permits,
+        |(parent, token)| list_all(syncer, ctx, options, parent, token, what),
+        |(parent, items)| {
+            shared
+                .store()
+                .put_resource_page(
+                    sync_id,
+                    syncer.name(),
+                    info.enriches,
+                    &parent.ref_.id,
+                    &items,
+                    None,
+                )
+                .map_err(internal)?;
+            progress.add_page(items.len(), 0, ctx.http_calls.load(Ordering::Relaxed));
+            Ok(())
+        },
+    )
+    .await
 }
 
 /// The entitlements and grants of each of a syncer's resources not yet done in this run.
@@ -509,33 +554,41 @@ async fn access_phase<S: SyncStore>(
     progress: &Progress,
 ) -> Result<(), Stop> {
     let info = syncer.info();
-    // Read back from the store, so that a resumed run picks up exactly what is missing.
-    let pending = shared
-        .store()
-        .plugin_resources(sync_id, &info.id, Some(syncer.name()))
-        .map_err(internal)?;
-    each_concurrently(
-        pending.iter(),
-        options,
-        &shared.permits,
-        |resource| access_of(syncer, ctx, options, resource),
-        |(resource, entitlements, grants, attributes)| {
-            shared
-                .store()
-                .put_access(
-                    sync_id,
-                    syncer.name(),
-                    &resource.ref_,
-                    &entitlements,
-                    &grants,
-                    &attributes,
-                )
-                .map_err(internal)?;
-            progress.add_page(0, grants.len(), ctx.http_calls.load(Ordering::Relaxed));
-            Ok(())
-        },
-    )
-    .await
+    // Read back from the store in chunks, so that a resumed run picks up exactly what is
+    // missing and a large type is never all in memory at once.
+    let mut after = String::new();
+    loop {
+        let pending = shared
+            .store()
+            .plugin_resources(sync_id, &info.id, Some(syncer.name()), &after, CHUNK)
+            .map_err(internal)?;
+        let Some(last) = pending.last() else {
+            return Ok(());
+        };
+        after = last.ref_.id.clone();
+        each_concurrently(
+            pending.iter(),
+            options,
+            &shared.permits,
+            |resource| access_of(syncer, ctx, options, resource),
+            |(resource, entitlements, grants, attributes)| {
+                shared
+                    .store()
+                    .put_access(
+                        sync_id,
+                        syncer.name(),
+                        &resource.ref_,
+                        &entitlements,
+                        &grants,
+                        &attributes,
+                    )
+                    .map_err(internal)?;
+                progress.add_page(0, grants.len(), ctx.http_calls.load(Ordering::Relaxed));
+                Ok(())
+            },
+        )
+        .await?;
+    }
 }
 
 /// Runs `work` on each item, as many at a time as `permits` allow, and hands each result to `keep` as

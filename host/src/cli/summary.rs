@@ -41,27 +41,21 @@ pub(crate) fn print_sync(db: &Path, report: &SyncReport, account: &str) -> Resul
 
 /// Whether the credential report spared the per-user calls, and for how many users.
 fn credential_report_line(store: &Store, sync_id: i64) -> Result<String> {
-    let users = store.query_resources(sync_id, Some("user"))?;
-    let generated: Vec<&str> = users
-        .iter()
-        .filter_map(|u| u.attributes.get("credential_report_time")?.as_str())
-        .collect();
-    Ok(match generated.iter().min() {
-        None if users.is_empty() => "credential report: no users".to_string(),
+    let (users, _) = store.type_counts(sync_id, "user")?;
+    let (generated, oldest) =
+        store.attribute_count(sync_id, "user", "credential_report_time", None)?;
+    Ok(match oldest {
+        None if users == 0 => "credential report: no users".to_string(),
         None => format!(
-            "credential report: unavailable (it needs ram:GenerateCredentialReport and ram:GetCredentialReport, and Alibaba Cloud makes none for more than 3,500 users); all {} users were read by per-user calls",
-            users.len()
+            "credential report: unavailable (it needs ram:GenerateCredentialReport and ram:GetCredentialReport, and Alibaba Cloud makes none for more than 3,500 users); all {users} users were read by per-user calls"
         ),
         Some(time) => {
-            let others = users.len() - generated.len();
-            let rest = match others {
+            let rest = match users - generated {
                 0 => String::new(),
                 n => format!("; {n} users not in it were read by per-user calls"),
             };
             format!(
-                "credential report: {} of {} users from the report generated {time}{rest}",
-                generated.len(),
-                users.len()
+                "credential report: {generated} of {users} users from the report generated {time}{rest}"
             )
         }
     })
@@ -86,12 +80,8 @@ pub(crate) fn print_counts(
     for (t, n) in types {
         let mut extra = String::new();
         if t == "user" {
-            let users = store.query_resources(sync_id, Some("user"))?;
-            let frozen = users
-                .iter()
-                .filter(|u| u.status.as_deref() == Some("frozen"))
-                .count();
-            extra = format!("  ({} active, {frozen} frozen)", users.len() - frozen);
+            let (frozen, _) = store.attribute_count(sync_id, "user", "status", Some("frozen"))?;
+            extra = format!("  ({} active, {frozen} frozen)", *n as usize - frozen);
         }
         println!("  {t:<10} {n:>7}{extra}");
     }

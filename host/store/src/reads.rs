@@ -182,6 +182,28 @@ impl Store {
         &self.conn
     }
 
+    /// Of a type's resources in a sync: how many have `attribute` set to `value` (any value
+    /// when `None`), and the least such value. Counted in SQL, so a summary of 100,000 users
+    /// does not read them all into memory.
+    pub fn attribute_count(
+        &self,
+        sync_id: i64,
+        resource_type: &str,
+        attribute: &str,
+        value: Option<&str>,
+    ) -> Result<(usize, Option<String>)> {
+        let path = format!("$.\"{}\"", attribute.replace('"', ""));
+        let (count, least) = self.conn.query_row(
+            "SELECT count(*), min(CAST(v AS TEXT)) FROM (
+               SELECT json_extract(attributes, ?3) AS v FROM resources
+               WHERE sync_id = ?1 AND resource_type = ?2 AND json_valid(attributes))
+             WHERE v IS NOT NULL AND (?4 IS NULL OR v = ?4)",
+            params![sync_id, resource_type, path, value],
+            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?)),
+        )?;
+        Ok((count as usize, least))
+    }
+
     /// Resource counts per type, and grant counts per (resource type, entitlement).
     pub fn counts(&self, sync_id: i64) -> Result<Counts> {
         let mut stmt = self.conn.prepare(

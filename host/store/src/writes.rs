@@ -209,42 +209,49 @@ impl Store {
         Ok(())
     }
 
-    /// The resources of a type, as plugins receive them, by id; with `pending_for`, only
-    /// those whose entitlements and grants that plugin has not stored yet.
+    /// Up to `limit` resources of a type whose id sorts after `after`, as plugins receive
+    /// them, by id; with `pending_for`, only those whose entitlements and grants that plugin
+    /// has not stored yet. Read in such pages, 100,000 users never sit in memory at once.
     pub fn plugin_resources(
         &self,
         sync_id: i64,
         resource_type: &str,
         pending_for: Option<&str>,
+        after: &str,
+        limit: usize,
     ) -> Result<Vec<Resource>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT r.resource_type, r.id, r.name, r.display_name, r.parent_type, r.parent_id, r.attributes
              FROM resources r
-             WHERE r.sync_id = ?1 AND r.resource_type = ?2 AND (?3 IS NULL OR NOT EXISTS (
+             WHERE r.sync_id = ?1 AND r.resource_type = ?2 AND r.id > ?4 AND (?3 IS NULL OR NOT EXISTS (
                SELECT 1 FROM access_done a WHERE a.sync_id = r.sync_id AND a.plugin = ?3
                  AND a.resource_type = r.resource_type AND a.resource_id = r.id))
-             ORDER BY r.id",
+             ORDER BY r.id LIMIT ?5",
         )?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = stmt
-            .query_map(params![sync_id, resource_type, pending_for], |r| {
-                let parent = match (
-                    r.get::<_, Option<String>>(4)?,
-                    r.get::<_, Option<String>>(5)?,
-                ) {
-                    (Some(resource_type), Some(id)) => Some(ResourceRef { resource_type, id }),
-                    _ => None,
-                };
-                Ok(Resource {
-                    ref_: ResourceRef {
-                        resource_type: r.get(0)?,
-                        id: r.get(1)?,
-                    },
-                    name: r.get(2)?,
-                    display_name: r.get(3)?,
-                    parent,
-                    attributes: attribute_pairs(&r.get::<_, String>(6)?),
-                })
-            })?
+            .query_map(
+                params![sync_id, resource_type, pending_for, after, limit],
+                |r| {
+                    let parent = match (
+                        r.get::<_, Option<String>>(4)?,
+                        r.get::<_, Option<String>>(5)?,
+                    ) {
+                        (Some(resource_type), Some(id)) => Some(ResourceRef { resource_type, id }),
+                        _ => None,
+                    };
+                    Ok(Resource {
+                        ref_: ResourceRef {
+                            resource_type: r.get(0)?,
+                            id: r.get(1)?,
+                        },
+                        name: r.get(2)?,
+                        display_name: r.get(3)?,
+                        parent,
+                        attributes: attribute_pairs(&r.get::<_, String>(6)?),
+                    })
+                },
+            )?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
     }
