@@ -14,7 +14,7 @@ The baseline of the README's speed comparison. It makes the calls ramsync's sync
   groups    IMS ListGroups MaxItems=100; per group IMS ListUsersForGroup MaxItems=100
   roles     RAM ListRoles MaxItems=1000; per role RAM GetRole (the trust policy)
   policies  RAM ListPolicies MaxItems=1000; per policy whose AttachmentCount is not 0
-            RAM ListEntitiesForPolicy, and for Custom ones RAM GetPolicy too
+            RAM ListEntitiesForPolicy and RAM GetPolicy (its default version's document)
 
 It does not use the IMS credential report, which ramsync reads instead of the per-user
 calls where Alibaba Cloud offers it (accounts of at most 3,500 users): the calls here are
@@ -140,11 +140,9 @@ def attachments(key):
     entities = ([("user", u.user_id) for u in items(body.users, "user")]
                 + [("group", g.group_name) for g in items(body.groups, "group")]
                 + [("role", r.role_id) for r in items(body.roles, "role")])
-    document = None
-    if policy_type == "Custom":
-        policy = call(ram.get_policy_with_options,
-                      ram_models.GetPolicyRequest(policy_name=name, policy_type=policy_type))
-        document = policy.default_policy_version.policy_document
+    policy = call(ram.get_policy_with_options,
+                  ram_models.GetPolicyRequest(policy_name=name, policy_type=policy_type))
+    document = policy.default_policy_version.policy_document
     return {"entities": entities, "document": document}
 
 

@@ -181,7 +181,7 @@ pub struct PolicySpec {
     /// The description; empty when absent.
     #[serde(default)]
     pub description: String,
-    /// The policy document; one allowing `ecs:Describe*` is served when absent.
+    /// The policy document; when absent, a default for the policy's name (`default_document`).
     #[serde(default)]
     pub document: serde_json::Value,
 }
@@ -649,7 +649,7 @@ impl Tenant {
                 policy_type: p.policy_type.clone(),
                 description: p.description.clone(),
                 document: if p.document.is_null() {
-                    default_document()
+                    default_document(&p.name, &p.policy_type)
                 } else {
                     p.document.to_string()
                 },
@@ -724,9 +724,59 @@ impl Tenant {
     }
 }
 
-fn default_document() -> String {
-    r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":"ecs:Describe*","Resource":"*"}]}"#
-        .into()
+/// A policy's document when the tenant file gives none: Alibaba Cloud's AdministratorAccess,
+/// ReadOnlyAccess as published copies of Alibaba Cloud's read it, the service's
+/// actions for `Aliyun<Service>FullAccess` and its reads for `Aliyun<Service>ReadOnlyAccess`,
+/// otherwise `ecs:Describe*`.
+fn default_document(name: &str, policy_type: &str) -> String {
+    let allow = |actions: serde_json::Value| {
+        serde_json::json!({"Version": "1", "Statement": [{"Action": actions, "Resource": "*", "Effect": "Allow"}]})
+            .to_string()
+    };
+    if policy_type == "System" {
+        let service = |s: &str| match s {
+            "ContainerService" => "cs".to_string(),
+            other => other.to_ascii_lowercase(),
+        };
+        match name {
+            "AdministratorAccess" => return allow("*".into()),
+            "ReadOnlyAccess" => {
+                return allow(serde_json::json!([
+                    "*:Describe*",
+                    "*:List*",
+                    "*:Get*",
+                    "*:BatchGet*",
+                    "*:Query*",
+                    "*:BatchQuery*",
+                    "actiontrail:LookupEvents",
+                    "actiontrail:Check*",
+                    "dm:Desc*",
+                    "dm:SenderStatistics*",
+                    "ram:GenerateCredentialReport"
+                ]));
+            }
+            "AliyunSTSAssumeRoleAccess" => return allow("sts:AssumeRole".into()),
+            _ => {}
+        }
+        if let Some(s) = name
+            .strip_prefix("Aliyun")
+            .and_then(|n| n.strip_suffix("FullAccess"))
+        {
+            return allow(format!("{}:*", service(s)).into());
+        }
+        if let Some(s) = name
+            .strip_prefix("Aliyun")
+            .and_then(|n| n.strip_suffix("ReadOnlyAccess"))
+        {
+            let s = service(s);
+            return allow(serde_json::json!([
+                format!("{s}:Describe*"),
+                format!("{s}:List*"),
+                format!("{s}:Get*")
+            ]));
+        }
+    }
+    allow("ecs:Describe*".into())
 }
 
 #[cfg(test)]

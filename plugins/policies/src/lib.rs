@@ -1,8 +1,8 @@
 //! Syncer plugin for `policy`s: RAM ListPolicies, System and Custom alike (no `PolicyType`
 //! filter), with an `attached` entitlement whose grants come from RAM ListEntitiesForPolicy.
 //! That call is made only for policies whose `AttachmentCount` is above 0: most of the
-//! thousand-plus System policies are attached nowhere. Attached Custom policies are also
-//! read (RAM GetPolicy) to tell whether they allow everything.
+//! thousand-plus System policies are attached nowhere. Attached policies, System and Custom,
+//! are also read (RAM GetPolicy) for their default version's document.
 
 use ramsync_guest::{
     Change, Entitlement, EntitlementPage, Error, Grant, GrantPage, Mutation, Product, Resource,
@@ -127,25 +127,23 @@ impl ramsync_guest::Syncer for Policies {
                 role.opt_str("AttachDate")?,
             );
         }
-        // Whether an attached custom policy allows everything, as AdministratorAccess does.
-        let mut resource_attributes = Vec::new();
-        if policy_type == "Custom" {
-            let policy = rpc.call(
-                "GetPolicy",
-                &[("PolicyName", &resource.name), ("PolicyType", &policy_type)],
-            )?;
-            let version = policy.root().object("DefaultPolicyVersion")?;
-            let document = version.str("PolicyDocument")?;
-            match ramsync_policy_doc::allows_everything(document) {
-                Ok(all) => {
-                    resource_attributes.push(("allows_everything".to_string(), all.to_string()))
-                }
-                Err(problem) => {
-                    resource_attributes.push(("policy_document_error".to_string(), problem))
-                }
+        // The default version's document, for action-level questions, and whether it
+        // allows everything, as AdministratorAccess does. Unattached policies cost nothing.
+        let policy = rpc.call(
+            "GetPolicy",
+            &[("PolicyName", &resource.name), ("PolicyType", &policy_type)],
+        )?;
+        let version = policy.root().object("DefaultPolicyVersion")?;
+        let document = version.str("PolicyDocument")?;
+        let mut resource_attributes = vec![("policy_document".to_string(), document.to_string())];
+        if let Some(id) = version.opt_str("VersionId")? {
+            resource_attributes.push(("policy_document_version".to_string(), id.to_string()));
+        }
+        match ramsync_policy_doc::allows_everything(document) {
+            Ok(all) => resource_attributes.push(("allows_everything".to_string(), all.to_string())),
+            Err(problem) => {
+                resource_attributes.push(("policy_document_error".to_string(), problem))
             }
-        } else if resource.name == "AdministratorAccess" {
-            resource_attributes.push(("allows_everything".to_string(), "true".to_string()));
         }
         Ok(GrantPage {
             items,

@@ -183,7 +183,7 @@ fn parse_ram(principal: &str, own_account: &str) -> Result<(Kind, Option<String>
 }
 
 /// Whether a permission policy allows every action on every resource (`*` or `*:*`),
-/// as AdministratorAccess does.
+/// as AdministratorAccess does, and denies nothing.
 pub fn allows_everything(document: &str) -> Result<bool, String> {
     let doc: Value =
         serde_json::from_str(document).map_err(|e| format!("the policy is not valid JSON: {e}"))?;
@@ -192,6 +192,14 @@ pub fn allows_everything(document: &str) -> Result<bool, String> {
         Some(single @ Value::Object(_)) => vec![single.clone()],
         _ => return Err("the policy has no Statement".into()),
     };
+    let denies = statements.iter().any(|s| {
+        s.get("Effect")
+            .and_then(Value::as_str)
+            .is_some_and(|e| e.eq_ignore_ascii_case("deny"))
+    });
+    if denies {
+        return Ok(false);
+    }
     for statement in &statements {
         let allow = statement
             .get("Effect")
@@ -411,6 +419,13 @@ mod tests {
         assert!(
             !allows_everything(
                 r#"{"Statement":[{"Action":"*","Effect":"Allow","Resource":"acs:oss:*:*:x"}]}"#
+            )
+            .unwrap()
+        );
+        // Everything but RAM is not everything.
+        assert!(
+            !allows_everything(
+                r#"{"Statement":[{"Action":"*","Effect":"Allow","Resource":"*"},{"Action":"ram:*","Effect":"Deny","Resource":"*"}]}"#
             )
             .unwrap()
         );
