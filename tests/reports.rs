@@ -149,6 +149,504 @@ fn who_holds_a_policy_or_can_assume_a_role() {
     }
 }
 
+/// `who-can` as (principal, decision, path line) triples.
+fn who_can(db: &str, args: &[&str]) -> BTreeSet<(String, String, String)> {
+    let mut all = vec!["who-can", "--db", db, "--json"];
+    all.extend(args);
+    let out = ramsync(&all, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    json_lines(&out)
+        .iter()
+        .map(|a| {
+            let path: Vec<&str> = a["path"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s.as_str().unwrap())
+                .collect();
+            (
+                a["principal"].as_str().unwrap().to_string(),
+                a["decision"].as_str().unwrap().to_string(),
+                format!(
+                    "{} (statement {})",
+                    path.join(" -> "),
+                    a["reason"]["statement"]
+                ),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn who_can_an_action_through_groups_roles_and_trusts() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = synced_sample(&dir);
+    let got = who_can(&db, &["ram:AttachPolicyToUser"]);
+    let admin = "policy:AdministratorAccess (statement 1)";
+    let glass = "policy:northwind-break-glass (statement 1)";
+    let t = |p: &str, d: &str, path: String| (p.to_string(), d.to_string(), path);
+    let mut want: BTreeSet<_> = [
+        t(
+            "group:admins",
+            "allowed",
+            format!("group:admins -> {admin}"),
+        ),
+        t(
+            "role:CrossAccountOps",
+            "allowed",
+            format!("role:CrossAccountOps -> {admin}"),
+        ),
+        t(
+            "account:acs:ram::1122334455667788:root",
+            "allowed",
+            format!("account:acs:ram::1122334455667788:root -> role:CrossAccountOps -> {admin}"),
+        ),
+        t(
+            "user:acs:ram::1122334455667788:user/oncall-bot",
+            "allowed",
+            format!(
+                "user:acs:ram::1122334455667788:user/oncall-bot -> role:CrossAccountOps -> {admin}"
+            ),
+        ),
+        t(
+            "role:OktaAdmins",
+            "allowed",
+            format!("role:OktaAdmins -> {admin}"),
+        ),
+        t(
+            &format!("identity-provider:acs:ram::{OWN}:saml-provider/okta"),
+            "allowed",
+            format!(
+                "identity-provider:acs:ram::{OWN}:saml-provider/okta -> role:OktaAdmins -> {admin}"
+            ),
+        ),
+        t(
+            "role:BreakGlass",
+            "allowed",
+            format!("role:BreakGlass -> {glass}"),
+        ),
+        // The account's own identities reach BreakGlass only with MFA from one range.
+        t(
+            "account:northwind",
+            "conditional",
+            format!("account:northwind -> role:BreakGlass -> {glass}"),
+        ),
+        t(
+            &format!("user:{}", upn("lgao")),
+            "allowed",
+            format!("user:{} -> {glass}", upn("lgao")),
+        ),
+    ]
+    .into_iter()
+    .collect();
+    for (group, user) in &expected_sample().members {
+        if group == "admins" {
+            want.insert(t(
+                &format!("user:{user}"),
+                "allowed",
+                format!("user:{user} -> group:admins -> {admin}"),
+            ));
+        }
+    }
+    assert_eq!(got, want);
+
+    // A read is allowed far more widely: ReadOnlyAccess's `*:List*` reaches the auditors.
+    let readers = who_can(&db, &["ram:ListUsers"]);
+    assert!(readers.contains(&t(
+        "group:auditors",
+        "allowed",
+        "group:auditors -> policy:ReadOnlyAccess (statement 1)".into()
+    )));
+    // ... but not a write.
+    assert!(
+        !who_can(&db, &["oss:PutObject"])
+            .iter()
+            .any(|(p, _, _)| p == "group:auditors")
+    );
+
+    // The table shows the conditions of the trust on the way.
+    let table = stdout(&ramsync(
+        &["who-can", "--db", &db, "ram:AttachPolicyToUser"],
+        &[],
+    ));
+    assert!(
+        table.contains("conditional  account:northwind -> role:BreakGlass -> policy:northwind-break-glass (statement 1)  [BreakGlass: MFA required; BreakGlass: source IP 203.0.113.0/24]"),
+        "{table}"
+    );
+
+    // can: allowed as itself through a group, and the statement that decides it.
+    let answer = &json_lines(&ramsync(
+        &[
+            "can",
+            "--db",
+            &db,
+            "--principal",
+            "hzhou",
+            "ecs:DeleteInstance",
+            "--json",
+        ],
+        &[],
+    ))[0];
+    assert_eq!(answer["decision"], "allowed");
+    assert_eq!(
+        answer["statements"][0]["policy"],
+        "policy:AliyunECSFullAccess"
+    );
+    assert_eq!(answer["statements"][0]["actions"][0], "ecs:*");
+    // Not allowed RAM writes as itself, but through a role it may assume, under conditions.
+    let answer = &json_lines(&ramsync(
+        &[
+            "can",
+            "--db",
+            &db,
+            "--principal",
+            "hzhou",
+            "ram:AttachPolicyToUser",
+            "--json",
+        ],
+        &[],
+    ))[0];
+    assert_eq!(answer["decision"], "not allowed");
+    let roles: Vec<&Value> = answer["through_roles"].as_array().unwrap().iter().collect();
+    assert_eq!(roles.len(), 1, "{answer}");
+    assert_eq!(roles[0]["decision"], "conditional");
+    assert_eq!(
+        roles[0]["path"],
+        serde_json::json!([
+            format!("user:{}", upn("hzhou")),
+            format!("account:{OWN}"),
+            "role:BreakGlass",
+            "policy:northwind-break-glass"
+        ])
+    );
+
+    // access --actions: each policy's actions as written.
+    let out = stdout(&ramsync(
+        &["access", "--db", &db, "--principal", "hzhou", "--actions"],
+        &[],
+    ));
+    assert!(
+        out.contains(&format!(
+            "user:{} -> role:DeployRole -> policy:northwind-deploy\n    actions: ecs:*, slb:*, cr:Pull*, ram:AttachPolicyToRole, ram:DetachPolicyFromRole",
+            upn("hzhou")
+        )),
+        "{out}"
+    );
+
+    // Bad arguments exit 2 with what is wrong.
+    for (args, message) in [
+        (
+            vec!["who-can", "--db", &db, "AttachPolicyToUser"],
+            "SERVICE:ACTION",
+        ),
+        (
+            vec![
+                "who-can",
+                "--db",
+                &db,
+                "oss:GetObject",
+                "--resource",
+                "mybucket",
+            ],
+            "ARN",
+        ),
+        (vec!["can", "--db", &db, "ram:ListUsers"], "--principal"),
+    ] {
+        let out = ramsync(&args, &[]);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(stderr(&out).contains(message), "{args:?}: {}", stderr(&out));
+    }
+}
+
+#[test]
+fn an_explicit_deny_a_resource_and_an_unreadable_document() {
+    // The sample tenant, with alice (an admin) also holding a policy that denies RAM
+    // attachments, the legacy OSS policy attached to chu, and a broken document on dli.
+    let mut tenant: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_root().join("tests/fixtures/sample-tenant.json")).unwrap(),
+    )
+    .unwrap();
+    let policies = tenant["policies"].as_array_mut().unwrap();
+    policies.push(
+        serde_json::json!({"name": "no-ram-attach", "type": "Custom",
+        "document": {"Version": "1", "Statement": [
+            {"Effect": "Deny", "Action": ["ram:Attach*"], "Resource": "*"}]}}),
+    );
+    policies.push(serde_json::json!({"name": "typo", "type": "Custom",
+        "document": {"Version": "1", "Statement": [{"Effect": "Alow", "Action": "*", "Resource": "*"}]}}));
+    let users = tenant["users"].as_array_mut().unwrap();
+    let mut attach = |name: &str, policy: &str| {
+        let user = users.iter_mut().find(|u| u["name"] == name).unwrap();
+        let list = user
+            .as_object_mut()
+            .unwrap()
+            .entry("policies")
+            .or_insert(serde_json::json!([]));
+        list.as_array_mut().unwrap().push(policy.into());
+    };
+    attach("alice.wang", "no-ram-attach");
+    attach("chu", "northwind-legacy-s3-sync");
+    attach("dli", "typo");
+    let mock = Mock::start(MockOptions::with_tenant(
+        Tenant::from_json(&tenant.to_string()).unwrap(),
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("d.db").to_str().unwrap().to_string();
+    mock.sync(&db);
+
+    let alice = format!("user:{}", upn("alice.wang"));
+    let got = who_can(&db, &["ram:AttachPolicyToUser"]);
+    assert!(!got.iter().any(|(p, _, _)| *p == alice), "{got:?}");
+    assert!(
+        got.iter()
+            .any(|(p, _, _)| *p == format!("user:{}", upn("mchen")))
+    );
+    // Only attachments are denied to her.
+    assert!(
+        who_can(&db, &["ram:CreateUser"])
+            .iter()
+            .any(|(p, _, _)| *p == alice)
+    );
+    let answer = &json_lines(&ramsync(
+        &[
+            "can",
+            "--db",
+            &db,
+            "--principal",
+            "alice.wang",
+            "ram:AttachPolicyToUser",
+            "--json",
+        ],
+        &[],
+    ))[0];
+    assert_eq!(answer["decision"], "denied");
+    let deny = answer["statements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["effect"] == "Deny")
+        .unwrap();
+    assert_eq!(deny["policy"], "policy:no-ram-attach");
+    assert_eq!(
+        deny["path"],
+        serde_json::json!([alice, "policy:no-ram-attach"])
+    );
+
+    // A resource: the legacy policy covers acs:oss:*:*:legacy-* only.
+    let chu = format!("user:{}", upn("chu"));
+    let on = |arn: &str| {
+        who_can(&db, &["oss:PutObject", "--resource", arn])
+            .into_iter()
+            .any(|(p, _, _)| p == chu)
+    };
+    assert!(on(&format!(
+        "acs:oss:cn-shanghai:{OWN}:legacy-exports/2024.csv"
+    )));
+    assert!(!on(&format!("acs:oss:cn-shanghai:{OWN}:finance/2024.csv")));
+
+    // The broken document is named on stderr and left out; the answer is still given.
+    let out = ramsync(&["who-can", "--db", &db, "ram:ListUsers"], &[]);
+    assert!(out.status.success());
+    assert!(
+        stderr(&out).contains("policy:typo was left out: its document does not parse: statement 1: Effect must be Allow or Deny"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// A small account for one escalation rule: an admin (through group admins), an admin role,
+/// a bystander who can read everything, and the attacker: the user `attacker`, or with
+/// `as_role` the role `OpsRole` (which only the user `attacker` may assume), holding `esc`,
+/// a policy allowing `action`, and with `deny` also a policy denying it.
+fn escalation_tenant(action: &str, as_role: bool, deny: bool) -> Tenant {
+    const ACCOUNT: &str = "1234567890123456";
+    let mut attacker_policies = vec!["esc"];
+    if deny {
+        attacker_policies.push("no-esc");
+    }
+    let (user_policies, role_policies) = match as_role {
+        false => (serde_json::json!(attacker_policies), serde_json::json!([])),
+        true => (serde_json::json!([]), serde_json::json!(attacker_policies)),
+    };
+    let trust = |principal: Value| {
+        serde_json::json!({"Version": "1", "Statement": [
+            {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": principal}]})
+    };
+    let allow = |effect: &str| {
+        serde_json::json!({"Version": "1", "Statement": [
+            {"Effect": effect, "Action": action, "Resource": "*"}]})
+    };
+    let tenant = serde_json::json!({
+        "account_id": ACCOUNT,
+        "alias": "esc",
+        "users": [
+            {"name": "boss", "display_name": "Boss", "groups": ["admins"]},
+            {"name": "attacker", "display_name": "Attacker", "groups": ["team"],
+             "policies": user_policies},
+            {"name": "bystander", "display_name": "Bystander", "groups": ["readers"]}
+        ],
+        "groups": [
+            {"name": "admins", "policies": ["AdministratorAccess"]},
+            {"name": "readers", "policies": ["ReadOnlyAccess"]},
+            {"name": "team"}
+        ],
+        "roles": [
+            {"name": "AdminRole", "policies": ["AdministratorAccess"],
+             "trust_policy": trust(serde_json::json!({"Service": ["ecs.aliyuncs.com"]}))},
+            {"name": "OpsRole", "policies": role_policies,
+             "trust_policy": trust(serde_json::json!({"RAM": [format!("acs:ram::{ACCOUNT}:user/attacker")]}))}
+        ],
+        "policies": [
+            {"name": "AdministratorAccess", "type": "System"},
+            {"name": "ReadOnlyAccess", "type": "System"},
+            {"name": "esc", "type": "Custom", "document": allow("Allow")},
+            {"name": "no-esc", "type": "Custom", "document": allow("Deny")}
+        ]
+    });
+    Tenant::from_json(&tenant.to_string()).unwrap()
+}
+
+#[test]
+fn privilege_escalation_one_path_per_rule_and_a_deny_removes_it() {
+    /// The findings a case expects: the resource, and how its evidence begins.
+    type Findings<'a> = &'a [(&'a str, &'a str)];
+    let dir = tempfile::tempdir().unwrap();
+    let attacker = "user:attacker@esc.onaliyun.com";
+    // (action, the attacker is the role, the findings as resource and evidence)
+    let cases: &[(&str, bool, Findings<'_>)] = &[
+        (
+            "ram:AttachPolicyToUser",
+            false,
+            &[(
+                attacker,
+                "may call ram:AttachPolicyToUser on itself through user:attacker@esc.onaliyun.com -> policy:esc (statement 1), so it can attach AdministratorAccess to itself",
+            )],
+        ),
+        (
+            "ram:AttachPolicyToGroup",
+            false,
+            &[(
+                attacker,
+                "may call ram:AttachPolicyToGroup on group:team through user:attacker@esc.onaliyun.com -> policy:esc (statement 1), so it can attach AdministratorAccess to a group it is in",
+            )],
+        ),
+        (
+            "ram:CreatePolicyVersion",
+            false,
+            &[(
+                attacker,
+                "may call ram:CreatePolicyVersion on policy:esc through user:attacker@esc.onaliyun.com -> policy:esc (statement 1), so it can write a new default version of a policy it holds that allows everything",
+            )],
+        ),
+        (
+            "ram:SetDefaultPolicyVersion",
+            false,
+            &[(
+                attacker,
+                "may call ram:SetDefaultPolicyVersion on policy:esc",
+            )],
+        ),
+        (
+            "ram:AddUserToGroup",
+            false,
+            &[(attacker, "may call ram:AddUserToGroup on group:admins")],
+        ),
+        (
+            "ram:CreateAccessKey",
+            false,
+            &[(
+                attacker,
+                "may call ram:CreateAccessKey on user:boss@esc.onaliyun.com",
+            )],
+        ),
+        (
+            "ram:CreateLoginProfile",
+            false,
+            &[(
+                attacker,
+                "may call ram:CreateLoginProfile on user:boss@esc.onaliyun.com",
+            )],
+        ),
+        (
+            "ram:UpdateLoginProfile",
+            false,
+            &[(
+                attacker,
+                "may call ram:UpdateLoginProfile on user:boss@esc.onaliyun.com",
+            )],
+        ),
+        (
+            "ram:UpdateRole",
+            false,
+            &[(
+                attacker,
+                "may call ram:UpdateRole on role:AdminRole through user:attacker@esc.onaliyun.com -> policy:esc (statement 1), so it can rewrite an admin role's trust policy",
+            )],
+        ),
+        (
+            "ram:AttachPolicyToRole",
+            false,
+            &[(
+                attacker,
+                "may call ram:AttachPolicyToRole on role:OpsRole it may assume through user:attacker@esc.onaliyun.com -> policy:esc (statement 1)",
+            )],
+        ),
+        // The role may attach a policy to itself; the user who may assume it, through it.
+        (
+            "ram:AttachPolicyToRole",
+            true,
+            &[
+                (
+                    "role:OpsRole",
+                    "may call ram:AttachPolicyToRole on itself through role:OpsRole -> policy:esc (statement 1)",
+                ),
+                (
+                    attacker,
+                    "may assume role:OpsRole through user:attacker@esc.onaliyun.com -> role:OpsRole (sts:AssumeRole), and role:OpsRole may call ram:AttachPolicyToRole on itself",
+                ),
+            ],
+        ),
+    ];
+    for (i, (action, as_role, want)) in cases.iter().enumerate() {
+        for deny in [false, true] {
+            let mut options = MockOptions::with_tenant(escalation_tenant(action, *as_role, deny));
+            options.report_generation = std::time::Duration::ZERO;
+            let mock = Mock::start(options);
+            let db = dir.path().join(format!("esc-{i}-{deny}.db"));
+            let db = db.to_str().unwrap();
+            mock.sync(db);
+            let got: Vec<(String, String)> =
+                json_lines(&ramsync(&["findings", "--db", db, "--json"], &[]))
+                    .iter()
+                    .filter(|f| f["code"] == "privilege-escalation")
+                    .map(|f| {
+                        assert_eq!(f["severity"], "high");
+                        (
+                            format!(
+                                "{}:{}",
+                                f["resource_type"].as_str().unwrap(),
+                                f["resource_name"].as_str().unwrap()
+                            ),
+                            f["evidence"].as_str().unwrap().to_string(),
+                        )
+                    })
+                    .collect();
+            if deny {
+                assert!(got.is_empty(), "{action}: a Deny leaves {got:?}");
+                continue;
+            }
+            assert_eq!(got.len(), want.len(), "{action}: {got:?}");
+            for (resource, evidence) in *want {
+                assert!(
+                    got.iter()
+                        .any(|(r, e)| r == resource && e.starts_with(evidence)),
+                    "{action}: no {resource} {evidence:?} in {got:?}"
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn findings_on_the_sample_tenant() {
     let dir = tempfile::tempdir().unwrap();
@@ -208,6 +706,16 @@ fn findings_on_the_sample_tenant() {
         .collect();
     assert_eq!(of("frozen-user-with-access"), frozen);
     assert_eq!(of("empty-group"), set(&["group:legacy-ops"]));
+    // DeployRole may attach policies to roles, itself included; so may whoever assumes it
+    // (ihe is denied by the trust policy).
+    assert_eq!(
+        of("privilege-escalation"),
+        set(&[
+            "role:DeployRole",
+            &format!("user:{}", upn("ci-deployer")),
+            &format!("user:{}", upn("hzhou")),
+        ])
+    );
     assert_eq!(
         of("unused-custom-policy"),
         set(&["policy:northwind-legacy-s3-sync"])

@@ -6,7 +6,7 @@
 //! names the tests and benches use:
 //! - [`scheduler`] (ramsync-scheduler): paging, concurrency, retries, checkpoints
 //!   ([`accounts`]: many accounts per run; [`config`]: `ramsync.toml`; [`progress`])
-//! - [`access`], [`findings`], [`diff`] (ramsync-queries): reports over the store
+//! - [`access`], [`permissions`], [`findings`], [`diff`] (ramsync-queries): reports over the store
 //! - [`engine`] (ramsync-engine): wasmtime, plugin loading ([`manifest`], [`builtin`],
 //!   [`component_cache`]), the [`sandbox`], the outbound [`http_policy`] and the
 //!   [`action_policy`]
@@ -23,7 +23,7 @@ pub use ramsync_credentials::sts;
 pub use ramsync_engine as engine;
 pub use ramsync_engine::{action_policy, builtin, component_cache, http_policy, manifest, sandbox};
 pub use ramsync_mock as mock;
-pub use ramsync_queries::{access, diff, findings};
+pub use ramsync_queries::{access, diff, findings, permissions};
 pub use ramsync_scheduler as scheduler;
 pub use ramsync_scheduler::{accounts, config, progress};
 pub use ramsync_store as store;

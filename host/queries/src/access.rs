@@ -19,6 +19,10 @@ pub struct AccessPath {
     /// Conditions on the way, for example `mfa_required` or `external_id_required` on a role.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<String>,
+    /// With `access --actions`, for a path ending at a policy: the actions it allows, as
+    /// written, and those it denies, prefixed `deny `.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub actions: Vec<String>,
 }
 
 impl AccessPath {
@@ -70,6 +74,25 @@ impl<'s> Access<'s> {
             store,
             sync: store.readable_sync(account)?,
         })
+    }
+
+    /// The sync run the answers come from.
+    pub fn sync_id(&self) -> i64 {
+        self.sync.id
+    }
+
+    /// Whoever may assume a role, directly or through a chain of roles: paths ending at it.
+    pub(crate) fn assumers_of(&self, role_id: &str, out: &mut Vec<AccessPath>) -> Result<()> {
+        let Some(role) = self.store.resource(self.sync.id, "role", role_id)? else {
+            return Ok(());
+        };
+        self.assumers(
+            role_id,
+            vec![step("role", &role.name)],
+            Vec::new(),
+            &mut HashSet::new(),
+            out,
+        )
     }
 
     fn account_id(&self) -> Result<Option<String>> {
@@ -171,6 +194,7 @@ impl<'s> Access<'s> {
             target: path.last().cloned().unwrap_or_default(),
             path,
             conditions,
+            actions: Vec::new(),
         }
     }
 

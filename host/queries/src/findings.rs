@@ -25,7 +25,7 @@ pub struct Finding {
     pub evidence: String,
 }
 
-fn finding(
+pub(crate) fn finding(
     severity: &'static str,
     code: &'static str,
     r: (&str, &str),
@@ -213,6 +213,11 @@ pub fn findings(store: &Store, account: &str) -> Result<Vec<Finding>> {
     }
 
     credential_findings(store, sync, parse_date(&run.started_at), &users, &mut out)?;
+
+    // Privilege escalation, from the policy documents (none in a sync made before they were
+    // read, and then nothing is claimed).
+    let permissions = crate::permissions::Permissions::new(store, account)?;
+    out.extend(crate::escalation::escalations(&permissions)?);
 
     out.sort();
     Ok(out)

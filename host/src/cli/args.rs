@@ -166,7 +166,51 @@ pub enum Command {
         /// TYPE:NAME, for example policy:AdministratorAccess, role:DeployRole or group:admins.
         #[arg(long)]
         resource: Option<String>,
+        /// With --principal: also the actions each path's policy allows (wildcards as
+        /// written) and denies.
+        #[arg(long, requires = "principal")]
+        actions: bool,
         /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+        #[arg(long, default_value = "default", value_parser = crate::config::parse_account_arg)]
+        account: String,
+    },
+    /// Every user, group and role allowed ACTION (on --resource, or on some resource), each
+    /// with the path and policy statement that allow it; through roles, whoever may assume
+    /// them (other accounts, services, identity providers). Evaluated offline from the
+    /// synced policy documents.
+    WhoCan {
+        #[arg(long)]
+        db: PathBuf,
+        /// SERVICE:ACTION, for example ram:AttachPolicyToUser or oss:DeleteBucket.
+        #[arg(value_parser = parse_action)]
+        action: String,
+        /// A resource ARN, acs:SERVICE:REGION:ACCOUNT:RELATIVE-ID; any resource when absent.
+        #[arg(long, value_parser = parse_arn)]
+        resource: Option<String>,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+        #[arg(long, default_value = "default", value_parser = crate::config::parse_account_arg)]
+        account: String,
+    },
+    /// Whether one principal may call ACTION (on --resource): allowed, conditional, denied
+    /// or not allowed, with the statements that decide it, and the roles it may assume
+    /// that are allowed.
+    Can {
+        #[arg(long)]
+        db: PathBuf,
+        /// A user by UserPrincipalName or login name, or user:NAME, group:NAME or role:NAME.
+        #[arg(long)]
+        principal: String,
+        /// SERVICE:ACTION, for example ram:AttachPolicyToUser.
+        #[arg(value_parser = parse_action)]
+        action: String,
+        /// A resource ARN, acs:SERVICE:REGION:ACCOUNT:RELATIVE-ID; any resource when absent.
+        #[arg(long, value_parser = parse_arn)]
+        resource: Option<String>,
+        /// One JSON object.
         #[arg(long)]
         json: bool,
         #[arg(long, default_value = "default", value_parser = crate::config::parse_account_arg)]
@@ -340,4 +384,16 @@ pub(crate) fn parse_endpoint(arg: &str) -> Result<(String, String), String> {
     probe.apply_arg(arg).map_err(|e| e.to_string())?;
     let (p, u) = arg.split_once('=').expect("checked by apply_arg");
     Ok((p.trim().to_string(), u.trim().to_string()))
+}
+
+fn parse_action(s: &str) -> Result<String, String> {
+    ramsync_queries::permissions::check_action(s)
+        .map(|()| s.to_string())
+        .map_err(|e| e.to_string())
+}
+
+fn parse_arn(s: &str) -> Result<String, String> {
+    ramsync_queries::permissions::check_arn(s)
+        .map(|()| s.to_string())
+        .map_err(|e| e.to_string())
 }

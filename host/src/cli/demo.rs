@@ -94,7 +94,13 @@ pub(crate) async fn demo(db: &Path, plugin_dir: Option<&Path>) -> Result<ExitCod
     println!("  {exe} resources --db {d} --json | head -3");
     println!("  {exe} access --db {d} --principal hzhou        # what one user can do, and how");
     println!("  {exe} access --db {d} --resource policy:AdministratorAccess");
-    println!("  {exe} findings --db {d}");
+    println!(
+        "  {exe} who-can --db {d} ram:AttachPolicyToUser   # who may call an action, and through what"
+    );
+    println!("  {exe} can --db {d} --principal hzhou ram:AttachPolicyToRole");
+    println!(
+        "  {exe} findings --db {d}                        # privilege-escalation through DeployRole among them"
+    );
     println!(
         "  {exe} mock --listen 127.0.0.1:8080          # serve the local API, then in another shell:"
     );

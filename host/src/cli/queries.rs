@@ -4,6 +4,7 @@ use super::output::{print_json_lines, print_lines, print_rows};
 use crate::accounts::SyncLock;
 use crate::store::Store;
 use anyhow::{Result, bail};
+use ramsync_queries::permissions::Permissions;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -104,22 +105,120 @@ pub(crate) fn access(
     db: &Path,
     principal: Option<&str>,
     resource: Option<&str>,
+    actions: bool,
     json: bool,
     account: &str,
 ) -> Result<ExitCode> {
     let store = Store::open_existing(db)?;
     let access = crate::access::Access::new(&store, account)?;
-    let paths = match (principal, resource) {
+    let mut paths = match (principal, resource) {
         (Some(p), _) => access.of_principal(p)?,
         (None, Some(r)) => access.of_resource(r)?,
         (None, None) => bail!("give --principal NAME or --resource TYPE:NAME"),
     };
+    if actions {
+        let permissions = Permissions::new(&store, account)?;
+        for p in &mut paths {
+            if let Some(policy) = p.target.strip_prefix("policy:") {
+                p.actions = permissions.actions_of_policy(policy).unwrap_or_default();
+            }
+        }
+        warn_unevaluated(&permissions);
+    }
     if json {
         print_json_lines(&paths)?;
     } else if paths.is_empty() {
         println!("no access found");
     } else {
-        print_lines(paths.iter().map(|p| p.line()));
+        print_lines(paths.iter().map(|p| match p.actions.is_empty() {
+            true => p.line(),
+            false => format!("{}\n    actions: {}", p.line(), p.actions.join(", ")),
+        }));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Policies no answer could count: on stderr, so that --json output stays one kind of line.
+fn warn_unevaluated(permissions: &Permissions<'_>) {
+    for u in permissions.unreadable() {
+        eprintln!(
+            "warning: {} was left out: its document does not parse: {}",
+            u.policy, u.error
+        );
+    }
+    match permissions.missing_documents() {
+        0 => {}
+        n => eprintln!(
+            "warning: {n} attached policies have no document in this sync (it was made by an older ramsync); sync again to evaluate them"
+        ),
+    }
+}
+
+/// `ramsync who-can`: every principal allowed an action, with paths.
+pub(crate) fn who_can(
+    db: &Path,
+    action: &str,
+    resource: Option<&str>,
+    json: bool,
+    account: &str,
+) -> Result<ExitCode> {
+    let store = Store::open_existing(db)?;
+    let permissions = Permissions::new(&store, account)?;
+    let allowed = permissions.who_can(action, resource)?;
+    warn_unevaluated(&permissions);
+    if json {
+        print_json_lines(&allowed)?;
+    } else if allowed.is_empty() {
+        println!(
+            "no principal is allowed {action} on {}",
+            resource.unwrap_or("any resource")
+        );
+    } else {
+        print_rows(false, &allowed, &["PRINCIPAL", "DECISION", "PATH"], |a| {
+            vec![a.principal.clone(), a.decision.clone(), a.line()]
+        })?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `ramsync can`: one principal's decision for an action, and why.
+pub(crate) fn can(
+    db: &Path,
+    principal: &str,
+    action: &str,
+    resource: Option<&str>,
+    json: bool,
+    account: &str,
+) -> Result<ExitCode> {
+    let store = Store::open_existing(db)?;
+    let permissions = Permissions::new(&store, account)?;
+    let answer = permissions.can(principal, action, resource)?;
+    warn_unevaluated(&permissions);
+    if json {
+        print_json_lines(std::slice::from_ref(&answer))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{}: {} {action} on {}",
+        answer.principal, answer.decision, answer.resource
+    );
+    for d in &answer.statements {
+        let mut line = format!(
+            "  {} {} (statement {})",
+            d.reason.effect,
+            d.path.join(" -> "),
+            d.reason.statement
+        );
+        if !d.reason.conditions.is_empty() {
+            line.push_str(&format!("  [{}]", d.reason.conditions.join("; ")));
+        }
+        println!("{line}");
+    }
+    if !answer.through_roles.is_empty() {
+        println!("as a role it may assume:");
+        for a in &answer.through_roles {
+            println!("  {} {}", a.decision, a.line());
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

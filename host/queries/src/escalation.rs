@@ -1,0 +1,332 @@
+//! Privilege escalation: principals that are not admin but may call a RAM action that makes
+//! them admin or gives them another principal's access, each with the concrete path.
+//!
+//! Every rule asks the evaluator about a concrete target, so an explicit Deny of that action
+//! (or of that target) removes the finding. The rules:
+//! - `ram:AttachPolicyToUser` on itself, `ram:AttachPolicyToGroup` on a group it is in,
+//!   `ram:AttachPolicyToRole` on itself (a role) or on a role it may assume: attach
+//!   AdministratorAccess;
+//! - `ram:CreatePolicyVersion` or `ram:SetDefaultPolicyVersion` on a Custom policy it holds:
+//!   rewrite what the policy allows;
+//! - `ram:AddUserToGroup` into a group holding an admin policy it does not hold;
+//! - `ram:CreateAccessKey`, `ram:CreateLoginProfile`, `ram:UpdateLoginProfile` on an admin
+//!   user: act as that user;
+//! - `ram:UpdateRole` on an admin role: rewrite its trust policy, then assume it;
+//! - `sts:AssumeRole` into a role that any rule above flags.
+
+use crate::findings::{Finding, finding};
+use crate::permissions::{HeldPolicy, Holder, Permissions};
+use anyhow::Result;
+use ramsync_policy_eval::{Decision, Target};
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// What one rule needs of a principal: the targets to try, and what it would gain.
+enum Targets {
+    /// The principal itself.
+    Itself,
+    /// The groups it is a member of.
+    OwnGroups,
+    /// The Custom policies it holds.
+    HeldCustomPolicies,
+    /// Groups holding an admin policy, that it is not in.
+    AdminGroups,
+    /// Admin users other than itself.
+    AdminUsers,
+    /// Admin roles other than itself.
+    AdminRoles,
+}
+
+const RULES: &[(&str, Targets, &str)] = &[
+    (
+        "ram:AttachPolicyToUser",
+        Targets::Itself,
+        "attach AdministratorAccess to itself",
+    ),
+    (
+        "ram:AttachPolicyToGroup",
+        Targets::OwnGroups,
+        "attach AdministratorAccess to a group it is in",
+    ),
+    (
+        "ram:AttachPolicyToRole",
+        Targets::Itself,
+        "attach AdministratorAccess to itself (a role) or to a role it may assume",
+    ),
+    (
+        "ram:CreatePolicyVersion",
+        Targets::HeldCustomPolicies,
+        "write a new default version of a policy it holds that allows everything",
+    ),
+    (
+        "ram:SetDefaultPolicyVersion",
+        Targets::HeldCustomPolicies,
+        "make another version of a policy it holds the default",
+    ),
+    (
+        "ram:AddUserToGroup",
+        Targets::AdminGroups,
+        "add itself to a group with admin access",
+    ),
+    (
+        "ram:CreateAccessKey",
+        Targets::AdminUsers,
+        "create an AccessKey for an admin user and act as that user",
+    ),
+    (
+        "ram:CreateLoginProfile",
+        Targets::AdminUsers,
+        "give an admin user a console password and log on as that user",
+    ),
+    (
+        "ram:UpdateLoginProfile",
+        Targets::AdminUsers,
+        "reset an admin user's console password and log on as that user",
+    ),
+    (
+        "ram:UpdateRole",
+        Targets::AdminRoles,
+        "rewrite an admin role's trust policy to trust itself, then assume the role",
+    ),
+];
+
+/// A principal's escalation: the action, the target, how it holds the action, and the gain.
+struct Escalation {
+    principal_type: String,
+    name: String,
+    evidence: String,
+}
+
+fn login_name(upn: &str) -> &str {
+    upn.split('@').next().unwrap_or(upn)
+}
+
+/// The `privilege-escalation` findings of a sync.
+pub(crate) fn escalations(permissions: &Permissions<'_>) -> Result<Vec<Finding>> {
+    let (store, sync) = permissions.store();
+    let Some(account) = store
+        .query_resources(sync, Some("account"))?
+        .into_iter()
+        .next()
+    else {
+        return Ok(Vec::new());
+    };
+    let arn = |kind: &str, name: &str| format!("acs:ram:*:{}:{kind}/{name}", account.id);
+    let admin_policies = permissions.admin_policy_ids();
+    // Who is admin already: the holders of admin policies, users through groups too.
+    let mut admin_users = Vec::new();
+    let mut admin_roles = Vec::new();
+    let mut admin_groups = Vec::new();
+    let mut admins: HashSet<(String, String)> = HashSet::new();
+    for policy_id in &admin_policies {
+        for g in store.grants_on(sync, "policy", policy_id)? {
+            if g.entitlement != "attached" {
+                continue;
+            }
+            admins.insert((g.principal_type.clone(), g.principal_id.clone()));
+            match g.principal_type.as_str() {
+                "user" => admin_users.push((g.principal_id.clone(), g.principal_name.clone())),
+                "role" => admin_roles.push((g.principal_id.clone(), g.principal_name.clone())),
+                "group" => {
+                    admin_groups.push((g.principal_id.clone(), g.principal_name.clone()));
+                    for m in store.grants_on(sync, "group", &g.principal_id)? {
+                        if m.entitlement == "member" {
+                            admins.insert(("user".into(), m.principal_id.clone()));
+                            admin_users.push((m.principal_id.clone(), m.principal_name.clone()));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    for list in [&mut admin_users, &mut admin_roles, &mut admin_groups] {
+        list.sort();
+        list.dedup();
+    }
+
+    // Roles every identity of the account may assume: trusted through the account itself.
+    let account_roles: Vec<String> = store
+        .grants_held_by(sync, "account", &account.id)?
+        .into_iter()
+        .filter(|g| g.entitlement == "assume")
+        .map(|g| g.resource_name)
+        .collect();
+    // Each principal's policies, read once for all rules.
+    let mut held_cache: HashMap<(String, String), Vec<HeldPolicy>> = HashMap::new();
+    let mut found: Vec<Escalation> = Vec::new();
+    let mut escalating_roles: BTreeMap<String, (String, String)> = BTreeMap::new();
+    for (action, targets, gain) in RULES {
+        for holder in permissions.holders(action, Target::Any)? {
+            let Holder {
+                principal_type: t,
+                id,
+                principal: me,
+                ..
+            } = &holder;
+            if !matches!(t.as_str(), "user" | "role") || admins.contains(&(t.clone(), id.clone())) {
+                continue;
+            }
+            let name = me.split_once(':').map_or(me.as_str(), |(_, n)| n);
+            let key = (t.clone(), id.clone());
+            if !held_cache.contains_key(&key) {
+                let policies = permissions.held_policies(t, id, me)?;
+                held_cache.insert(key.clone(), policies);
+            }
+            let held = held_cache[&key].clone();
+            let candidates: Vec<(String, String)> = match targets {
+                Targets::Itself if *action == "ram:AttachPolicyToUser" && t == "user" => {
+                    vec![(arn("user", login_name(name)), "itself".into())]
+                }
+                Targets::Itself if *action == "ram:AttachPolicyToRole" => {
+                    let mut roles = Vec::new();
+                    if t == "role" {
+                        roles.push((arn("role", name), "itself".into()));
+                    } else {
+                        // A user may attach to a role it can assume (trusted by name, or
+                        // through a trust in the whole account), then assume it.
+                        let direct = store
+                            .grants_held_by(sync, "user", id)?
+                            .into_iter()
+                            .filter(|g| g.entitlement == "assume")
+                            .map(|g| g.resource_name);
+                        for role in direct.chain(account_roles.iter().cloned()) {
+                            if !admin_roles.iter().any(|(_, n)| *n == role) {
+                                roles.push((
+                                    arn("role", &role),
+                                    format!("role:{role} it may assume"),
+                                ));
+                            }
+                        }
+                    }
+                    roles
+                }
+                Targets::OwnGroups if t == "user" => store
+                    .grants_held_by(sync, "user", id)?
+                    .into_iter()
+                    .filter(|g| g.entitlement == "member")
+                    .map(|g| {
+                        (
+                            arn("group", &g.resource_name),
+                            format!("group:{}", g.resource_name),
+                        )
+                    })
+                    .collect(),
+                Targets::HeldCustomPolicies => held
+                    .iter()
+                    .cloned()
+                    .filter_map(|(_, p)| {
+                        let policy = store.resource(sync, "policy", &p).ok()??;
+                        let custom = policy.attributes.get("policy_type")
+                            == Some(&serde_json::Value::String("Custom".into()));
+                        custom.then(|| {
+                            let n = permissions.policy_name(&p).unwrap_or_default().to_string();
+                            (arn("policy", &n), format!("policy:{n}"))
+                        })
+                    })
+                    .collect(),
+                Targets::AdminGroups if t == "user" => {
+                    let mine: HashSet<String> = store
+                        .grants_held_by(sync, "user", id)?
+                        .into_iter()
+                        .filter(|g| g.entitlement == "member")
+                        .map(|g| g.resource_id)
+                        .collect();
+                    admin_groups
+                        .iter()
+                        .filter(|(gid, _)| !mine.contains(gid))
+                        .map(|(_, n)| (arn("group", n), format!("group:{n}")))
+                        .collect()
+                }
+                Targets::AdminUsers => admin_users
+                    .iter()
+                    .filter(|(uid, _)| !(t == "user" && uid == id))
+                    .map(|(_, n)| (arn("user", login_name(n)), format!("user:{n}")))
+                    .collect(),
+                Targets::AdminRoles => admin_roles
+                    .iter()
+                    .filter(|(rid, _)| !(t == "role" && rid == id))
+                    .map(|(_, n)| (arn("role", n), format!("role:{n}")))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            for (target, target_name) in candidates {
+                let (decision, statements) =
+                    permissions.decide_held(&held, action, Target::Arn(&target));
+                if !decision.may_allow() {
+                    continue;
+                }
+                let how = statements
+                    .iter()
+                    .find(|s| s.reason.effect == "Allow")
+                    .map(|s| format!("{} (statement {})", s.path.join(" -> "), s.reason.statement))
+                    .unwrap_or_default();
+                let conditional = if decision == Decision::Conditional {
+                    " (under conditions)"
+                } else {
+                    ""
+                };
+                let evidence = format!(
+                    "may call {action} on {target_name}{conditional} through {how}, so it can {gain}"
+                );
+                if t == "role" {
+                    escalating_roles
+                        .entry(id.clone())
+                        .or_insert_with(|| (name.to_string(), evidence.clone()));
+                }
+                found.push(Escalation {
+                    principal_type: t.clone(),
+                    name: name.to_string(),
+                    evidence,
+                });
+                break;
+            }
+        }
+    }
+
+    // Whoever may assume an escalating role may do the same, through it.
+    for (role_id, (role_name, role_evidence)) in &escalating_roles {
+        let mut assumers = Vec::new();
+        permissions.access().assumers_of(role_id, &mut assumers)?;
+        for a in assumers {
+            let Some((t, name)) = a.principal.split_once(':') else {
+                continue;
+            };
+            if !matches!(t, "user" | "role") {
+                continue;
+            }
+            let Some(who) = store.find_resource(sync, t, name)? else {
+                continue;
+            };
+            if admins.contains(&(t.to_string(), who.id.clone())) {
+                continue;
+            }
+            let conditions = match a.conditions.is_empty() {
+                true => String::new(),
+                false => format!(" [{}]", a.conditions.join(", ")),
+            };
+            found.push(Escalation {
+                principal_type: t.to_string(),
+                name: who.name.clone(),
+                evidence: format!(
+                    "may assume role:{role_name} through {}{conditions} (sts:AssumeRole), and role:{role_name} {role_evidence}",
+                    a.path.join(" -> ")
+                ),
+            });
+        }
+    }
+
+    let mut out: Vec<Finding> = found
+        .into_iter()
+        .map(|e| {
+            finding(
+                "high",
+                "privilege-escalation",
+                (&e.principal_type, &e.name),
+                e.evidence,
+            )
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
