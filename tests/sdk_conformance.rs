@@ -295,6 +295,42 @@ fn sdk_clients_read_the_local_api_and_are_refused_like_the_real_one() {
     );
     assert_eq!(out["errors"]["unknown_group"], "EntityNotExist.Group");
     assert_eq!(
+        out["errors"]["unknown_policy_version"],
+        "EntityNotExist.Policy.Version"
+    );
+
+    // The documents the SDK reads, by GetPolicy and by GetPolicyVersion, are the ones ramsync
+    // stores for each attached policy, and only attached ones are read.
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("documents.db");
+    let db = db.to_str().unwrap();
+    mock.sync(db);
+    let stored: BTreeMap<String, String> = json_lines(&ramsync(
+        &["resources", "--db", db, "--type", "policy", "--json"],
+        &[],
+    ))
+    .iter()
+    .filter_map(|p| {
+        Some((
+            p["name"].as_str()?.to_string(),
+            p["attributes"]["policy_document"].as_str()?.to_string(),
+        ))
+    })
+    .collect();
+    let read = out["policy_documents"].as_object().unwrap();
+    assert_eq!(
+        stored.keys().collect::<Vec<_>>(),
+        read.keys().collect::<Vec<_>>()
+    );
+    for (name, document) in &stored {
+        assert_eq!(read[name]["document"], document.as_str(), "{name}");
+        assert_eq!(read[name]["version_document"], document.as_str(), "{name}");
+        assert_eq!(read[name]["is_default"], true, "{name}");
+    }
+    let admin: Value = serde_json::from_str(&stored["AdministratorAccess"]).unwrap();
+    assert_eq!(admin["Statement"][0]["Action"], "*");
+    assert!(stored["ReadOnlyAccess"].contains("*:Describe*"));
+    assert_eq!(
         out["errors"]["mfa_max_items_too_large"],
         "InvalidParameter.MaxItems"
     );

@@ -126,6 +126,23 @@ def main():
         lambda m: ram_models.ListPoliciesRequest(max_items=5, marker=m),
         lambda b: b.policies.policy if b.policies and b.policies.policy else [])
     out["policies"] = sorted([p.policy_name, p.policy_type] for p in policies)
+    # The default version's document of each attached policy, by GetPolicy and GetPolicyVersion.
+    out["policy_documents"] = {}
+    for p in policies:
+        if not p.attachment_count:
+            continue
+        got = ram.get_policy_with_options(
+            ram_models.GetPolicyRequest(policy_name=p.policy_name, policy_type=p.policy_type), RUNTIME).body
+        version = ram.get_policy_version_with_options(
+            ram_models.GetPolicyVersionRequest(policy_name=p.policy_name, policy_type=p.policy_type,
+                                               version_id=got.default_policy_version.version_id),
+            RUNTIME).body.policy_version
+        out["policy_documents"][p.policy_name] = {
+            "document": got.default_policy_version.policy_document,
+            "version": version.version_id,
+            "is_default": version.is_default_version,
+            "version_document": version.policy_document,
+        }
 
     ram_keys, ims_keys, profiles, no_profile = [], [], {}, []
     for u in users:
@@ -198,6 +215,7 @@ def main():
         "max_items_too_large": error_code(lambda: ims.list_groups_with_options(ims_models.ListGroupsRequest(max_items=101), RUNTIME)),
         "mfa_max_items_too_large": error_code(lambda: ims.list_virtual_mfadevices_with_options(ims_models.ListVirtualMFADevicesRequest(max_items=101), RUNTIME)),
         "unknown_user_keys": error_code(lambda: ram.list_access_keys_with_options(ram_models.ListAccessKeysRequest(user_name="no-such-user"), RUNTIME)),
+        "unknown_policy_version": error_code(lambda: ram.get_policy_version_with_options(ram_models.GetPolicyVersionRequest(policy_name="AdministratorAccess", policy_type="System", version_id="v99"), RUNTIME)),
         "unknown_group": error_code(lambda: ims.list_users_for_group_with_options(ims_models.ListUsersForGroupRequest(group_name="no-such-group"), RUNTIME)),
     }
     stale = (datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=20)).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -373,6 +373,29 @@ pub(crate) fn handle(
                 },
             }))
         }
+        (RAM, "GetPolicyVersion") => {
+            // The local API keeps one version of each policy, v1, the default.
+            let pi = policy_index(t, p)?;
+            let version = p.required("VersionId")?;
+            if version != "v1" {
+                return Err(ApiFailure::new(
+                    404,
+                    "EntityNotExist.Policy.Version",
+                    &format!(
+                        "The policy version does not exist: {}, {version}.",
+                        t.policies[pi].name
+                    ),
+                ));
+            }
+            Ok(json!({
+                "PolicyVersion": {
+                    "VersionId": "v1",
+                    "IsDefaultVersion": true,
+                    "CreateDate": t.policies[pi].create_date,
+                    "PolicyDocument": t.policies[pi].document,
+                },
+            }))
+        }
         (RAM, "ListAccessKeys") | (IMS, "ListAccessKeys") => {
             // Without a user named, the caller's own keys, as the real API answers.
             let (key, named) = if version == RAM {

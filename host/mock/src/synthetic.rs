@@ -71,7 +71,7 @@ impl Tenant {
                         "System".into()
                     },
                     description: String::new(),
-                    document: serde_json::Value::Null,
+                    document: synthetic_document(i, is_custom),
                 }
             })
             .collect();
@@ -170,4 +170,58 @@ fn synthetic_keys(account_id: &str, i: usize) -> Vec<AccessKeySpec> {
         });
     }
     keys
+}
+
+/// A policy document for a synthetic policy, from a handful of shapes real accounts have, so
+/// that action-level questions over a synthetic tenant have varied answers: RAM writes that
+/// allow escalation, service-wide grants, one bucket's objects, everything but RAM (by a Deny
+/// or by NotAction), AssumeRole, and a grant under a condition. One System policy in 20
+/// allows everything, as AdministratorAccess does.
+fn synthetic_document(i: usize, is_custom: bool) -> serde_json::Value {
+    use serde_json::json;
+    let statement = |effect: &str, action: serde_json::Value, resource: serde_json::Value| json!({"Effect": effect, "Action": action, "Resource": resource});
+    let statements = if !is_custom {
+        match i % 20 {
+            0 => vec![statement("Allow", json!("*"), json!("*"))],
+            _ => vec![statement(
+                "Allow",
+                json!(["ecs:Describe*", "vpc:Describe*"]),
+                json!("*"),
+            )],
+        }
+    } else {
+        match (i / 2) % 8 {
+            0 => vec![statement(
+                "Allow",
+                json!([
+                    "ram:AttachPolicyToUser",
+                    "ram:AttachPolicyToGroup",
+                    "ram:AttachPolicyToRole"
+                ]),
+                json!("*"),
+            )],
+            1 => vec![statement("Allow", json!("ecs:*"), json!("*"))],
+            2 => vec![statement(
+                "Allow",
+                json!(["oss:GetObject", "oss:PutObject"]),
+                json!(format!("acs:oss:*:*:bucket-{i:05}/*")),
+            )],
+            3 => vec![
+                statement("Allow", json!("*"), json!("*")),
+                statement("Deny", json!("ram:*"), json!("*")),
+            ],
+            4 => vec![json!({"Effect": "Allow", "NotAction": "ram:*", "Resource": "*"})],
+            5 => vec![statement(
+                "Allow",
+                json!(["ram:CreateAccessKey", "ram:UpdateLoginProfile"]),
+                json!("acs:ram:*:*:user/*"),
+            )],
+            6 => vec![statement("Allow", json!("sts:AssumeRole"), json!("*"))],
+            _ => vec![
+                json!({"Effect": "Allow", "Action": "log:*", "Resource": "*",
+                "Condition": {"IpAddress": {"acs:SourceIp": ["10.0.0.0/8"]}}}),
+            ],
+        }
+    };
+    json!({"Version": "1", "Statement": statements})
 }

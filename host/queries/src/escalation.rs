@@ -143,6 +143,7 @@ pub(crate) fn escalations(permissions: &Permissions<'_>) -> Result<Vec<Finding>>
         list.sort();
         list.dedup();
     }
+    let admin_role_names: HashSet<String> = admin_roles.iter().map(|(_, n)| n.clone()).collect();
 
     // Roles every identity of the account may assume: trusted through the account itself.
     let account_roles: Vec<String> = store
@@ -173,57 +174,54 @@ pub(crate) fn escalations(permissions: &Permissions<'_>) -> Result<Vec<Finding>>
                 held_cache.insert(key.clone(), policies);
             }
             let held = held_cache[&key].clone();
-            let candidates: Vec<(String, String)> = match targets {
-                Targets::Itself if *action == "ram:AttachPolicyToUser" && t == "user" => {
-                    vec![(arn("user", login_name(name)), "itself".into())]
+            // Lazily: the first target the action is allowed on is enough, and there may be
+            // thousands (every admin user, every role the account trusts).
+            let candidates: Box<dyn Iterator<Item = (String, String)> + '_> = match targets {
+                Targets::Itself if *action == "ram:AttachPolicyToUser" && t == "user" => Box::new(
+                    std::iter::once((arn("user", login_name(name)), "itself".into())),
+                ),
+                Targets::Itself if *action == "ram:AttachPolicyToRole" && t == "role" => {
+                    Box::new(std::iter::once((arn("role", name), "itself".into())))
                 }
                 Targets::Itself if *action == "ram:AttachPolicyToRole" => {
-                    let mut roles = Vec::new();
-                    if t == "role" {
-                        roles.push((arn("role", name), "itself".into()));
-                    } else {
-                        // A user may attach to a role it can assume (trusted by name, or
-                        // through a trust in the whole account), then assume it.
-                        let direct = store
-                            .grants_held_by(sync, "user", id)?
+                    // A user may attach to a role it can assume (trusted by name, or through
+                    // a trust in the whole account), then assume it.
+                    let direct: Vec<String> = store
+                        .grants_held_by(sync, "user", id)?
+                        .into_iter()
+                        .filter(|g| g.entitlement == "assume")
+                        .map(|g| g.resource_name)
+                        .collect();
+                    Box::new(
+                        direct
                             .into_iter()
-                            .filter(|g| g.entitlement == "assume")
-                            .map(|g| g.resource_name);
-                        for role in direct.chain(account_roles.iter().cloned()) {
-                            if !admin_roles.iter().any(|(_, n)| *n == role) {
-                                roles.push((
-                                    arn("role", &role),
-                                    format!("role:{role} it may assume"),
-                                ));
-                            }
-                        }
-                    }
-                    roles
+                            .chain(account_roles.iter().cloned())
+                            .filter(|role| !admin_role_names.contains(role))
+                            .map(|role| (arn("role", &role), format!("role:{role} it may assume"))),
+                    )
                 }
-                Targets::OwnGroups if t == "user" => store
-                    .grants_held_by(sync, "user", id)?
-                    .into_iter()
-                    .filter(|g| g.entitlement == "member")
-                    .map(|g| {
-                        (
-                            arn("group", &g.resource_name),
-                            format!("group:{}", g.resource_name),
-                        )
-                    })
-                    .collect(),
-                Targets::HeldCustomPolicies => held
-                    .iter()
-                    .cloned()
-                    .filter_map(|(_, p)| {
-                        let policy = store.resource(sync, "policy", &p).ok()??;
-                        let custom = policy.attributes.get("policy_type")
-                            == Some(&serde_json::Value::String("Custom".into()));
-                        custom.then(|| {
-                            let n = permissions.policy_name(&p).unwrap_or_default().to_string();
-                            (arn("policy", &n), format!("policy:{n}"))
+                Targets::OwnGroups if t == "user" => Box::new(
+                    store
+                        .grants_held_by(sync, "user", id)?
+                        .into_iter()
+                        .filter(|g| g.entitlement == "member")
+                        .map(|g| {
+                            (
+                                arn("group", &g.resource_name),
+                                format!("group:{}", g.resource_name),
+                            )
+                        }),
+                ),
+                Targets::HeldCustomPolicies => Box::new(
+                    held.iter()
+                        .filter(|(_, p)| permissions.is_custom(p))
+                        .map(|(_, p)| {
+                            let n = permissions.policy_name(p).unwrap_or_default();
+                            (arn("policy", n), format!("policy:{n}"))
                         })
-                    })
-                    .collect(),
+                        .collect::<Vec<_>>()
+                        .into_iter(),
+                ),
                 Targets::AdminGroups if t == "user" => {
                     let mine: HashSet<String> = store
                         .grants_held_by(sync, "user", id)?
@@ -231,23 +229,26 @@ pub(crate) fn escalations(permissions: &Permissions<'_>) -> Result<Vec<Finding>>
                         .filter(|g| g.entitlement == "member")
                         .map(|g| g.resource_id)
                         .collect();
-                    admin_groups
-                        .iter()
-                        .filter(|(gid, _)| !mine.contains(gid))
-                        .map(|(_, n)| (arn("group", n), format!("group:{n}")))
-                        .collect()
+                    Box::new(
+                        admin_groups
+                            .iter()
+                            .filter(move |(gid, _)| !mine.contains(gid))
+                            .map(|(_, n)| (arn("group", n), format!("group:{n}"))),
+                    )
                 }
-                Targets::AdminUsers => admin_users
-                    .iter()
-                    .filter(|(uid, _)| !(t == "user" && uid == id))
-                    .map(|(_, n)| (arn("user", login_name(n)), format!("user:{n}")))
-                    .collect(),
-                Targets::AdminRoles => admin_roles
-                    .iter()
-                    .filter(|(rid, _)| !(t == "role" && rid == id))
-                    .map(|(_, n)| (arn("role", n), format!("role:{n}")))
-                    .collect(),
-                _ => Vec::new(),
+                Targets::AdminUsers => Box::new(
+                    admin_users
+                        .iter()
+                        .filter(move |(uid, _)| !(t == "user" && uid == id))
+                        .map(|(_, n)| (arn("user", login_name(n)), format!("user:{n}"))),
+                ),
+                Targets::AdminRoles => Box::new(
+                    admin_roles
+                        .iter()
+                        .filter(move |(rid, _)| !(t == "role" && rid == id))
+                        .map(|(_, n)| (arn("role", n), format!("role:{n}"))),
+                ),
+                _ => Box::new(std::iter::empty()),
             };
             for (target, target_name) in candidates {
                 let (decision, statements) =

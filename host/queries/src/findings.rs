@@ -53,6 +53,13 @@ fn flag(r: &ResourceRow, key: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// The `privilege-escalation` findings alone, from the policy documents of the newest
+/// complete sync of `account`.
+pub fn privilege_escalation(store: &Store, account: &str) -> Result<Vec<Finding>> {
+    let permissions = crate::permissions::Permissions::new(store, account)?;
+    crate::escalation::escalations(&permissions)
+}
+
 /// The findings of the newest complete sync of `account`, most severe first.
 pub fn findings(store: &Store, account: &str) -> Result<Vec<Finding>> {
     let run = store.readable_sync(account)?;
@@ -216,8 +223,7 @@ pub fn findings(store: &Store, account: &str) -> Result<Vec<Finding>> {
 
     // Privilege escalation, from the policy documents (none in a sync made before they were
     // read, and then nothing is claimed).
-    let permissions = crate::permissions::Permissions::new(store, account)?;
-    out.extend(crate::escalation::escalations(&permissions)?);
+    out.extend(privilege_escalation(store, account)?);
 
     out.sort();
     Ok(out)

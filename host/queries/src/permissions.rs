@@ -114,6 +114,7 @@ pub(crate) struct Holder {
 
 struct Held {
     name: String,
+    custom: bool,
     policy: Policy,
 }
 
@@ -212,6 +213,8 @@ impl<'s> Permissions<'s> {
                             p.id.clone(),
                             Held {
                                 name: p.name.clone(),
+                                custom: p.attributes.get("policy_type").and_then(|v| v.as_str())
+                                    == Some("Custom"),
                                 policy,
                             },
                         );
@@ -350,30 +353,27 @@ impl<'s> Permissions<'s> {
         let mut held: BTreeMap<(String, String), (String, Vec<PolicyPath<'_>>)> = BTreeMap::new();
         for policy_id in applying.keys() {
             let policy = step("policy", &self.policies[*policy_id].name);
-            for g in self.store.grants_on(self.sync_id, "policy", policy_id)? {
-                if g.entitlement != "attached" {
-                    continue;
-                }
-                let holder = step(&g.principal_type, &g.principal_name);
-                held.entry((g.principal_type.clone(), g.principal_id.clone()))
-                    .or_insert_with(|| (holder.clone(), Vec::new()))
-                    .1
-                    .push((vec![holder.clone(), policy.clone()], policy_id));
-                if g.principal_type == "group" {
-                    for m in self
-                        .store
-                        .grants_on(self.sync_id, "group", &g.principal_id)?
-                    {
-                        if m.entitlement != "member" {
-                            continue;
-                        }
-                        let user = step("user", &m.principal_name);
-                        held.entry(("user".into(), m.principal_id.clone()))
+            let attached =
+                self.store
+                    .principals_granted(self.sync_id, "policy", policy_id, "attached")?;
+            for (t, id, name) in attached {
+                let holder = step(&t, &name);
+                if t == "group" {
+                    let members =
+                        self.store
+                            .principals_granted(self.sync_id, "group", &id, "member")?;
+                    for (_, user_id, user_name) in members {
+                        let user = step("user", &user_name);
+                        held.entry(("user".into(), user_id))
                             .or_insert_with(|| (user.clone(), Vec::new()))
                             .1
                             .push((vec![user, holder.clone(), policy.clone()], policy_id));
                     }
                 }
+                held.entry((t, id))
+                    .or_insert_with(|| (holder.clone(), Vec::new()))
+                    .1
+                    .push((vec![holder, policy.clone()], policy_id));
             }
         }
         let mut out = Vec::new();
@@ -479,9 +479,14 @@ impl<'s> Permissions<'s> {
         self.own_policies(t, id, me)
     }
 
-    /// A synced policy's name and whether it is Custom, by id.
+    /// A synced policy's name, by id.
     pub(crate) fn policy_name(&self, id: &str) -> Option<&str> {
         self.policies.get(id).map(|h| h.name.as_str())
+    }
+
+    /// Whether a synced policy is a Custom one (its document can be rewritten).
+    pub(crate) fn is_custom(&self, id: &str) -> bool {
+        self.policies.get(id).is_some_and(|h| h.custom)
     }
 
     /// The store and sync the answers come from.

@@ -77,6 +77,30 @@ impl Store {
         )
     }
 
+    /// The principals granted one entitlement of one resource, as (type, id, name), without
+    /// the grants' attributes: the cheap form of [`Store::grants_on`] for graph walks.
+    pub fn principals_granted(
+        &self,
+        sync_id: i64,
+        resource_type: &str,
+        resource_id: &str,
+        entitlement: &str,
+    ) -> Result<Vec<(String, String, String)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT g.principal_type, g.principal_id, COALESCE(p.name, g.principal_name)
+             FROM grants g
+             LEFT JOIN resources p ON p.sync_id = g.sync_id AND p.resource_type = g.principal_type AND p.id = g.principal_id
+             WHERE g.sync_id = ?1 AND g.resource_type = ?2 AND g.resource_id = ?3 AND g.entitlement = ?4",
+        )?;
+        let rows = stmt
+            .query_map(
+                params![sync_id, resource_type, resource_id, entitlement],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
     fn grants_where(&self, clause: &str, params: &[&dyn rusqlite::ToSql]) -> Result<Vec<GrantRow>> {
         let sql = format!(
             "SELECT g.resource_type, g.resource_id, COALESCE(r.name, ''), g.entitlement, g.principal_type, g.principal_id,
