@@ -457,8 +457,8 @@ fn an_explicit_deny_a_resource_and_an_unreadable_document() {
 /// A small account for one escalation rule: an admin (through group admins), an admin role,
 /// a bystander who can read everything, and the attacker: the user `attacker`, or with
 /// `as_role` the role `OpsRole` (which only the user `attacker` may assume), holding `esc`,
-/// a policy allowing `action`, and with `deny` also a policy denying it.
-fn escalation_tenant(action: &str, as_role: bool, deny: bool) -> Tenant {
+/// a policy allowing `action` on `resource`, and with `deny` also a policy denying it.
+fn escalation_tenant(action: &str, resource: &str, as_role: bool, deny: bool) -> Tenant {
     const ACCOUNT: &str = "1234567890123456";
     let mut attacker_policies = vec!["esc"];
     if deny {
@@ -474,7 +474,7 @@ fn escalation_tenant(action: &str, as_role: bool, deny: bool) -> Tenant {
     };
     let allow = |effect: &str| {
         serde_json::json!({"Version": "1", "Statement": [
-            {"Effect": effect, "Action": action, "Resource": "*"}]})
+            {"Effect": effect, "Action": action, "Resource": resource}]})
     };
     let tenant = serde_json::json!({
         "account_id": ACCOUNT,
@@ -549,7 +549,10 @@ fn privilege_escalation_one_path_per_rule_and_a_deny_removes_it() {
         (
             "ram:AddUserToGroup",
             false,
-            &[(attacker, "may call ram:AddUserToGroup on group:admins")],
+            &[(
+                attacker,
+                "may call ram:AddUserToGroup on group:admins (admin) through",
+            )],
         ),
         (
             "ram:CreateAccessKey",
@@ -580,7 +583,7 @@ fn privilege_escalation_one_path_per_rule_and_a_deny_removes_it() {
             false,
             &[(
                 attacker,
-                "may call ram:UpdateRole on role:AdminRole through user:attacker@esc.onaliyun.com -> policy:esc (statement 1), so it can rewrite an admin role's trust policy",
+                "may call ram:UpdateRole on role:AdminRole (admin) through user:attacker@esc.onaliyun.com -> policy:esc (statement 1), so it can rewrite that role's trust policy",
             )],
         ),
         (
@@ -609,7 +612,8 @@ fn privilege_escalation_one_path_per_rule_and_a_deny_removes_it() {
     ];
     for (i, (action, as_role, want)) in cases.iter().enumerate() {
         for deny in [false, true] {
-            let mut options = MockOptions::with_tenant(escalation_tenant(action, *as_role, deny));
+            let mut options =
+                MockOptions::with_tenant(escalation_tenant(action, "*", *as_role, deny));
             options.report_generation = std::time::Duration::ZERO;
             let mock = Mock::start(options);
             let db = dir.path().join(format!("esc-{i}-{deny}.db"));
@@ -645,6 +649,38 @@ fn privilege_escalation_one_path_per_rule_and_a_deny_removes_it() {
             }
         }
     }
+}
+
+#[test]
+fn privilege_escalation_to_another_principals_access() {
+    // The attacker may reset only the bystander's password: not an admin, but it holds
+    // ReadOnlyAccess, which the attacker lacks.
+    let action = "ram:UpdateLoginProfile";
+    let resource = "acs:ram:*:1234567890123456:user/bystander";
+    let mut options = MockOptions::with_tenant(escalation_tenant(action, resource, false, false));
+    options.report_generation = std::time::Duration::ZERO;
+    let mock = Mock::start(options);
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("lateral.db");
+    let db = db.to_str().unwrap();
+    mock.sync(db);
+    let got: Vec<String> = json_lines(&ramsync(&["findings", "--db", db, "--json"], &[]))
+        .iter()
+        .filter(|f| f["code"] == "privilege-escalation")
+        .map(|f| {
+            format!(
+                "{} {}",
+                f["resource_name"].as_str().unwrap(),
+                f["evidence"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            "attacker@esc.onaliyun.com may call ram:UpdateLoginProfile on user:bystander@esc.onaliyun.com (holds policy:ReadOnlyAccess it lacks) through user:attacker@esc.onaliyun.com -> policy:esc (statement 1), so it can reset that user's console password and log on as it"
+        ]
+    );
 }
 
 #[test]

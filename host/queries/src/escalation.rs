@@ -8,10 +8,13 @@
 //!   AdministratorAccess;
 //! - `ram:CreatePolicyVersion` or `ram:SetDefaultPolicyVersion` on a Custom policy it holds:
 //!   rewrite what the policy allows;
-//! - `ram:AddUserToGroup` into a group holding an admin policy it does not hold;
-//! - `ram:CreateAccessKey`, `ram:CreateLoginProfile`, `ram:UpdateLoginProfile` on an admin
-//!   user: act as that user;
-//! - `ram:UpdateRole` on an admin role: rewrite its trust policy, then assume it;
+//! - `ram:AddUserToGroup` into a group with admin, or with a policy it does not hold;
+//! - `ram:CreateAccessKey`, `ram:CreateLoginProfile`, `ram:UpdateLoginProfile` on another user
+//!   with admin or with a policy it does not hold: act as that user;
+//! - `ram:UpdateRole` on a role with admin or with a policy it does not hold: rewrite its
+//!   trust policy, then assume it;
+//!
+//! Admin targets are tried first, so the evidence names the most powerful one.
 //! - `sts:AssumeRole` into a role that any rule above flags.
 
 use crate::findings::{Finding, finding};
@@ -28,12 +31,12 @@ enum Targets {
     OwnGroups,
     /// The Custom policies it holds.
     HeldCustomPolicies,
-    /// Groups holding an admin policy, that it is not in.
-    AdminGroups,
-    /// Admin users other than itself.
-    AdminUsers,
-    /// Admin roles other than itself.
-    AdminRoles,
+    /// Groups it is not in that hold admin, then those holding a policy it lacks.
+    Groups,
+    /// Other users that are admin, then those holding a policy it lacks.
+    Users,
+    /// Other roles that are admin, then those holding a policy it lacks.
+    Roles,
 }
 
 const RULES: &[(&str, Targets, &str)] = &[
@@ -64,28 +67,28 @@ const RULES: &[(&str, Targets, &str)] = &[
     ),
     (
         "ram:AddUserToGroup",
-        Targets::AdminGroups,
-        "add itself to a group with admin access",
+        Targets::Groups,
+        "add itself to that group and gain its access",
     ),
     (
         "ram:CreateAccessKey",
-        Targets::AdminUsers,
-        "create an AccessKey for an admin user and act as that user",
+        Targets::Users,
+        "create an AccessKey for that user and act as it",
     ),
     (
         "ram:CreateLoginProfile",
-        Targets::AdminUsers,
-        "give an admin user a console password and log on as that user",
+        Targets::Users,
+        "give that user a console password and log on as it",
     ),
     (
         "ram:UpdateLoginProfile",
-        Targets::AdminUsers,
-        "reset an admin user's console password and log on as that user",
+        Targets::Users,
+        "reset that user's console password and log on as it",
     ),
     (
         "ram:UpdateRole",
-        Targets::AdminRoles,
-        "rewrite an admin role's trust policy to trust itself, then assume the role",
+        Targets::Roles,
+        "rewrite that role's trust policy to trust itself, then assume it",
     ),
 ];
 
@@ -145,6 +148,63 @@ pub(crate) fn escalations(permissions: &Permissions<'_>) -> Result<Vec<Finding>>
     }
     let admin_role_names: HashSet<String> = admin_roles.iter().map(|(_, n)| n.clone()).collect();
 
+    // What every user (through its groups too), group and role holds, for "a policy it lacks".
+    let mut holdings: BTreeMap<(String, String), (String, Vec<String>)> = BTreeMap::new();
+    let mut group_policies: HashMap<String, Vec<String>> = HashMap::new();
+    for (policy_id, t, id, name) in store.entitlement_grants(sync, "policy", "attached")? {
+        if t == "group" {
+            group_policies
+                .entry(id.clone())
+                .or_default()
+                .push(policy_id.clone());
+        }
+        holdings
+            .entry((t, id))
+            .or_insert_with(|| (name, Vec::new()))
+            .1
+            .push(policy_id);
+    }
+    for (group_id, _, user_id, user_name) in store.entitlement_grants(sync, "group", "member")? {
+        if let Some(policies) = group_policies.get(&group_id) {
+            holdings
+                .entry(("user".into(), user_id))
+                .or_insert_with(|| (user_name, Vec::new()))
+                .1
+                .extend(policies.iter().cloned());
+        }
+    }
+    // Per kind: admins first (named "(admin)"), then everyone else with some policy.
+    let others = |kind: &str, admin: &[(String, String)]| -> Vec<(String, String, Vec<String>)> {
+        let mut out: Vec<(String, String, Vec<String>)> = admin
+            .iter()
+            .map(|(id, name)| (id.clone(), name.clone(), Vec::new()))
+            .collect();
+        let admin_ids: HashSet<&String> = admin.iter().map(|(id, _)| id).collect();
+        out.extend(
+            holdings
+                .range((kind.to_string(), String::new())..)
+                .take_while(|((t, _), _)| t == kind)
+                .filter(|((_, id), _)| !admin_ids.contains(id))
+                .map(|((_, id), (name, policies))| (id.clone(), name.clone(), policies.clone())),
+        );
+        out
+    };
+    let target_users = others("user", &admin_users);
+    let target_groups = others("group", &admin_groups);
+    let target_roles = others("role", &admin_roles);
+    // A target is worth taking if it is admin (no policies listed) or holds a policy the
+    // attacker lacks; the text says which.
+    let worth = |held: &HashSet<&str>, policies: &[String]| -> Option<String> {
+        if policies.is_empty() {
+            return Some("admin".into());
+        }
+        let lacking = policies.iter().find(|p| !held.contains(p.as_str()))?;
+        Some(format!(
+            "holds policy:{} it lacks",
+            permissions.policy_name(lacking).unwrap_or(lacking)
+        ))
+    };
+
     // Roles every identity of the account may assume: trusted through the account itself.
     let account_roles: Vec<String> = store
         .grants_held_by(sync, "account", &account.id)?
@@ -174,6 +234,7 @@ pub(crate) fn escalations(permissions: &Permissions<'_>) -> Result<Vec<Finding>>
                 held_cache.insert(key.clone(), policies);
             }
             let held = held_cache[&key].clone();
+            let held_ids: HashSet<&str> = held.iter().map(|(_, p)| p.as_str()).collect();
             // Lazily: the first target the action is allowed on is enough, and there may be
             // thousands (every admin user, every role the account trusts).
             let candidates: Box<dyn Iterator<Item = (String, String)> + '_> = match targets {
@@ -222,7 +283,7 @@ pub(crate) fn escalations(permissions: &Permissions<'_>) -> Result<Vec<Finding>>
                         .collect::<Vec<_>>()
                         .into_iter(),
                 ),
-                Targets::AdminGroups if t == "user" => {
+                Targets::Groups if t == "user" => {
                     let mine: HashSet<String> = store
                         .grants_held_by(sync, "user", id)?
                         .into_iter()
@@ -230,23 +291,32 @@ pub(crate) fn escalations(permissions: &Permissions<'_>) -> Result<Vec<Finding>>
                         .map(|g| g.resource_id)
                         .collect();
                     Box::new(
-                        admin_groups
+                        target_groups
                             .iter()
-                            .filter(move |(gid, _)| !mine.contains(gid))
-                            .map(|(_, n)| (arn("group", n), format!("group:{n}"))),
+                            .filter(move |(gid, _, _)| !mine.contains(gid))
+                            .filter_map(|(_, n, p)| {
+                                let why = worth(&held_ids, p)?;
+                                Some((arn("group", n), format!("group:{n} ({why})")))
+                            }),
                     )
                 }
-                Targets::AdminUsers => Box::new(
-                    admin_users
+                Targets::Users => Box::new(
+                    target_users
                         .iter()
-                        .filter(move |(uid, _)| !(t == "user" && uid == id))
-                        .map(|(_, n)| (arn("user", login_name(n)), format!("user:{n}"))),
+                        .filter(move |(uid, _, _)| !(t == "user" && uid == id))
+                        .filter_map(|(_, n, p)| {
+                            let why = worth(&held_ids, p)?;
+                            Some((arn("user", login_name(n)), format!("user:{n} ({why})")))
+                        }),
                 ),
-                Targets::AdminRoles => Box::new(
-                    admin_roles
+                Targets::Roles => Box::new(
+                    target_roles
                         .iter()
-                        .filter(move |(rid, _)| !(t == "role" && rid == id))
-                        .map(|(_, n)| (arn("role", n), format!("role:{n}"))),
+                        .filter(move |(rid, _, _)| !(t == "role" && rid == id))
+                        .filter_map(|(_, n, p)| {
+                            let why = worth(&held_ids, p)?;
+                            Some((arn("role", n), format!("role:{n} ({why})")))
+                        }),
                 ),
                 _ => Box::new(std::iter::empty()),
             };

@@ -101,6 +101,28 @@ impl Store {
         Ok(rows)
     }
 
+    /// Every grant of one entitlement on one resource type, as (resource id, principal type,
+    /// principal id, principal name), without attributes: for whole-account graph questions.
+    pub fn entitlement_grants(
+        &self,
+        sync_id: i64,
+        resource_type: &str,
+        entitlement: &str,
+    ) -> Result<Vec<(String, String, String, String)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT g.resource_id, g.principal_type, g.principal_id, COALESCE(p.name, g.principal_name)
+             FROM grants g
+             LEFT JOIN resources p ON p.sync_id = g.sync_id AND p.resource_type = g.principal_type AND p.id = g.principal_id
+             WHERE g.sync_id = ?1 AND g.resource_type = ?2 AND g.entitlement = ?3",
+        )?;
+        let rows = stmt
+            .query_map(params![sync_id, resource_type, entitlement], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
     fn grants_where(&self, clause: &str, params: &[&dyn rusqlite::ToSql]) -> Result<Vec<GrantRow>> {
         let sql = format!(
             "SELECT g.resource_type, g.resource_id, COALESCE(r.name, ''), g.entitlement, g.principal_type, g.principal_id,
