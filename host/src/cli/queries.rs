@@ -110,6 +110,7 @@ pub(crate) fn access(
     account: &str,
 ) -> Result<ExitCode> {
     let store = Store::open_existing(db)?;
+    store.tune_for_queries()?;
     let access = crate::access::Access::new(&store, account)?;
     let mut paths = match (principal, resource) {
         (Some(p), _) => access.of_principal(p)?,
@@ -163,6 +164,7 @@ pub(crate) fn who_can(
     account: &str,
 ) -> Result<ExitCode> {
     let store = Store::open_existing(db)?;
+    store.tune_for_queries()?;
     let permissions = Permissions::new(&store, account)?;
     let allowed = permissions.who_can(action, resource)?;
     warn_unevaluated(&permissions);
@@ -191,6 +193,7 @@ pub(crate) fn can(
     account: &str,
 ) -> Result<ExitCode> {
     let store = Store::open_existing(db)?;
+    store.tune_for_queries()?;
     let permissions = Permissions::new(&store, account)?;
     let answer = permissions.can(principal, action, resource)?;
     warn_unevaluated(&permissions);
@@ -226,6 +229,7 @@ pub(crate) fn can(
 /// `ramsync findings`: the risky facts of the newest readable sync, most severe first.
 pub(crate) fn findings(db: &Path, json: bool, account: &str) -> Result<ExitCode> {
     let store = Store::open_existing(db)?;
+    store.tune_for_queries()?;
     let findings = crate::findings::findings(&store, account)?;
     print_rows(
         json,

@@ -78,6 +78,15 @@ impl Store {
         Ok(store)
     }
 
+    /// For a command that asks many questions of a large store (who-can, findings): map the
+    /// file rather than copy each page through read(2), and cache more pages. Not for a
+    /// sync's summary, whose memory figure would then count the mapped file.
+    pub fn tune_for_queries(&self) -> Result<()> {
+        self.conn.pragma_update(None, "mmap_size", 1i64 << 30)?;
+        self.conn.pragma_update(None, "cache_size", -65536)?;
+        Ok(())
+    }
+
     /// Opens an existing database for queries.
     pub fn open_existing(path: &Path) -> Result<Self> {
         if !path.exists() {
@@ -93,10 +102,6 @@ impl Store {
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .with_context(|| format!("{} is not a ramsync database", path.display()))?;
-        // Queries read a large store many small times: map it rather than copy each page
-        // through read(2), and keep more pages cached.
-        conn.pragma_update(None, "mmap_size", 1i64 << 30)?;
-        conn.pragma_update(None, "cache_size", -65536)?;
         // Versions 1 and 2 lack only checkpoint and context tables, which queries do not read.
         if !(1..=SCHEMA_VERSION).contains(&version) {
             bail!(
