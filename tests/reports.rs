@@ -458,15 +458,32 @@ fn an_explicit_deny_a_resource_and_an_unreadable_document() {
 /// a bystander who can read everything, and the attacker: the user `attacker`, or with
 /// `as_role` the role `OpsRole` (which only the user `attacker` may assume), holding `esc`,
 /// a policy allowing `action` on `resource`, and with `deny` also a policy denying it.
-fn escalation_tenant(action: &str, resource: &str, as_role: bool, deny: bool) -> Tenant {
+fn escalation_tenant(
+    action: &str,
+    resource: &str,
+    as_role: bool,
+    deny: bool,
+    deny_assume: bool,
+) -> Tenant {
     const ACCOUNT: &str = "1234567890123456";
     let mut attacker_policies = vec!["esc"];
     if deny {
         attacker_policies.push("no-esc");
     }
+    // The user may call sts:AssumeRole, unless `deny_assume` takes it away.
+    let mut user_policies = vec!["AliyunSTSAssumeRoleAccess"];
+    if deny_assume {
+        user_policies.push("no-assume");
+    }
     let (user_policies, role_policies) = match as_role {
-        false => (serde_json::json!(attacker_policies), serde_json::json!([])),
-        true => (serde_json::json!([]), serde_json::json!(attacker_policies)),
+        false => {
+            user_policies.extend(attacker_policies);
+            (serde_json::json!(user_policies), serde_json::json!([]))
+        }
+        true => (
+            serde_json::json!(user_policies),
+            serde_json::json!(attacker_policies),
+        ),
     };
     let trust = |principal: Value| {
         serde_json::json!({"Version": "1", "Statement": [
@@ -500,7 +517,10 @@ fn escalation_tenant(action: &str, resource: &str, as_role: bool, deny: bool) ->
             {"name": "AdministratorAccess", "type": "System"},
             {"name": "ReadOnlyAccess", "type": "System"},
             {"name": "esc", "type": "Custom", "document": allow("Allow")},
-            {"name": "no-esc", "type": "Custom", "document": allow("Deny")}
+            {"name": "no-esc", "type": "Custom", "document": allow("Deny")},
+            {"name": "AliyunSTSAssumeRoleAccess", "type": "System"},
+            {"name": "no-assume", "type": "Custom", "document": {"Version": "1", "Statement": [
+                {"Effect": "Deny", "Action": "sts:AssumeRole", "Resource": "*"}]}}
         ]
     });
     Tenant::from_json(&tenant.to_string()).unwrap()
@@ -613,7 +633,7 @@ fn privilege_escalation_one_path_per_rule_and_a_deny_removes_it() {
     for (i, (action, as_role, want)) in cases.iter().enumerate() {
         for deny in [false, true] {
             let mut options =
-                MockOptions::with_tenant(escalation_tenant(action, "*", *as_role, deny));
+                MockOptions::with_tenant(escalation_tenant(action, "*", *as_role, deny, false));
             options.report_generation = std::time::Duration::ZERO;
             let mock = Mock::start(options);
             let db = dir.path().join(format!("esc-{i}-{deny}.db"));
@@ -657,7 +677,8 @@ fn privilege_escalation_to_another_principals_access() {
     // ReadOnlyAccess, which the attacker lacks.
     let action = "ram:UpdateLoginProfile";
     let resource = "acs:ram:*:1234567890123456:user/bystander";
-    let mut options = MockOptions::with_tenant(escalation_tenant(action, resource, false, false));
+    let mut options =
+        MockOptions::with_tenant(escalation_tenant(action, resource, false, false, false));
     options.report_generation = std::time::Duration::ZERO;
     let mock = Mock::start(options);
     let dir = tempfile::tempdir().unwrap();
@@ -681,6 +702,47 @@ fn privilege_escalation_to_another_principals_access() {
             "attacker@esc.onaliyun.com may call ram:UpdateLoginProfile on user:bystander@esc.onaliyun.com (holds policy:ReadOnlyAccess it lacks) through user:attacker@esc.onaliyun.com -> policy:esc (statement 1), so it can reset that user's console password and log on as it"
         ]
     );
+}
+
+#[test]
+fn assuming_an_escalating_role_needs_sts_assume_role_of_ones_own() {
+    // OpsRole may attach policies to itself and trusts the attacker, but the attacker's own
+    // policies deny sts:AssumeRole: only the role escalates.
+    let tenant = escalation_tenant("ram:AttachPolicyToRole", "*", true, false, true);
+    let mut options = MockOptions::with_tenant(tenant);
+    options.report_generation = std::time::Duration::ZERO;
+    let mock = Mock::start(options);
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("assume.db");
+    let db = db.to_str().unwrap();
+    mock.sync(db);
+    let got: Vec<String> = json_lines(&ramsync(&["findings", "--db", db, "--json"], &[]))
+        .iter()
+        .filter(|f| f["code"] == "privilege-escalation")
+        .map(|f| {
+            format!(
+                "{}:{}",
+                f["resource_type"].as_str().unwrap(),
+                f["resource_name"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(got, ["role:OpsRole"]);
+    // can agrees: the role would be allowed, but the user may not assume it.
+    let answer = &json_lines(&ramsync(
+        &[
+            "can",
+            "--db",
+            db,
+            "--principal",
+            "attacker",
+            "ram:AttachPolicyToRole",
+            "--json",
+        ],
+        &[],
+    ))[0];
+    assert_eq!(answer["decision"], "not allowed");
+    assert!(answer.get("through_roles").is_none(), "{answer}");
 }
 
 #[test]

@@ -15,7 +15,8 @@
 //!   trust policy, then assume it;
 //!
 //! Admin targets are tried first, so the evidence names the most powerful one.
-//! - `sts:AssumeRole` into a role that any rule above flags.
+//! - `sts:AssumeRole` into a role that any rule above flags, when the role trusts it and its
+//!   own policies allow it `sts:AssumeRole` on that role.
 
 use crate::findings::{Finding, finding};
 use crate::permissions::{HeldPolicy, Holder, Permissions};
@@ -371,9 +372,14 @@ pub(crate) fn escalations(permissions: &Permissions<'_>) -> Result<Vec<Finding>>
             if admins.contains(&(t.to_string(), who.id.clone())) {
                 continue;
             }
-            let conditions = match a.conditions.is_empty() {
+            // The trust is not enough: its own policies must allow sts:AssumeRole too.
+            let Some(permission) = permissions.assume_permitted(&a.path)? else {
+                continue;
+            };
+            let all: Vec<String> = a.conditions.iter().cloned().chain(permission).collect();
+            let conditions = match all.is_empty() {
                 true => String::new(),
-                false => format!(" [{}]", a.conditions.join(", ")),
+                false => format!(" [{}]", all.join(", ")),
             };
             found.push(Escalation {
                 principal_type: t.to_string(),

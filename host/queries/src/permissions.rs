@@ -129,6 +129,8 @@ pub struct Permissions<'s> {
     /// The statements (policy id, index) by the service of their actions, lowercased; under
     /// [`ANY_SERVICE`] those that may match any service.
     by_service: HashMap<String, Vec<(String, usize)>>,
+    /// The account's id, for role ARNs.
+    account_id: Option<String>,
     /// Attached policies whose document was not synced (a sync before documents were).
     missing: usize,
 }
@@ -239,10 +241,16 @@ impl<'s> Permissions<'s> {
                 }
             }
         }
+        let account_id = store
+            .query_resources(sync_id, Some("account"))?
+            .into_iter()
+            .next()
+            .map(|a| a.id);
         Ok(Permissions {
             access,
             store,
             sync_id,
+            account_id,
             policies,
             unreadable,
             by_service,
@@ -404,10 +412,14 @@ impl<'s> Permissions<'s> {
         self.access.assumers_of(&role.id, &mut assumers)?;
         let mut out = Vec::new();
         for a in assumers {
+            let Some(permission) = self.assume_permitted(&a.path)? else {
+                continue;
+            };
             for m in &role.allowances {
                 let mut path = a.path.clone();
                 path.extend(m.path.iter().skip(1).cloned());
                 let mut conditions = a.conditions.clone();
+                conditions.extend(permission.iter().cloned());
                 conditions.extend(m.conditions.iter().cloned());
                 out.push(Allowance {
                     principal: a.principal.clone(),
@@ -423,6 +435,39 @@ impl<'s> Permissions<'s> {
             }
         }
         Ok(out)
+    }
+
+    /// Whether the identity at the start of an assume path (a user or role of this account)
+    /// may call `sts:AssumeRole` on the first role of the path, as Alibaba Cloud requires of
+    /// its own identities besides the role's trust: `None` if not, else the conditions
+    /// that adds. Other principals (other accounts, services, providers) are not known
+    /// here and pass.
+    pub(crate) fn assume_permitted(&self, path: &[String]) -> Result<Option<Vec<String>>> {
+        let Some((t, name)) = path.first().and_then(|p| p.split_once(':')) else {
+            return Ok(Some(Vec::new()));
+        };
+        let role = path[1..].iter().find_map(|s| s.strip_prefix("role:"));
+        let (Some(role), true) = (role, matches!(t, "user" | "role")) else {
+            return Ok(Some(Vec::new()));
+        };
+        let Some(who) = self.store.find_resource(self.sync_id, t, name)? else {
+            return Ok(Some(Vec::new()));
+        };
+        let arn = format!(
+            "acs:ram::{}:role/{}",
+            self.account_id.as_deref().unwrap_or("*"),
+            role.to_ascii_lowercase()
+        );
+        let me = step(t, &who.name);
+        let (decision, _) =
+            self.decision_of(t, &who.id, &me, "sts:AssumeRole", Target::Arn(&arn))?;
+        Ok(match decision {
+            Decision::Allowed => Some(Vec::new()),
+            Decision::Conditional => Some(vec![format!(
+                "{me} may call sts:AssumeRole on role:{role} only under conditions"
+            )]),
+            Decision::Denied | Decision::NotAllowed => None,
+        })
     }
 
     /// What a user's, group's or role's own policies decide for `action` on `target`, and
@@ -561,6 +606,11 @@ impl<'s> Permissions<'s> {
                 },
             ) in roles
             {
+                let Some(permission) = self.assume_permitted(&role_path)? else {
+                    continue;
+                };
+                let trust_conditions: Vec<String> =
+                    trust_conditions.into_iter().chain(permission).collect();
                 let role_step = role_path.last().cloned().unwrap_or_default();
                 let role_policies = self.own_policies("role", &role_id, &role_step)?;
                 let role_hits: Vec<&Hit<'_>> = role_policies
