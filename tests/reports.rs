@@ -526,6 +526,29 @@ fn escalation_tenant(
     Tenant::from_json(&tenant.to_string()).unwrap()
 }
 
+/// Syncs `tenant` into `db` (the credential report ready at once) and returns its
+/// privilege-escalation findings, each checked to be high, as `TYPE:NAME` and evidence.
+fn escalation_findings(tenant: Tenant, db: &str) -> Vec<(String, String)> {
+    let mut options = MockOptions::with_tenant(tenant);
+    options.report_generation = std::time::Duration::ZERO;
+    Mock::start(options).sync(db);
+    json_lines(&ramsync(&["findings", "--db", db, "--json"], &[]))
+        .iter()
+        .filter(|f| f["code"] == "privilege-escalation")
+        .map(|f| {
+            assert_eq!(f["severity"], "high");
+            (
+                format!(
+                    "{}:{}",
+                    f["resource_type"].as_str().unwrap(),
+                    f["resource_name"].as_str().unwrap()
+                ),
+                f["evidence"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
 #[test]
 fn privilege_escalation_one_path_per_rule_and_a_deny_removes_it() {
     /// The findings a case expects: the resource, and how its evidence begins.
@@ -632,29 +655,11 @@ fn privilege_escalation_one_path_per_rule_and_a_deny_removes_it() {
     ];
     for (i, (action, as_role, want)) in cases.iter().enumerate() {
         for deny in [false, true] {
-            let mut options =
-                MockOptions::with_tenant(escalation_tenant(action, "*", *as_role, deny, false));
-            options.report_generation = std::time::Duration::ZERO;
-            let mock = Mock::start(options);
             let db = dir.path().join(format!("esc-{i}-{deny}.db"));
-            let db = db.to_str().unwrap();
-            mock.sync(db);
-            let got: Vec<(String, String)> =
-                json_lines(&ramsync(&["findings", "--db", db, "--json"], &[]))
-                    .iter()
-                    .filter(|f| f["code"] == "privilege-escalation")
-                    .map(|f| {
-                        assert_eq!(f["severity"], "high");
-                        (
-                            format!(
-                                "{}:{}",
-                                f["resource_type"].as_str().unwrap(),
-                                f["resource_name"].as_str().unwrap()
-                            ),
-                            f["evidence"].as_str().unwrap().to_string(),
-                        )
-                    })
-                    .collect();
+            let got = escalation_findings(
+                escalation_tenant(action, "*", *as_role, deny, false),
+                db.to_str().unwrap(),
+            );
             if deny {
                 assert!(got.is_empty(), "{action}: a Deny leaves {got:?}");
                 continue;
@@ -677,25 +682,15 @@ fn privilege_escalation_to_another_principals_access() {
     // ReadOnlyAccess, which the attacker lacks.
     let action = "ram:UpdateLoginProfile";
     let resource = "acs:ram:*:1234567890123456:user/bystander";
-    let mut options =
-        MockOptions::with_tenant(escalation_tenant(action, resource, false, false, false));
-    options.report_generation = std::time::Duration::ZERO;
-    let mock = Mock::start(options);
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("lateral.db");
-    let db = db.to_str().unwrap();
-    mock.sync(db);
-    let got: Vec<String> = json_lines(&ramsync(&["findings", "--db", db, "--json"], &[]))
-        .iter()
-        .filter(|f| f["code"] == "privilege-escalation")
-        .map(|f| {
-            format!(
-                "{} {}",
-                f["resource_name"].as_str().unwrap(),
-                f["evidence"].as_str().unwrap()
-            )
-        })
-        .collect();
+    let got: Vec<String> = escalation_findings(
+        escalation_tenant(action, resource, false, false, false),
+        db.to_str().unwrap(),
+    )
+    .into_iter()
+    .map(|(resource, evidence)| format!("{} {evidence}", resource.trim_start_matches("user:")))
+    .collect();
     assert_eq!(
         got,
         [
@@ -708,25 +703,16 @@ fn privilege_escalation_to_another_principals_access() {
 fn assuming_an_escalating_role_needs_sts_assume_role_of_ones_own() {
     // OpsRole may attach policies to itself and trusts the attacker, but the attacker's own
     // policies deny sts:AssumeRole: only the role escalates.
-    let tenant = escalation_tenant("ram:AttachPolicyToRole", "*", true, false, true);
-    let mut options = MockOptions::with_tenant(tenant);
-    options.report_generation = std::time::Duration::ZERO;
-    let mock = Mock::start(options);
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("assume.db");
     let db = db.to_str().unwrap();
-    mock.sync(db);
-    let got: Vec<String> = json_lines(&ramsync(&["findings", "--db", db, "--json"], &[]))
-        .iter()
-        .filter(|f| f["code"] == "privilege-escalation")
-        .map(|f| {
-            format!(
-                "{}:{}",
-                f["resource_type"].as_str().unwrap(),
-                f["resource_name"].as_str().unwrap()
-            )
-        })
-        .collect();
+    let got: Vec<String> = escalation_findings(
+        escalation_tenant("ram:AttachPolicyToRole", "*", true, false, true),
+        db,
+    )
+    .into_iter()
+    .map(|(resource, _)| resource)
+    .collect();
     assert_eq!(got, ["role:OpsRole"]);
     // can agrees: the role would be allowed, but the user may not assume it.
     let answer = &json_lines(&ramsync(

@@ -1,53 +1,21 @@
 //! Effective-access queries on the store of a 10,000-user tenant.
 
+#[path = "../../tests/common/mod.rs"]
+mod common;
+
+use common::Mock;
 use criterion::{Criterion, criterion_group, criterion_main};
 use ramsync::access::Access;
-use ramsync::credentials::Credential;
-use ramsync::engine::{Auth, CallContext, Limits, Plugins};
-use ramsync::http_policy::Endpoints;
-use ramsync::mock::{DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, MockOptions, MockServer, Tenant};
-use ramsync::scheduler::SyncOptions;
+use ramsync::mock::{MockOptions, Tenant};
 use ramsync::store::Store;
 use std::hint::black_box;
-use std::sync::Arc;
 
 fn access(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
     let tenant = Tenant::synthetic("users=10000,groups=500,roles=100,policies=300").unwrap();
-    let server = runtime
-        .block_on(MockServer::start(
-            "127.0.0.1:0",
-            MockOptions::with_tenant(tenant),
-        ))
-        .unwrap();
+    let mock = Mock::start(MockOptions::with_tenant(tenant));
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("access.db");
-    runtime.block_on(async {
-        let plugins = Plugins::builtin(Limits::default()).await.unwrap();
-        let auth = Arc::new(Auth::fixed(
-            plugins.signer.clone(),
-            Credential::new(DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, None),
-        ));
-        let ctx = CallContext::new(
-            Endpoints::all_at(&server.url()).unwrap(),
-            Some(auth),
-            Limits::default(),
-        );
-        let mut store = Store::open_or_create(&path).unwrap();
-        let report = ramsync::scheduler::sync(
-            &plugins,
-            &ctx,
-            &mut store,
-            &SyncOptions::default(),
-            &ramsync::progress::ProgressDisplay::hidden().account("default"),
-        )
-        .await
-        .unwrap();
-        assert!(report.is_complete());
-    });
+    mock.sync_in_process(&path);
     let store = Store::open_existing(&path).unwrap();
     let access = Access::new(&store, "default").unwrap();
     c.bench_function("access/principal", |b| {

@@ -3,17 +3,16 @@
 //! `who-can ram:AttachPolicyToUser`, one principal's `can`, and the privilege-escalation
 //! findings of the whole tenant (every finding is timed once, for scale). The store is synced once and kept in target/ for later runs.
 
+#[path = "../../tests/common/mod.rs"]
+mod common;
+
+use common::Mock;
 use criterion::{Criterion, criterion_group, criterion_main};
-use ramsync::credentials::Credential;
-use ramsync::engine::{Auth, CallContext, Limits, Plugins};
-use ramsync::http_policy::Endpoints;
-use ramsync::mock::{DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, MockOptions, MockServer, Tenant};
+use ramsync::mock::{MockOptions, Tenant};
 use ramsync::permissions::Permissions;
-use ramsync::scheduler::SyncOptions;
 use ramsync::store::Store;
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Instant;
 
 const SPEC: &str = "users=100000,groups=5000,roles=1000,policies=2000";
@@ -31,41 +30,9 @@ fn store_path() -> PathBuf {
         return path;
     }
     let _ = std::fs::remove_file(&path);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let tenant = Tenant::synthetic(SPEC).unwrap();
-    let server = runtime
-        .block_on(MockServer::start(
-            "127.0.0.1:0",
-            MockOptions::with_tenant(tenant),
-        ))
-        .unwrap();
+    let mock = Mock::start(MockOptions::with_tenant(Tenant::synthetic(SPEC).unwrap()));
     let started = Instant::now();
-    runtime.block_on(async {
-        let plugins = Plugins::builtin(Limits::default()).await.unwrap();
-        let auth = Arc::new(Auth::fixed(
-            plugins.signer.clone(),
-            Credential::new(DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, None),
-        ));
-        let ctx = CallContext::new(
-            Endpoints::all_at(&server.url()).unwrap(),
-            Some(auth),
-            Limits::default(),
-        );
-        let mut store = Store::open_or_create(&path).unwrap();
-        let report = ramsync::scheduler::sync(
-            &plugins,
-            &ctx,
-            &mut store,
-            &SyncOptions::default(),
-            &ramsync::progress::ProgressDisplay::hidden().account("default"),
-        )
-        .await
-        .unwrap();
-        assert!(report.is_complete());
-    });
+    mock.sync_in_process(&path);
     println!(
         "synced {SPEC} into {} in {:.0} s",
         path.display(),
@@ -76,8 +43,7 @@ fn store_path() -> PathBuf {
 
 fn permissions(c: &mut Criterion) {
     let path = store_path();
-    let store = Store::open_existing(&path).unwrap();
-    store.tune_for_queries().unwrap();
+    let store = Store::open_for_queries(&path).unwrap();
 
     // Once, with what the answers are, so the timings are of real work.
     let started = Instant::now();

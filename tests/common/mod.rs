@@ -89,6 +89,27 @@ impl Mock {
         self.context_as(plugins, limits, DEMO_ID, DEMO_SECRET)
     }
 
+    /// Syncs this server's tenant into the store at `path` in this process, with the built-in
+    /// plugins and the demo key, and checks it completed.
+    pub fn sync_in_process(&self, path: &std::path::Path) {
+        let limits = ramsync::engine::Limits::default();
+        self.runtime.block_on(async {
+            let plugins = ramsync::engine::Plugins::builtin(limits).await.unwrap();
+            let ctx = self.demo_context(&plugins, limits);
+            let mut store = ramsync::store::Store::open_or_create(path).unwrap();
+            let report = ramsync::scheduler::sync(
+                &plugins,
+                &ctx,
+                &mut store,
+                &ramsync::scheduler::SyncOptions::default(),
+                &ramsync::progress::ProgressDisplay::hidden().account("default"),
+            )
+            .await
+            .unwrap();
+            assert!(report.is_complete());
+        });
+    }
+
     /// `--endpoint` arguments pointing every product at this server.
     pub fn endpoint_args(&self) -> Vec<String> {
         ["ram", "ims", "sts"]

@@ -95,7 +95,8 @@ impl<'s> Access<'s> {
         )
     }
 
-    fn account_id(&self) -> Result<Option<String>> {
+    /// The synced account's id, when the sync has the account.
+    pub(crate) fn account_id(&self) -> Result<Option<String>> {
         Ok(self
             .store
             .query_resources(self.sync.id, Some("account"))?

@@ -107,49 +107,12 @@ fn login_name(upn: &str) -> &str {
 /// The `privilege-escalation` findings of a sync.
 pub(crate) fn escalations(permissions: &Permissions<'_>) -> Result<Vec<Finding>> {
     let (store, sync) = permissions.store();
-    let Some(account) = store
-        .query_resources(sync, Some("account"))?
-        .into_iter()
-        .next()
-    else {
+    let Some(account_id) = permissions.account_id() else {
         return Ok(Vec::new());
     };
-    let arn = |kind: &str, name: &str| format!("acs:ram:*:{}:{kind}/{name}", account.id);
-    let admin_policies = permissions.admin_policy_ids();
-    // Who is admin already: the holders of admin policies, users through groups too.
-    let mut admin_users = Vec::new();
-    let mut admin_roles = Vec::new();
-    let mut admin_groups = Vec::new();
-    let mut admins: HashSet<(String, String)> = HashSet::new();
-    for policy_id in &admin_policies {
-        for g in store.grants_on(sync, "policy", policy_id)? {
-            if g.entitlement != "attached" {
-                continue;
-            }
-            admins.insert((g.principal_type.clone(), g.principal_id.clone()));
-            match g.principal_type.as_str() {
-                "user" => admin_users.push((g.principal_id.clone(), g.principal_name.clone())),
-                "role" => admin_roles.push((g.principal_id.clone(), g.principal_name.clone())),
-                "group" => {
-                    admin_groups.push((g.principal_id.clone(), g.principal_name.clone()));
-                    for m in store.grants_on(sync, "group", &g.principal_id)? {
-                        if m.entitlement == "member" {
-                            admins.insert(("user".into(), m.principal_id.clone()));
-                            admin_users.push((m.principal_id.clone(), m.principal_name.clone()));
-                        }
-                    }
-                }
-                _ => {}
-            }
-        }
-    }
-    for list in [&mut admin_users, &mut admin_roles, &mut admin_groups] {
-        list.sort();
-        list.dedup();
-    }
-    let admin_role_names: HashSet<String> = admin_roles.iter().map(|(_, n)| n.clone()).collect();
+    let arn = |kind: &str, name: &str| format!("acs:ram:*:{account_id}:{kind}/{name}");
 
-    // What every user (through its groups too), group and role holds, for "a policy it lacks".
+    // What every user (through its groups too), group and role holds, read once.
     let mut holdings: BTreeMap<(String, String), (String, Vec<String>)> = BTreeMap::new();
     let mut group_policies: HashMap<String, Vec<String>> = HashMap::new();
     for (policy_id, t, id, name) in store.entitlement_grants(sync, "policy", "attached")? {
@@ -174,6 +137,24 @@ pub(crate) fn escalations(permissions: &Permissions<'_>) -> Result<Vec<Finding>>
                 .extend(policies.iter().cloned());
         }
     }
+    // Who is admin already: whoever holds an admin policy, users through groups too.
+    let admin_policies = permissions.admin_policy_ids();
+    let admins: HashSet<(String, String)> = holdings
+        .iter()
+        .filter(|(_, (_, policies))| policies.iter().any(|p| admin_policies.contains(p.as_str())))
+        .map(|(key, _)| key.clone())
+        .collect();
+    let admins_of = |kind: &str| -> Vec<(String, String)> {
+        holdings
+            .iter()
+            .filter(|(key, _)| key.0 == kind && admins.contains(*key))
+            .map(|((_, id), (name, _))| (id.clone(), name.clone()))
+            .collect()
+    };
+    let (admin_users, admin_groups, admin_roles) =
+        (admins_of("user"), admins_of("group"), admins_of("role"));
+    let admin_role_names: HashSet<&str> = admin_roles.iter().map(|(_, n)| n.as_str()).collect();
+
     // Per kind: admins first (named "(admin)"), then everyone else with some policy.
     let others = |kind: &str, admin: &[(String, String)]| -> Vec<(String, String, Vec<String>)> {
         let mut out: Vec<(String, String, Vec<String>)> = admin
@@ -208,7 +189,7 @@ pub(crate) fn escalations(permissions: &Permissions<'_>) -> Result<Vec<Finding>>
 
     // Roles every identity of the account may assume: trusted through the account itself.
     let account_roles: Vec<String> = store
-        .grants_held_by(sync, "account", &account.id)?
+        .grants_held_by(sync, "account", account_id)?
         .into_iter()
         .filter(|g| g.entitlement == "assume")
         .map(|g| g.resource_name)
@@ -231,7 +212,7 @@ pub(crate) fn escalations(permissions: &Permissions<'_>) -> Result<Vec<Finding>>
             let name = me.split_once(':').map_or(me.as_str(), |(_, n)| n);
             let key = (t.clone(), id.clone());
             if !held_cache.contains_key(&key) {
-                let policies = permissions.held_policies(t, id, me)?;
+                let policies = permissions.own_policies(t, id, me)?;
                 held_cache.insert(key.clone(), policies);
             }
             let held = held_cache[&key].clone();
@@ -258,7 +239,7 @@ pub(crate) fn escalations(permissions: &Permissions<'_>) -> Result<Vec<Finding>>
                         direct
                             .into_iter()
                             .chain(account_roles.iter().cloned())
-                            .filter(|role| !admin_role_names.contains(role))
+                            .filter(|role| !admin_role_names.contains(role.as_str()))
                             .map(|role| (arn("role", &role), format!("role:{role} it may assume"))),
                     )
                 }

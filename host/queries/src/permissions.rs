@@ -241,11 +241,7 @@ impl<'s> Permissions<'s> {
                 }
             }
         }
-        let account_id = store
-            .query_resources(sync_id, Some("account"))?
-            .into_iter()
-            .next()
-            .map(|a| a.id);
+        let account_id = access.account_id()?;
         Ok(Permissions {
             access,
             store,
@@ -298,7 +294,7 @@ impl<'s> Permissions<'s> {
     }
 
     /// The policies a user, group or role holds for itself: (path to the policy, policy id).
-    fn own_policies(&self, t: &str, id: &str, me: &str) -> Result<Vec<HeldPolicy>> {
+    pub(crate) fn own_policies(&self, t: &str, id: &str, me: &str) -> Result<Vec<HeldPolicy>> {
         let mut out = Vec::new();
         for g in self.store.grants_held_by(self.sync_id, t, id)? {
             match g.entitlement.as_str() {
@@ -446,42 +442,42 @@ impl<'s> Permissions<'s> {
         let Some((t, name)) = path.first().and_then(|p| p.split_once(':')) else {
             return Ok(Some(Vec::new()));
         };
-        let role = path[1..].iter().find_map(|s| s.strip_prefix("role:"));
-        let (Some(role), true) = (role, matches!(t, "user" | "role")) else {
+        if !matches!(t, "user" | "role") {
             return Ok(Some(Vec::new()));
-        };
+        }
         let Some(who) = self.store.find_resource(self.sync_id, t, name)? else {
             return Ok(Some(Vec::new()));
+        };
+        let me = step(t, &who.name);
+        let held = self.own_policies(t, &who.id, &me)?;
+        Ok(self.assume_allowed(&held, &me, path))
+    }
+
+    /// [`Self::assume_permitted`] for an identity whose policies are already read.
+    fn assume_allowed(
+        &self,
+        held: &[HeldPolicy],
+        me: &str,
+        path: &[String],
+    ) -> Option<Vec<String>> {
+        let Some(role) = path.iter().skip(1).find_map(|s| s.strip_prefix("role:")) else {
+            return Some(Vec::new());
         };
         let arn = format!(
             "acs:ram::{}:role/{}",
             self.account_id.as_deref().unwrap_or("*"),
             role.to_ascii_lowercase()
         );
-        let me = step(t, &who.name);
-        let (decision, _) =
-            self.decision_of(t, &who.id, &me, "sts:AssumeRole", Target::Arn(&arn))?;
-        Ok(match decision {
+        match self
+            .decide_held(held, "sts:AssumeRole", Target::Arn(&arn))
+            .0
+        {
             Decision::Allowed => Some(Vec::new()),
             Decision::Conditional => Some(vec![format!(
                 "{me} may call sts:AssumeRole on role:{role} only under conditions"
             )]),
             Decision::Denied | Decision::NotAllowed => None,
-        })
-    }
-
-    /// What a user's, group's or role's own policies decide for `action` on `target`, and
-    /// every statement that applies, with the path to its policy.
-    pub(crate) fn decision_of(
-        &self,
-        principal_type: &str,
-        id: &str,
-        me: &str,
-        action: &str,
-        target: Target<'_>,
-    ) -> Result<(Decision, Vec<Deciding>)> {
-        let held = self.own_policies(principal_type, id, me)?;
-        Ok(self.decide_held(&held, action, target))
+        }
     }
 
     /// What these held policies (path, policy id) decide together for `action` on `target`,
@@ -518,12 +514,6 @@ impl<'s> Permissions<'s> {
             .collect()
     }
 
-    /// The policies a principal holds for itself, each with the path to it (a user's
-    /// through its groups too), as (path, policy id).
-    pub(crate) fn held_policies(&self, t: &str, id: &str, me: &str) -> Result<Vec<HeldPolicy>> {
-        self.own_policies(t, id, me)
-    }
-
     /// A synced policy's name, by id.
     pub(crate) fn policy_name(&self, id: &str) -> Option<&str> {
         self.policies.get(id).map(|h| h.name.as_str())
@@ -532,6 +522,11 @@ impl<'s> Permissions<'s> {
     /// Whether a synced policy is a Custom one (its document can be rewritten).
     pub(crate) fn is_custom(&self, id: &str) -> bool {
         self.policies.get(id).is_some_and(|h| h.custom)
+    }
+
+    /// The synced account's id, when the sync has the account.
+    pub(crate) fn account_id(&self) -> Option<&str> {
+        self.account_id.as_deref()
     }
 
     /// The store and sync the answers come from.
@@ -591,7 +586,8 @@ impl<'s> Permissions<'s> {
         };
         let me = step(t, &principal.name);
         let target = resource.map_or(Target::Any, Target::Arn);
-        let (decision, statements) = self.decision_of(t, &principal.id, &me, action, target)?;
+        let held = self.own_policies(t, &principal.id, &me)?;
+        let (decision, statements) = self.decide_held(&held, action, target);
         let applying = self.applying(action, target);
         let mut through_roles = Vec::new();
         if t != "group" {
@@ -606,7 +602,7 @@ impl<'s> Permissions<'s> {
                 },
             ) in roles
             {
-                let Some(permission) = self.assume_permitted(&role_path)? else {
+                let Some(permission) = self.assume_allowed(&held, &me, &role_path) else {
                     continue;
                 };
                 let trust_conditions: Vec<String> =

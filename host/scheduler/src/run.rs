@@ -404,20 +404,12 @@ async fn list_type<S: SyncStore>(
     let info = syncer.info();
     let what = format!("listing {} resources", info.id);
     if let Some(parent_type) = &info.parent_type {
-        // The parents in chunks, so that a large type is never all in memory at once.
-        let mut after = String::new();
-        loop {
-            let parents = shared
-                .store()
-                .plugin_resources(sync_id, parent_type, None, &after, CHUNK)
-                .map_err(internal)?;
-            let Some(last) = parents.last() else {
-                return Ok(());
-            };
-            after = last.ref_.id.clone();
-            let todo = unfinished(shared, sync_id, syncer.name(), parents)?;
+        let mut parents = Chunks::of(parent_type, None);
+        while let Some(chunk) = parents.next(shared, sync_id)? {
+            let todo = unfinished(shared, sync_id, syncer.name(), chunk)?;
             list_nested(syncer, ctx, shared, sync_id, options, progress, todo, &what).await?;
         }
+        return Ok(());
     }
     {
         // One listing: each page is stored, with where it continues, as it arrives.
@@ -465,6 +457,46 @@ async fn list_type<S: SyncStore>(
 /// Resources read from the store at a time, for a nested type's parents and for the
 /// entitlements and grants phase.
 const CHUNK: usize = 2000;
+
+/// A type's resources read from the store [`CHUNK`] at a time in id order (keyset paging),
+/// so that a large type is never all in memory at once; with `pending_for`, only those that
+/// plugin has not stored the access of.
+struct Chunks<'a> {
+    resource_type: &'a str,
+    pending_for: Option<&'a str>,
+    after: String,
+}
+
+impl<'a> Chunks<'a> {
+    fn of(resource_type: &'a str, pending_for: Option<&'a str>) -> Self {
+        Chunks {
+            resource_type,
+            pending_for,
+            after: String::new(),
+        }
+    }
+
+    fn next<S: SyncStore>(
+        &mut self,
+        shared: &Shared<'_, S>,
+        sync_id: i64,
+    ) -> Result<Option<Vec<Resource>>, Stop> {
+        let chunk = shared
+            .store()
+            .plugin_resources(
+                sync_id,
+                self.resource_type,
+                self.pending_for,
+                &self.after,
+                CHUNK,
+            )
+            .map_err(internal)?;
+        Ok(chunk.last().map(|last| last.ref_.id.clone()).map(|after| {
+            self.after = after;
+            chunk
+        }))
+    }
+}
 
 /// Of these listings (per parent, or the one of a top-level type), those not done yet in
 /// this run, each with the page token it continues from.
@@ -554,18 +586,9 @@ async fn access_phase<S: SyncStore>(
     progress: &Progress,
 ) -> Result<(), Stop> {
     let info = syncer.info();
-    // Read back from the store in chunks, so that a resumed run picks up exactly what is
-    // missing and a large type is never all in memory at once.
-    let mut after = String::new();
-    loop {
-        let pending = shared
-            .store()
-            .plugin_resources(sync_id, &info.id, Some(syncer.name()), &after, CHUNK)
-            .map_err(internal)?;
-        let Some(last) = pending.last() else {
-            return Ok(());
-        };
-        after = last.ref_.id.clone();
+    // Read back from the store, so that a resumed run picks up exactly what is missing.
+    let mut chunks = Chunks::of(&info.id, Some(syncer.name()));
+    while let Some(pending) = chunks.next(shared, sync_id)? {
         each_concurrently(
             pending.iter(),
             options,
@@ -589,6 +612,7 @@ async fn access_phase<S: SyncStore>(
         )
         .await?;
     }
+    Ok(())
 }
 
 /// Runs `work` on each item, as many at a time as `permits` allow, and hands each result to `keep` as

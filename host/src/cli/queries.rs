@@ -109,8 +109,7 @@ pub(crate) fn access(
     json: bool,
     account: &str,
 ) -> Result<ExitCode> {
-    let store = Store::open_existing(db)?;
-    store.tune_for_queries()?;
+    let store = Store::open_for_queries(db)?;
     let access = crate::access::Access::new(&store, account)?;
     let mut paths = match (principal, resource) {
         (Some(p), _) => access.of_principal(p)?,
@@ -118,13 +117,12 @@ pub(crate) fn access(
         (None, None) => bail!("give --principal NAME or --resource TYPE:NAME"),
     };
     if actions {
-        let permissions = Permissions::new(&store, account)?;
+        let permissions = permissions(&store, account)?;
         for p in &mut paths {
             if let Some(policy) = p.target.strip_prefix("policy:") {
                 p.actions = permissions.actions_of_policy(policy).unwrap_or_default();
             }
         }
-        warn_unevaluated(&permissions);
     }
     if json {
         print_json_lines(&paths)?;
@@ -139,7 +137,14 @@ pub(crate) fn access(
     Ok(ExitCode::SUCCESS)
 }
 
-/// Policies no answer could count: on stderr, so that --json output stays one kind of line.
+/// The policy documents of the account's newest sync, saying on stderr which no answer can
+/// count, so that --json output stays one kind of line.
+fn permissions<'s>(store: &'s Store, account: &str) -> Result<Permissions<'s>> {
+    let permissions = Permissions::new(store, account)?;
+    warn_unevaluated(&permissions);
+    Ok(permissions)
+}
+
 fn warn_unevaluated(permissions: &Permissions<'_>) {
     for u in permissions.unreadable() {
         eprintln!(
@@ -163,11 +168,8 @@ pub(crate) fn who_can(
     json: bool,
     account: &str,
 ) -> Result<ExitCode> {
-    let store = Store::open_existing(db)?;
-    store.tune_for_queries()?;
-    let permissions = Permissions::new(&store, account)?;
-    let allowed = permissions.who_can(action, resource)?;
-    warn_unevaluated(&permissions);
+    let store = Store::open_for_queries(db)?;
+    let allowed = permissions(&store, account)?.who_can(action, resource)?;
     if json {
         print_json_lines(&allowed)?;
     } else if allowed.is_empty() {
@@ -192,11 +194,8 @@ pub(crate) fn can(
     json: bool,
     account: &str,
 ) -> Result<ExitCode> {
-    let store = Store::open_existing(db)?;
-    store.tune_for_queries()?;
-    let permissions = Permissions::new(&store, account)?;
-    let answer = permissions.can(principal, action, resource)?;
-    warn_unevaluated(&permissions);
+    let store = Store::open_for_queries(db)?;
+    let answer = permissions(&store, account)?.can(principal, action, resource)?;
     if json {
         print_json_lines(std::slice::from_ref(&answer))?;
         return Ok(ExitCode::SUCCESS);
@@ -228,8 +227,7 @@ pub(crate) fn can(
 
 /// `ramsync findings`: the risky facts of the newest readable sync, most severe first.
 pub(crate) fn findings(db: &Path, json: bool, account: &str) -> Result<ExitCode> {
-    let store = Store::open_existing(db)?;
-    store.tune_for_queries()?;
+    let store = Store::open_for_queries(db)?;
     let findings = crate::findings::findings(&store, account)?;
     print_rows(
         json,

@@ -78,13 +78,15 @@ impl Store {
         Ok(store)
     }
 
-    /// For a command that asks many questions of a large store (who-can, findings): map the
-    /// file rather than copy each page through read(2), and cache more pages. Not for a
-    /// sync's summary, whose memory figure would then count the mapped file.
-    pub fn tune_for_queries(&self) -> Result<()> {
-        self.conn.pragma_update(None, "mmap_size", 1i64 << 30)?;
-        self.conn.pragma_update(None, "cache_size", -65536)?;
-        Ok(())
+    /// Opens an existing database for a command that asks many questions of a large store
+    /// (who-can, findings): the file is mapped rather than each page copied through read(2),
+    /// and more pages are cached. Not for a sync's summary, whose memory figure would then
+    /// count the mapped file.
+    pub fn open_for_queries(path: &Path) -> Result<Self> {
+        let store = Self::open_existing(path)?;
+        store.conn.pragma_update(None, "mmap_size", 1i64 << 30)?;
+        store.conn.pragma_update(None, "cache_size", -65536)?;
+        Ok(store)
     }
 
     /// Opens an existing database for queries.

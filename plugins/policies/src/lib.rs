@@ -135,7 +135,10 @@ impl ramsync_guest::Syncer for Policies {
         )?;
         let version = policy.root().object("DefaultPolicyVersion")?;
         let document = version.str("PolicyDocument")?;
-        let mut resource_attributes = vec![("policy_document".to_string(), document.to_string())];
+        let mut resource_attributes = vec![(
+            "policy_document".to_string(),
+            ramsync_policy_doc::without_external_ids(document),
+        )];
         if let Some(id) = version.opt_str("VersionId")? {
             resource_attributes.push(("policy_document_version".to_string(), id.to_string()));
         }

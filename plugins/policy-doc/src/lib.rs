@@ -226,6 +226,40 @@ pub fn allows_everything(document: &str) -> Result<bool, String> {
     Ok(false)
 }
 
+/// The document as it may be stored: each `sts:ExternalId` condition value replaced by
+/// `(redacted)`, since an ExternalId is a shared secret and ramsync keeps none. A document
+/// without one, or that is not JSON, is returned exactly as given.
+pub fn without_external_ids(document: &str) -> String {
+    fn redact(v: &mut Value) -> bool {
+        match v {
+            Value::Object(map) => {
+                let mut changed = false;
+                for (key, value) in map.iter_mut() {
+                    if key.eq_ignore_ascii_case("sts:ExternalId") {
+                        *value = Value::String("(redacted)".into());
+                        changed = true;
+                    } else {
+                        changed |= redact(value);
+                    }
+                }
+                changed
+            }
+            Value::Array(items) => items.iter_mut().fold(false, |c, i| redact(i) | c),
+            _ => false,
+        }
+    }
+    match serde_json::from_str::<Value>(document) {
+        Ok(mut doc) => {
+            if redact(&mut doc) {
+                doc.to_string()
+            } else {
+                document.to_string()
+            }
+        }
+        Err(_) => document.to_string(),
+    }
+}
+
 /// Reads a trust policy of a role in `own_account`.
 pub fn analyze_trust(document: &str, own_account: &str) -> Result<Trust, String> {
     let doc: Value = serde_json::from_str(document)
@@ -392,6 +426,17 @@ mod tests {
             ),
             (Kind::Account, "*", true)
         );
+    }
+
+    #[test]
+    fn external_ids_are_redacted_and_other_documents_kept_as_written() {
+        let doc = r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"*","Condition":{"StringEquals":{"sts:ExternalId":["abc-123"],"acs:MFAPresent":"true"}}}]}"#;
+        let stored = without_external_ids(doc);
+        assert!(!stored.contains("abc-123"), "{stored}");
+        assert!(stored.contains("(redacted)") && stored.contains("acs:MFAPresent"));
+        let plain = "{ \"Version\": \"1\", \"Statement\": [] }";
+        assert_eq!(without_external_ids(plain), plain);
+        assert_eq!(without_external_ids("not json"), "not json");
     }
 
     #[test]
