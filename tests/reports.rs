@@ -4,7 +4,7 @@ mod common;
 
 use common::*;
 use ramsync::mock::{MockOptions, Tenant};
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::collections::BTreeSet;
 
 const OWN: &str = "5284719302648173";
@@ -830,11 +830,176 @@ fn findings_on_the_sample_tenant() {
         }
     }
     credential_findings_are_exact(&db, &findings);
+    account_findings_are_exact(&db, &findings);
 
     // The table never shows an ExternalId value; severities come most severe first.
     let table = stdout(&ramsync(&["findings", "--db", &db], &[]));
     assert!(!table.contains("nw-7f3c2a91"));
-    assert!(table.lines().nth(1).unwrap().starts_with("high"), "{table}");
+    assert!(
+        table.lines().nth(1).unwrap().starts_with("critical"),
+        "{table}"
+    );
+}
+
+/// Every finding of `codes`, as (severity, code, TYPE:NAME, evidence).
+fn coded(findings: &[Value], codes: &[&str]) -> BTreeSet<(String, String, String, String)> {
+    findings
+        .iter()
+        .filter(|f| codes.contains(&f["code"].as_str().unwrap()))
+        .map(|f| {
+            let s = |k: &str| f[k].as_str().unwrap().to_string();
+            (
+                s("severity"),
+                s("code"),
+                format!("{}:{}", s("resource_type"), s("resource_name")),
+                s("evidence"),
+            )
+        })
+        .collect()
+}
+
+const ACCOUNT_CODES: &[&str] = &[
+    "weak-password-policy",
+    "root-access-key",
+    "root-without-mfa",
+    "console-access-unused",
+];
+
+/// The sample tenant's password policy, root identity and idle console users, as the
+/// fixture sets them: each weak setting once, the root's AccessKey from the credential
+/// report, and the two console users not logged on for 90 days.
+fn account_findings_are_exact(db: &str, findings: &[Value]) {
+    let synced = last_sync_started(db);
+    let row = |severity: &str, code: &str, at: &str, evidence: &str| {
+        (
+            severity.to_string(),
+            code.to_string(),
+            at.to_string(),
+            evidence.to_string(),
+        )
+    };
+    let weak = |evidence: &str| {
+        row(
+            "medium",
+            "weak-password-policy",
+            "account:northwind",
+            evidence,
+        )
+    };
+    let bzhao_days = (synced - parse_date("2025-01-10T09:00:00Z")).whole_days();
+    let sample = Tenant::sample().unwrap();
+    let ewu_created = sample
+        .users
+        .iter()
+        .find(|u| u.name == "ewu")
+        .unwrap()
+        .create_date
+        .clone();
+    let ewu_days = (synced - parse_date(&ewu_created)).whole_days();
+    let want = BTreeSet::from([
+        weak("MinimumPasswordLength is 8; CIS Alibaba Cloud 1.11 asks for 14 or more"),
+        weak(
+            "RequireSymbols is false: passwords need not contain a symbol (CIS Alibaba Cloud 1.9)",
+        ),
+        weak(
+            "MaxPasswordAge is 0: passwords never expire; CIS Alibaba Cloud v1.0.0 1.13 asks for 90 days or less",
+        ),
+        weak(
+            "PasswordReusePrevention is 0; CIS Alibaba Cloud 1.12 asks that the last 5 passwords may not be reused",
+        ),
+        row(
+            "critical",
+            "root-access-key",
+            "account:northwind",
+            "the root identity has an active AccessKey, created 2021-04-02T03:00:00Z, last used 2025-11-20T10:00:00Z (from the credential report); delete it and use RAM identities",
+        ),
+        row(
+            "medium",
+            "console-access-unused",
+            &format!("user:{}", upn("bzhao")),
+            &format!(
+                "console logon is enabled, but the user last logged on {bzhao_days} days before the sync (2025-01-10T09:00:00Z); disable console logon if it is not needed"
+            ),
+        ),
+        row(
+            "medium",
+            "console-access-unused",
+            &format!("user:{}", upn("ewu")),
+            &format!(
+                "console logon is enabled, but the user has never logged on in the {ewu_days} days since it was created ({ewu_created}); disable console logon if it is not needed"
+            ),
+        ),
+    ]);
+    assert_eq!(coded(findings, ACCOUNT_CODES), want);
+}
+
+#[test]
+fn a_strong_password_policy_passes_and_a_root_without_mfa_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("strong.db");
+    let db = db.to_str().unwrap();
+    let tenant = json!({
+        "account_id": "4000000000000001",
+        "alias": "strong",
+        "users": [{"name": "ops", "display_name": "Ops", "console": {}, "last_login_date": "recent"}],
+        "password_policy": {
+            "minimum_password_length": 14,
+            "require_symbols": true,
+            "max_password_age": 90,
+            "password_reuse_prevention": 5,
+            "max_login_attempts": 5
+        },
+        "root": {"mfa": false}
+    });
+    let mut options = MockOptions::with_tenant(Tenant::from_json(&tenant.to_string()).unwrap());
+    options.report_generation = std::time::Duration::ZERO;
+    Mock::start(options).sync(db);
+    let findings = json_lines(&ramsync(&["findings", "--db", db, "--json"], &[]));
+    assert_eq!(
+        coded(&findings, ACCOUNT_CODES),
+        BTreeSet::from([(
+            "high".to_string(),
+            "root-without-mfa".to_string(),
+            "account:strong".to_string(),
+            "the root identity has no MFA device (from the credential report); CIS Alibaba Cloud 1.3".to_string(),
+        )])
+    );
+    // Each weak setting on its own is one finding naming it.
+    let weak = json!({
+        "account_id": "4000000000000002",
+        "alias": "weak",
+        "password_policy": {
+            "minimum_password_length": 14,
+            "require_uppercase_characters": false,
+            "require_lowercase_characters": false,
+            "require_numbers": false,
+            "require_symbols": true,
+            "max_password_age": 91,
+            "password_reuse_prevention": 4,
+            "max_login_attempts": 0
+        }
+    });
+    let db = dir.path().join("weak.db");
+    let db = db.to_str().unwrap();
+    let mut options = MockOptions::with_tenant(Tenant::from_json(&weak.to_string()).unwrap());
+    options.report_generation = std::time::Duration::ZERO;
+    Mock::start(options).sync(db);
+    let findings = json_lines(&ramsync(&["findings", "--db", db, "--json"], &[]));
+    let evidence: BTreeSet<String> = coded(&findings, ACCOUNT_CODES)
+        .into_iter()
+        .map(|(_, code, _, evidence)| format!("{code}: {evidence}"))
+        .collect();
+    assert_eq!(
+        evidence,
+        BTreeSet::from([
+            "weak-password-policy: RequireUppercaseCharacters is false: passwords need not contain an uppercase letter (CIS Alibaba Cloud 1.7)".to_string(),
+            "weak-password-policy: RequireLowercaseCharacters is false: passwords need not contain a lowercase letter (CIS Alibaba Cloud 1.8)".to_string(),
+            "weak-password-policy: RequireNumbers is false: passwords need not contain a number (CIS Alibaba Cloud 1.10)".to_string(),
+            "weak-password-policy: MaxPasswordAge is 91 days; CIS Alibaba Cloud v1.0.0 1.13 asks for 90 or less".to_string(),
+            "weak-password-policy: PasswordReusePrevention is 4; CIS Alibaba Cloud 1.12 asks that the last 5 passwords may not be reused".to_string(),
+            "weak-password-policy: MaxLoginAttemps is 0: failed logons never lock the user out; CIS Alibaba Cloud 1.14 asks for a lockout after 5 or fewer".to_string(),
+        ])
+    );
 }
 
 /// The console, MFA and AccessKey findings, computed from the fixture: every field of every

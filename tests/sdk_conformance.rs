@@ -327,6 +327,32 @@ fn sdk_clients_read_the_local_api_and_are_refused_like_the_real_one() {
         assert_eq!(read[name]["version_document"], document.as_str(), "{name}");
         assert_eq!(read[name]["is_default"], true, "{name}");
     }
+    // The account's password policy and security preference, as the SDK's models read them,
+    // are exactly what ramsync stored (a field the models lack would be missing here), and the
+    // root identity's AccessKeys are those of the report's <root> row.
+    let account = &json_lines(&ramsync(
+        &["resources", "--db", db, "--type", "account", "--json"],
+        &[],
+    ))[0]["attributes"];
+    for (attribute, sdk) in [
+        ("password_policy", "password_policy"),
+        ("security_preference", "security_preference"),
+    ] {
+        let stored: Value = serde_json::from_str(account[attribute].as_str().unwrap()).unwrap();
+        assert_eq!(stored, out[sdk], "{attribute}");
+    }
+    assert_eq!(out["password_policy"]["MinimumPasswordLength"], 8);
+    assert_eq!(out["password_policy"]["MaxLoginAttemps"], 5);
+    let root = &out["report"]["<root>"];
+    let root_keys: Value =
+        serde_json::from_str(account["root_access_keys"].as_str().unwrap()).unwrap();
+    assert_eq!(root["access_key_1_exist"], "TRUE");
+    assert_eq!(root_keys[0]["created"], root["access_key_1_last_rotated"]);
+    assert_eq!(root_keys[0]["last_used"], root["access_key_1_last_used"]);
+    assert_eq!(root["access_key_2_exist"], "FALSE");
+    assert_eq!(root_keys.as_array().unwrap().len(), 1);
+    assert_eq!(account["root_mfa_active"], root["mfa_active"] == "TRUE");
+
     let admin: Value = serde_json::from_str(&stored["AdministratorAccess"]).unwrap();
     assert_eq!(admin["Statement"][0]["Action"], "*");
     assert!(stored["ReadOnlyAccess"].contains("*:Describe*"));

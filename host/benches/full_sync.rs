@@ -31,7 +31,10 @@ const PACED: &str = "users=300,groups=20,roles=10,policies=20";
 /// ListAccessKeys for users with keys, GetLoginProfile for users with a login profile and
 /// GetAccessKeyLastUsed for an active key that shares its creation time with another of its
 /// user's; otherwise one refused GenerateCredentialReport, then per user one ListAccessKeys
-/// and one GetLoginProfile, and per active key one GetAccessKeyLastUsed.
+/// and one GetLoginProfile, and per active key one GetAccessKeyLastUsed. The account syncer
+/// reads the password policy and the security preference, and the report's <root> row:
+/// one more GenerateCredentialReport (the report is done by then at best) and one
+/// one-row page, or one refused GenerateCredentialReport.
 fn minimum_calls(t: &Tenant) -> u64 {
     let pages = |n: usize, size: usize| n.div_ceil(size).max(1) as u64;
     let mfa_devices =
@@ -39,20 +42,22 @@ fn minimum_calls(t: &Tenant) -> u64 {
     let count = |f: &dyn Fn(&ramsync::mock::tenant::User) -> usize| {
         t.users.iter().map(f).sum::<usize>() as u64
     };
-    let credentials = if t.users.len() <= 3500 {
-        2 + pages(t.users.len() + 1, 1000)
-            + count(&|u| usize::from(!u.access_keys.is_empty()))
-            + count(&|u| usize::from(u.console.is_some()))
-            + count(&|u| u.active_keys_sharing_a_creation_time())
-    } else {
-        1 + 2 * t.users.len() as u64
-            + count(&|u| {
-                u.access_keys
-                    .iter()
-                    .filter(|k| k.status == "Active")
-                    .count()
-            })
-    };
+    let account_settings = 2 + if t.users.len() <= 3500 { 2 } else { 1 };
+    let credentials = account_settings
+        + if t.users.len() <= 3500 {
+            2 + pages(t.users.len() + 1, 1000)
+                + count(&|u| usize::from(!u.access_keys.is_empty()))
+                + count(&|u| usize::from(u.console.is_some()))
+                + count(&|u| u.active_keys_sharing_a_creation_time())
+        } else {
+            1 + 2 * t.users.len() as u64
+                + count(&|u| {
+                    u.access_keys
+                        .iter()
+                        .filter(|k| k.status == "Active")
+                        .count()
+                })
+        };
     2 + pages(t.users.len(), 1000)
         + credentials
         + pages(mfa_devices, 100)

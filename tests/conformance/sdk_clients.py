@@ -206,6 +206,10 @@ def main():
             RUNTIME).body.access_key_last_used
         out["access_key_last_used"][key_id] = used.last_used_date if used else None
 
+    # The account's settings, through the SDK's models (to_map keeps only the fields they know).
+    out["password_policy"] = ims.get_password_policy_with_options(RUNTIME).body.password_policy.to_map()
+    out["security_preference"] = ims.get_security_preference_with_options(RUNTIME).body.security_preference.to_map()
+
     out["account_id"] = sts.get_caller_identity_with_options(RUNTIME).body.account_id
     out["alias"] = ram.get_account_alias_with_options(RUNTIME).body.account_alias
 

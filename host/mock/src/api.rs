@@ -493,6 +493,49 @@ pub(crate) fn handle(
             )
         }
         (RAM, "GetAccountAlias") => Ok(json!({ "AccountAlias": t.alias })),
+        (IMS, "GetPasswordPolicy") => {
+            let pp = &t.password_policy;
+            Ok(json!({ "PasswordPolicy": {
+                "MinimumPasswordLength": pp.minimum_password_length,
+                "RequireUppercaseCharacters": pp.require_uppercase_characters,
+                "RequireLowercaseCharacters": pp.require_lowercase_characters,
+                "RequireNumbers": pp.require_numbers,
+                "RequireSymbols": pp.require_symbols,
+                "MaxPasswordAge": pp.max_password_age,
+                "PasswordReusePrevention": pp.password_reuse_prevention,
+                "MaxLoginAttemps": pp.max_login_attempts,
+                "HardExpire": pp.hard_expire,
+                "MinimumPasswordDifferentCharacter": pp.minimum_password_different_character,
+                "PasswordNotContainUserName": pp.password_not_contain_user_name,
+                "InitialPasswordAge": pp.initial_password_age,
+                "InterceptRiskPasswordOnApi": false,
+            }}))
+        }
+        (IMS, "GetSecurityPreference") => {
+            let sp = &t.security_preference;
+            Ok(json!({ "SecurityPreference": {
+                "LoginProfilePreference": {
+                    "EnableSaveMFATicket": sp.enable_save_mfa_ticket,
+                    "LoginSessionDuration": sp.login_session_duration,
+                    "LoginNetworkMasks": sp.login_network_masks,
+                    "AllowUserToChangePassword": sp.allow_user_to_change_password,
+                    "MFAOperationForLogin": sp.mfa_operation_for_login,
+                    "OperationForRiskLogin": sp.operation_for_risk_login,
+                    "AllowUserToLoginWithPasskey": true,
+                },
+                "AccessKeyPreference": {
+                    "AllowUserToManageAccessKeys": sp.allow_user_to_manage_access_keys,
+                    "AllowUserToManageServiceCredentials": false,
+                },
+                "MFAPreference": { "AllowUserToManageMFADevices": sp.allow_user_to_manage_mfa_devices },
+                "PersonalInfoPreference": { "AllowUserToManagePersonalDingTalk": true },
+                "MaxIdleDays": {
+                    "MaxIdleDaysForUsers": sp.max_idle_days_for_users,
+                    "MaxIdleDaysForAccessKeys": sp.max_idle_days_for_access_keys,
+                },
+                "VerificationPreference": { "VerificationTypes": ["sms", "email"] },
+            }}))
+        }
         (STS, "GetCallerIdentity") => Ok(json!({
             "AccountId": t.account_id,
             "Arn": caller.arn(t),

@@ -48,9 +48,9 @@ struct Report {
     rows: Vec<String>,
 }
 
-/// The account's credential report, if one was generated.
+/// Each account's credential report, if one was generated.
 pub(crate) struct Reports {
-    report: Mutex<Option<Report>>,
+    report: Mutex<std::collections::HashMap<String, Option<Report>>>,
     generation: Duration,
 }
 
@@ -58,7 +58,7 @@ impl Reports {
     /// Reports that take `generation` to build.
     pub(crate) fn new(generation: Duration) -> Self {
         Reports {
-            report: Mutex::new(None),
+            report: Mutex::new(std::collections::HashMap::new()),
             generation,
         }
     }
@@ -73,7 +73,7 @@ impl Reports {
     ) -> Option<Result<Value, ApiFailure>> {
         match (version, action) {
             (IMS, "GenerateCredentialReport") => Some(self.generate(t)),
-            (IMS, "GetCredentialReport") => Some(self.get(p)),
+            (IMS, "GetCredentialReport") => Some(self.get(t, p)),
             _ => None,
         }
     }
@@ -89,7 +89,8 @@ impl Reports {
                 ),
             ));
         }
-        let mut report = self.report.lock().unwrap_or_else(|e| e.into_inner());
+        let mut reports = self.report.lock().unwrap_or_else(|e| e.into_inner());
+        let report = reports.entry(t.account_id.clone()).or_default();
         let state = match report.as_ref() {
             Some(r) if r.started.elapsed() < self.generation => "INPROGRESS",
             Some(r) if r.started.elapsed() < KEPT_FOR => "COMPLETED",
@@ -107,9 +108,13 @@ impl Reports {
         Ok(json!({ "State": state }))
     }
 
-    fn get(&self, p: &Params) -> Result<Value, ApiFailure> {
-        let report = self.report.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(r) = report.as_ref().filter(|r| r.started.elapsed() < KEPT_FOR) else {
+    fn get(&self, t: &Tenant, p: &Params) -> Result<Value, ApiFailure> {
+        let reports = self.report.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(r) = reports
+            .get(&t.account_id)
+            .and_then(Option::as_ref)
+            .filter(|r| r.started.elapsed() < KEPT_FOR)
+        else {
             return Err(ApiFailure::new(
                 404,
                 "EntityNotExist.CredentialReport",
@@ -186,27 +191,30 @@ fn flag(b: bool) -> &'static str {
 /// The report's rows as of now: the root identity, then every user.
 fn rows(t: &Tenant) -> Vec<String> {
     const NA: &str = "N/A";
-    let mut rows = vec![
-        [
-            "<root>",
-            "2020-01-01T00:00:00Z",
-            "-",
-            "TRUE",
-            "TRUE",
-            NA,
-            NA,
-            "TRUE",
-            "FALSE",
-            NA,
-            NA,
-            NA,
-            "FALSE",
-            NA,
-            NA,
-            NA,
-        ]
-        .join(","),
-    ];
+    let mut root: Vec<String> = [
+        "<root>",
+        "2020-01-01T00:00:00Z",
+        "-",
+        "TRUE",
+        "TRUE",
+        NA,
+        NA,
+        flag(t.root.mfa.unwrap_or(true)),
+    ]
+    .map(str::to_string)
+    .to_vec();
+    for slot in 0..2 {
+        match t.root.access_keys.get(slot) {
+            Some(k) => root.extend([
+                "TRUE".into(),
+                flag(k.status == "Active").into(),
+                k.created.clone(),
+                k.last_used.clone().unwrap_or_else(|| "-".into()),
+            ]),
+            None => root.extend(["FALSE".into(), NA.into(), NA.into(), NA.into()]),
+        }
+    }
+    let mut rows = vec![root.join(",")];
     for u in &t.users {
         let mut row: Vec<String> = vec![
             u.principal_name.clone(),

@@ -138,6 +138,9 @@ impl Tenant {
                 .collect(),
             policies: policy_specs.clone(),
             unbound_mfa_devices: Vec::new(),
+            password_policy: Default::default(),
+            security_preference: Default::default(),
+            root: Default::default(),
         };
         Self::from_file(file)
     }

@@ -32,6 +32,135 @@ pub struct TenantFile {
     /// Virtual MFA devices bound to no user, by serial number.
     #[serde(default)]
     pub unbound_mfa_devices: Vec<String>,
+    /// The RAM password policy; the local API's defaults when absent.
+    #[serde(default)]
+    pub password_policy: PasswordPolicy,
+    /// The account's security preference; the local API's defaults when absent.
+    #[serde(default)]
+    pub security_preference: SecurityPreference,
+    /// The account's own (root) identity, as the credential report's first row shows it.
+    #[serde(default)]
+    pub root: RootSpec,
+}
+
+/// The RAM password policy, as IMS GetPasswordPolicy serves it. The defaults are the local
+/// API's, a weak policy such as a new account may have.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PasswordPolicy {
+    /// `MinimumPasswordLength`.
+    pub minimum_password_length: u32,
+    /// `RequireUppercaseCharacters`.
+    pub require_uppercase_characters: bool,
+    /// `RequireLowercaseCharacters`.
+    pub require_lowercase_characters: bool,
+    /// `RequireNumbers`.
+    pub require_numbers: bool,
+    /// `RequireSymbols`.
+    pub require_symbols: bool,
+    /// `MaxPasswordAge` in days; 0 for passwords that never expire.
+    pub max_password_age: u32,
+    /// `PasswordReusePrevention`: how many earlier passwords may not be used again.
+    pub password_reuse_prevention: u32,
+    /// `MaxLoginAttemps` (so spelled by the API): failed logons in an hour before the user
+    /// is locked out for an hour; 0 for no lockout.
+    pub max_login_attempts: u32,
+    /// `HardExpire`: whether an expired password blocks logon until an administrator resets it.
+    pub hard_expire: bool,
+    /// `MinimumPasswordDifferentCharacter`.
+    pub minimum_password_different_character: u32,
+    /// `PasswordNotContainUserName`.
+    pub password_not_contain_user_name: bool,
+    /// `InitialPasswordAge` in days.
+    pub initial_password_age: u32,
+}
+
+impl Default for PasswordPolicy {
+    fn default() -> Self {
+        PasswordPolicy {
+            minimum_password_length: 8,
+            require_uppercase_characters: true,
+            require_lowercase_characters: true,
+            require_numbers: true,
+            require_symbols: false,
+            max_password_age: 0,
+            password_reuse_prevention: 0,
+            max_login_attempts: 5,
+            hard_expire: false,
+            minimum_password_different_character: 0,
+            password_not_contain_user_name: false,
+            initial_password_age: 0,
+        }
+    }
+}
+
+/// The account's security preference, as IMS GetSecurityPreference serves it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecurityPreference {
+    /// `MFAOperationForLogin`: `mandatory`, `independent` (each user's own setting) or `adaptive`.
+    pub mfa_operation_for_login: String,
+    /// `OperationForRiskLogin`: `autonomous` or `enforceVerify`.
+    pub operation_for_risk_login: String,
+    /// `EnableSaveMFATicket`: whether a console logon may skip MFA for seven days.
+    pub enable_save_mfa_ticket: bool,
+    /// `LoginNetworkMasks`: the networks console logon is allowed from; empty for any.
+    pub login_network_masks: String,
+    /// `LoginSessionDuration` in hours.
+    pub login_session_duration: u32,
+    /// `AllowUserToChangePassword`.
+    pub allow_user_to_change_password: bool,
+    /// `AllowUserToManageAccessKeys`.
+    pub allow_user_to_manage_access_keys: bool,
+    /// `AllowUserToManageMFADevices`.
+    pub allow_user_to_manage_mfa_devices: bool,
+    /// `MaxIdleDaysForUsers`: console logon is disabled after so many idle days; 0 for never.
+    pub max_idle_days_for_users: u32,
+    /// `MaxIdleDaysForAccessKeys`: AccessKeys are disabled after so many idle days; 0 for never.
+    pub max_idle_days_for_access_keys: u32,
+}
+
+impl Default for SecurityPreference {
+    fn default() -> Self {
+        SecurityPreference {
+            mfa_operation_for_login: "independent".into(),
+            operation_for_risk_login: "autonomous".into(),
+            enable_save_mfa_ticket: true,
+            login_network_masks: String::new(),
+            login_session_duration: 6,
+            allow_user_to_change_password: true,
+            allow_user_to_manage_access_keys: false,
+            allow_user_to_manage_mfa_devices: true,
+            max_idle_days_for_users: 0,
+            max_idle_days_for_access_keys: 0,
+        }
+    }
+}
+
+/// The account's root identity in a tenant file.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RootSpec {
+    /// The root identity's AccessKeys (the report has two slots), by status and dates.
+    #[serde(default)]
+    pub access_keys: Vec<RootKeySpec>,
+    /// Whether the root identity has MFA; true when absent.
+    #[serde(default)]
+    pub mfa: Option<bool>,
+}
+
+/// An AccessKey of the root identity.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RootKeySpec {
+    /// `Active` or `Inactive`.
+    #[serde(default = "active_key")]
+    pub status: String,
+    /// The creation date, `YYYY-MM-DDTHH:MM:SSZ`.
+    pub created: String,
+    /// When it last signed a request, `YYYY-MM-DDTHH:MM:SSZ`; never when absent.
+    #[serde(default)]
+    pub last_used: Option<String>,
 }
 
 /// A RAM user in a tenant file.
@@ -63,7 +192,8 @@ pub struct UserSpec {
     /// The creation date, `YYYY-MM-DDTHH:MM:SSZ`; a date is made up when absent.
     #[serde(default)]
     pub create_date: Option<String>,
-    /// The last console logon, `YYYY-MM-DDTHH:MM:SSZ`; a date is made up when absent.
+    /// The last console logon: a date, `recent` (a day before the local API process
+    /// started, the default) or `never`.
     #[serde(default)]
     pub last_login_date: Option<String>,
     /// The user's AccessKeys (ids, status and creation dates; a secret is never modelled).
@@ -357,6 +487,12 @@ pub struct Tenant {
     pub policies: Vec<Policy>,
     /// Serial numbers of MFA devices bound to no user.
     pub unbound_mfa_devices: Vec<String>,
+    /// The RAM password policy.
+    pub password_policy: PasswordPolicy,
+    /// The security preference.
+    pub security_preference: SecurityPreference,
+    /// The root identity.
+    pub root: RootSpec,
     /// Attachments per policy index.
     pub attachments: Vec<Vec<Attachment>>,
     /// Indexes into `groups`, by group name.
@@ -565,11 +701,35 @@ impl Tenant {
                 comments: u.comments.clone(),
                 frozen,
                 create_date: u.create_date.clone().unwrap_or_else(|| date(i)),
-                last_login_date: u.last_login_date.clone().unwrap_or_else(|| date(i + 4000)),
+                last_login_date: match u.last_login_date.as_deref() {
+                    None | Some("recent") => recently_used_date().to_string(),
+                    Some("never") => String::new(),
+                    Some(d) if is_date(d) => d.to_string(),
+                    Some(other) => bail!(
+                        "user {}: last_login_date must be a date like 2025-06-01T08:00:00Z, \"recent\" or \"never\", got {other:?}",
+                        u.name
+                    ),
+                },
                 access_keys,
                 console,
                 mfa_device,
             });
+        }
+        if file.root.access_keys.len() > 2 {
+            bail!("root: the root identity has at most two AccessKeys");
+        }
+        for k in &file.root.access_keys {
+            if k.status != "Active" && k.status != "Inactive" {
+                bail!(
+                    "root: AccessKey status must be Active or Inactive, got {:?}",
+                    k.status
+                );
+            }
+            if !is_date(&k.created) || k.last_used.as_deref().is_some_and(|d| !is_date(d)) {
+                bail!(
+                    "root: AccessKey created and last_used must be dates like 2025-06-01T08:00:00Z"
+                );
+            }
         }
         for serial in &file.unbound_mfa_devices {
             if serial.is_empty() || !serials.insert(serial) {
@@ -701,6 +861,9 @@ impl Tenant {
             roles,
             policies,
             unbound_mfa_devices: file.unbound_mfa_devices,
+            password_policy: file.password_policy,
+            security_preference: file.security_preference,
+            root: file.root,
             attachments,
             group_by_name,
             role_by_name,

@@ -13,7 +13,7 @@ pub struct Finding {
     /// Sorting puts the most severe first.
     #[serde(skip)]
     pub rank: u8,
-    /// `high`, `medium` or `low`.
+    /// `critical`, `high`, `medium` or `low`.
     pub severity: &'static str,
     /// What kind of risk, for example `console-without-mfa`.
     pub code: &'static str,
@@ -32,9 +32,10 @@ pub(crate) fn finding(
     evidence: String,
 ) -> Finding {
     let rank = match severity {
-        "high" => 0,
-        "medium" => 1,
-        _ => 2,
+        "critical" => 0,
+        "high" => 1,
+        "medium" => 2,
+        _ => 3,
     };
     Finding {
         rank,
@@ -220,6 +221,10 @@ pub fn findings(store: &Store, account: &str) -> Result<Vec<Finding>> {
     }
 
     credential_findings(store, sync, parse_date(&run.started_at), &users, &mut out)?;
+    unused_console_access(parse_date(&run.started_at), &users, &mut out);
+    for account in store.query_resources(sync, Some("account"))? {
+        account_settings(&account, &mut out);
+    }
 
     // Privilege escalation, from the policy documents (none in a sync made before they were
     // read, and then nothing is claimed).
@@ -274,6 +279,174 @@ fn unused_key(
         ("user", user),
         evidence,
     ))
+}
+
+/// Console users not logged on for longer than this are reported (CIS Alibaba Cloud 1.5).
+pub const MAX_CONSOLE_IDLE_DAYS: i64 = 90;
+
+/// `console-access-unused`: console logon is enabled, yet the user has not logged on for
+/// more than [`MAX_CONSOLE_IDLE_DAYS`] before the sync, or never since being created that
+/// long ago. Nothing is said when it is unknown whether the user has console access.
+fn unused_console_access(
+    synced_at: Option<time::OffsetDateTime>,
+    users: &[ResourceRow],
+    out: &mut Vec<Finding>,
+) {
+    let Some(synced_at) = synced_at else { return };
+    for u in users.iter().filter(|u| flag(u, "console_access")) {
+        let date = |k: &str| {
+            u.attributes
+                .get(k)
+                .and_then(|v| v.as_str())
+                .filter(|d| !d.is_empty())
+        };
+        let (since, logged_on) = match date("last_login_date") {
+            Some(d) => (d, true),
+            None => match date("create_date") {
+                Some(d) => (d, false),
+                None => continue,
+            },
+        };
+        let Some(idle) = parse_date(since).map(|d| synced_at - d) else {
+            continue;
+        };
+        if idle <= time::Duration::days(MAX_CONSOLE_IDLE_DAYS) {
+            continue;
+        }
+        let days = idle.whole_days();
+        let mut evidence = match logged_on {
+            true => format!(
+                "console logon is enabled, but the user last logged on {days} days before the sync ({since}); disable console logon if it is not needed"
+            ),
+            false => format!(
+                "console logon is enabled, but the user has never logged on in the {days} days since it was created ({since}); disable console logon if it is not needed"
+            ),
+        };
+        if u.status.as_deref() == Some("frozen") {
+            evidence.push_str("; the user is frozen");
+        }
+        // Medium: an unused password is one nobody would notice being guessed or phished.
+        out.push(finding(
+            "medium",
+            "console-access-unused",
+            ("user", &u.name),
+            evidence,
+        ));
+    }
+}
+
+/// The smallest password length CIS Alibaba Cloud 1.11 accepts.
+pub const MIN_PASSWORD_LENGTH: i64 = 14;
+/// The longest password age CIS Alibaba Cloud v1.0.0 1.13 accepts, in days.
+pub const MAX_PASSWORD_AGE_DAYS: i64 = 90;
+/// The fewest earlier passwords CIS Alibaba Cloud 1.12 asks to be kept from reuse.
+pub const MIN_PASSWORD_REUSE_PREVENTION: i64 = 5;
+/// The most failed logons in an hour before a lockout CIS Alibaba Cloud 1.14 accepts.
+pub const MAX_LOGIN_ATTEMPTS: i64 = 5;
+
+/// The account's password policy and root identity: `weak-password-policy` once per weak
+/// setting, `root-access-key` and `root-without-mfa`. Settings the sync could not read
+/// report nothing.
+fn account_settings(account: &ResourceRow, out: &mut Vec<Finding>) {
+    let at = ("account", account.name.as_str());
+    let json = |k: &str| {
+        account
+            .attributes
+            .get(k)
+            .and_then(|v| v.as_str())
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok())
+    };
+    if let Some(policy) = json("password_policy") {
+        let number = |k: &str| policy.get(k).and_then(|v| v.as_i64()).unwrap_or(0);
+        let required = |k: &str| policy.get(k).and_then(|v| v.as_bool()).unwrap_or(false);
+        let mut weak = |evidence: String| {
+            // Medium: each weak setting makes guessing or reusing a console password easier,
+            // but MFA (reported on its own) still stands in the way.
+            out.push(finding("medium", "weak-password-policy", at, evidence));
+        };
+        let length = number("MinimumPasswordLength");
+        if length < MIN_PASSWORD_LENGTH {
+            weak(format!(
+                "MinimumPasswordLength is {length}; CIS Alibaba Cloud 1.11 asks for {MIN_PASSWORD_LENGTH} or more"
+            ));
+        }
+        for (key, what, cis) in [
+            ("RequireUppercaseCharacters", "an uppercase letter", "1.7"),
+            ("RequireLowercaseCharacters", "a lowercase letter", "1.8"),
+            ("RequireSymbols", "a symbol", "1.9"),
+            ("RequireNumbers", "a number", "1.10"),
+        ] {
+            if !required(key) {
+                weak(format!(
+                    "{key} is false: passwords need not contain {what} (CIS Alibaba Cloud {cis})"
+                ));
+            }
+        }
+        match number("MaxPasswordAge") {
+            0 => weak(format!(
+                "MaxPasswordAge is 0: passwords never expire; CIS Alibaba Cloud v1.0.0 1.13 asks for {MAX_PASSWORD_AGE_DAYS} days or less"
+            )),
+            age if age > MAX_PASSWORD_AGE_DAYS => weak(format!(
+                "MaxPasswordAge is {age} days; CIS Alibaba Cloud v1.0.0 1.13 asks for {MAX_PASSWORD_AGE_DAYS} or less"
+            )),
+            _ => {}
+        }
+        let reuse = number("PasswordReusePrevention");
+        if reuse < MIN_PASSWORD_REUSE_PREVENTION {
+            weak(format!(
+                "PasswordReusePrevention is {reuse}; CIS Alibaba Cloud 1.12 asks that the last {MIN_PASSWORD_REUSE_PREVENTION} passwords may not be reused"
+            ));
+        }
+        match number("MaxLoginAttemps") {
+            0 => weak(format!(
+                "MaxLoginAttemps is 0: failed logons never lock the user out; CIS Alibaba Cloud 1.14 asks for a lockout after {MAX_LOGIN_ATTEMPTS} or fewer"
+            )),
+            n if n > MAX_LOGIN_ATTEMPTS => weak(format!(
+                "MaxLoginAttemps is {n}; CIS Alibaba Cloud 1.14 asks for a lockout after {MAX_LOGIN_ATTEMPTS} or fewer failed logons in an hour"
+            )),
+            _ => {}
+        }
+    }
+    if let Some(keys) = json("root_access_keys").and_then(|v| v.as_array().cloned()) {
+        for key in keys {
+            let field = |k: &str| key.get(k).and_then(|v| v.as_str()).unwrap_or("unknown");
+            let active = key.get("active").and_then(|v| v.as_bool());
+            let state = match active {
+                Some(true) => "an active",
+                Some(false) => "an inactive",
+                None => "an",
+            };
+            let used = match key.get("last_used").and_then(|v| v.as_str()) {
+                Some(d) => format!("last used {d}"),
+                None => "never used".to_string(),
+            };
+            // Critical: the root identity's key can do everything in the account, and no
+            // policy can limit it; CIS Alibaba Cloud 1.2 asks that none exist.
+            out.push(finding(
+                "critical",
+                "root-access-key",
+                at,
+                format!(
+                    "the root identity has {state} AccessKey, created {}, {used} (from the credential report); delete it and use RAM identities",
+                    field("created")
+                ),
+            ));
+        }
+    }
+    if account
+        .attributes
+        .get("root_mfa_active")
+        .and_then(|v| v.as_bool())
+        == Some(false)
+    {
+        // High: the root identity's password alone opens the whole account.
+        out.push(finding(
+            "high",
+            "root-without-mfa",
+            at,
+            "the root identity has no MFA device (from the credential report); CIS Alibaba Cloud 1.3".into(),
+        ));
+    }
 }
 
 fn parse_date(s: &str) -> Option<time::OffsetDateTime> {

@@ -18,23 +18,15 @@
 //! account of more than 3,500 users, for which Alibaba Cloud generates none) this plugin
 //! lists nothing, and those syncers make their per-user calls as before.
 
-use base64::Engine;
+use ramsync_guest::credential_report::{self, ReportState, flag, is_date};
 use ramsync_guest::{
     EntitlementPage, Error, GrantPage, Product, Resource, ResourcePage, Rpc, TypeInfo,
     no_entitlements, no_grants, resource_ref,
 };
-use serde_json::{Value, json};
-use std::time::Duration;
 
 /// Rows per GetCredentialReport page (the API takes 1 to 3,501).
 const PAGE_SIZE: u32 = 1000;
-/// The first wait between polls; each wait doubles up to `POLL_MAX`.
-const POLL_FIRST: Duration = Duration::from_millis(250);
-const POLL_MAX: Duration = Duration::from_secs(2);
-/// How long generation may take in all before the report is given up on.
-const GIVE_UP_AFTER: Duration = Duration::from_secs(180);
 
-const WAITING: &str = "waiting:";
 const PAGE: &str = "page:";
 
 struct CredentialReport;
@@ -53,37 +45,21 @@ impl ramsync_guest::Syncer for CredentialReport {
 
     /// One request a call, so that a throttled or failed request is retried alone and a
     /// renewed credential is used from the next call on: the page token says where the
-    /// report stands (`waiting:` with the time waited and the polls so far, or `page:`).
+    /// report stands (waiting for it, or `page:`).
     fn list_resources(
         _parent: Option<Resource>,
         page_token: Option<String>,
     ) -> Result<ResourcePage, Error> {
         let rpc = Rpc::new(Product::IMS)?;
         let token = page_token.unwrap_or_default();
-        let foreign = || Error::InvalidInput(format!("page token {token:?} is not this plugin's"));
         if let Some(next) = token.strip_prefix(PAGE) {
             return report_page(&rpc, Some(next).filter(|t| !t.is_empty()));
         }
-        let (waited, polls) = match token.strip_prefix(WAITING) {
-            None if token.is_empty() => (Duration::ZERO, 0),
-            None => return Err(foreign()),
-            Some(rest) => {
-                let (ms, n) = rest.split_once(':').ok_or_else(foreign)?;
-                let ms: u64 = ms.parse().map_err(|_| foreign())?;
-                let n: u32 = n.parse().map_err(|_| foreign())?;
-                // Wait before asking again: 250 ms, doubling up to 2 s.
-                let pause = POLL_FIRST.saturating_mul(1 << n.min(8)).min(POLL_MAX);
-                std::thread::sleep(pause);
-                (Duration::from_millis(ms) + pause, n + 1)
-            }
-        };
-        Ok(match generate(&rpc)? {
-            Generation::Completed => nothing(Some(PAGE.to_string())),
-            // Given up on after a while: per-user calls take over, and the summary says so.
-            Generation::Running if waited < GIVE_UP_AFTER => {
-                nothing(Some(format!("{WAITING}{}:{polls}", waited.as_millis())))
-            }
-            Generation::Running | Generation::Unavailable => nothing(None),
+        Ok(match credential_report::poll(&rpc, &token)? {
+            ReportState::Ready => nothing(Some(PAGE.to_string())),
+            ReportState::Wait(next) => nothing(Some(next)),
+            // Per-user calls take over, and the summary says so.
+            ReportState::Unavailable => nothing(None),
         })
     }
 
@@ -99,33 +75,6 @@ impl ramsync_guest::Syncer for CredentialReport {
     }
 }
 
-enum Generation {
-    Running,
-    Completed,
-    Unavailable,
-}
-
-/// One GenerateCredentialReport call. A refusal means no report (the fallback takes over);
-/// throttling, server errors and a rejected credential go to the host as usual.
-fn generate(rpc: &Rpc) -> Result<Generation, Error> {
-    let body = match rpc.call("GenerateCredentialReport", &[]) {
-        Ok(body) => body,
-        Err(
-            Error::Forbidden(_)
-            | Error::NotFound(_)
-            | Error::Conflict(_)
-            | Error::BadResponse(_)
-            | Error::InvalidInput(_),
-        ) => return Ok(Generation::Unavailable),
-        Err(e) => return Err(e),
-    };
-    Ok(match body.root().str("State")? {
-        "COMPLETED" | "COMPLETE" => Generation::Completed,
-        "STARTED" | "INPROGRESS" => Generation::Running,
-        other => return Err(body.bad(format!("unknown credential report State {other:?}"))),
-    })
-}
-
 fn nothing(next_page_token: Option<String>) -> ResourcePage {
     ResourcePage {
         items: Vec::new(),
@@ -135,46 +84,24 @@ fn nothing(next_page_token: Option<String>) -> ResourcePage {
 
 /// One page of the finished report, as user attributes.
 fn report_page(rpc: &Rpc, next_token: Option<&str>) -> Result<ResourcePage, Error> {
-    let max = PAGE_SIZE.to_string();
-    let mut params = vec![("MaxItems", max.as_str())];
-    if let Some(t) = next_token {
-        params.push(("NextToken", t));
-    }
-    let body = match rpc.call("GetCredentialReport", &params) {
-        Ok(body) => body,
-        // Allowed to generate but not to read it: no report, as when generation is refused.
-        Err(Error::Forbidden(_)) if next_token.is_none() => return Ok(nothing(None)),
-        Err(e) => return Err(e),
+    let Some(page) = credential_report::read_page(rpc, PAGE_SIZE, next_token)? else {
+        return Ok(nothing(None));
     };
-    let root = body.root();
-    let generated = root.str("GeneratedTime")?.to_string();
-    let content = base64::engine::general_purpose::STANDARD
-        .decode(root.str("Content")?.trim())
-        .map_err(|e| body.bad(format!("Content is not base64: {e}")))?;
+    let slots = credential_report::key_slots(&page.header);
+    let user_column = page.column("user").unwrap_or(0);
     let mut items = Vec::new();
-    let mut csv = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(false)
-        .from_reader(content.as_slice());
-    let header: Vec<String> = csv
-        .headers()
-        .map_err(|e| body.bad(format!("the report's CSV header is unreadable: {e}")))?
-        .iter()
-        .map(str::to_string)
-        .collect();
-    let column = |name: &str| header.iter().position(|h| h == name);
-    let user_column =
-        column("user").ok_or_else(|| body.bad("the report has no `user` column".to_string()))?;
-    let slots = key_slots(&header);
-    for (n, row) in csv.records().enumerate() {
-        let row = row.map_err(|e| body.bad(format!("row {} of the report: {e}", n + 1)))?;
-        let field = |name: &str| column(name).and_then(|i| row.get(i)).map(str::trim);
-        let user = row.get(user_column).unwrap_or_default().trim();
+    for row in &page.rows {
+        let field = |name: &str| {
+            page.column(name)
+                .and_then(|i| row.get(i))
+                .map(String::as_str)
+        };
+        let user = row.get(user_column).map(String::as_str).unwrap_or_default();
         // The first row is the account itself, which is no RAM user.
         if user.is_empty() || user == "<root>" {
             continue;
         }
-        let mut attributes = vec![("credential_report_time".to_string(), generated.clone())];
+        let mut attributes = vec![("credential_report_time".to_string(), page.generated.clone())];
         for (column, name) in [
             ("user_last_logon", "last_login_date"),
             ("password_last_changed", "password_last_changed"),
@@ -188,22 +115,9 @@ fn report_page(rpc: &Rpc, next_token: Option<&str>) -> Result<ResourcePage, Erro
             attributes.push(("login_profile".into(), exists.to_string()));
             attributes.push(("console_access".into(), active.to_string()));
         }
-        let mut keys = Vec::new();
-        for slot in &slots {
-            let at = |i: Option<usize>| i.and_then(|i| row.get(i)).map(str::trim);
-            if at(slot.exist).and_then(flag) != Some(true) {
-                continue;
-            }
-            let last_used = at(slot.last_used).filter(|v| is_date(v));
-            keys.push(json!({
-                "created": at(slot.last_rotated).filter(|v| is_date(v)),
-                "active": at(slot.active).and_then(flag),
-                "last_used": last_used,
-            }));
-        }
         attributes.push((
             "credential_report_access_keys".into(),
-            Value::Array(keys).to_string(),
+            credential_report::access_keys(&slots, row).to_string(),
         ));
         items.push(Resource {
             // No UserId in the report: the host matches the user by name.
@@ -214,72 +128,10 @@ fn report_page(rpc: &Rpc, next_token: Option<&str>) -> Result<ResourcePage, Erro
             attributes,
         });
     }
-    let truncated = root.opt_bool("IsTruncated")?.unwrap_or(false);
-    let next = match truncated {
-        false => None,
-        true => {
-            let t = root.str("NextToken")?;
-            if t.is_empty() || Some(t) == next_token {
-                return Err(body.bad("IsTruncated is true but NextToken is empty or repeated"));
-            }
-            Some(format!("{PAGE}{t}"))
-        }
-    };
     Ok(ResourcePage {
         items,
-        next_page_token: next,
+        next_page_token: page.next_token.map(|t| format!("{PAGE}{t}")),
     })
-}
-
-/// The columns of one AccessKey slot: `access_key_N_*` and `additional_access_key_N_*`.
-struct Slot {
-    exist: Option<usize>,
-    active: Option<usize>,
-    last_rotated: Option<usize>,
-    last_used: Option<usize>,
-}
-
-fn key_slots(header: &[String]) -> Vec<Slot> {
-    let mut prefixes: Vec<&str> = Vec::new();
-    for h in header {
-        if let Some(prefix) = h.strip_suffix("_exist")
-            && prefix.contains("access_key_")
-            && !prefixes.contains(&prefix)
-        {
-            prefixes.push(prefix);
-        }
-    }
-    prefixes
-        .into_iter()
-        .map(|p| {
-            let at = |suffix: &str| header.iter().position(|h| *h == format!("{p}_{suffix}"));
-            Slot {
-                exist: at("exist"),
-                active: at("active"),
-                last_rotated: at("last_rotated"),
-                last_used: at("last_used"),
-            }
-        })
-        .collect()
-}
-
-/// `TRUE`/`FALSE`; None for `N/A` and anything else.
-fn flag(v: &str) -> Option<bool> {
-    match v.to_ascii_uppercase().as_str() {
-        "TRUE" => Some(true),
-        "FALSE" => Some(false),
-        _ => None,
-    }
-}
-
-/// An ISO 8601 time such as `2019-11-11T12:33:18Z`, as opposed to `-` or `N/A`.
-fn is_date(v: &str) -> bool {
-    let b = v.as_bytes();
-    b.len() >= 20
-        && b[4] == b'-'
-        && b[7] == b'-'
-        && b[10] == b'T'
-        && b[..4].iter().all(u8::is_ascii_digit)
 }
 
 ramsync_guest::no_provisioning!(CredentialReport);

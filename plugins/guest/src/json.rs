@@ -69,6 +69,11 @@ impl<'a> Object<'a> {
         self.value.get(key).filter(|v| !v.is_null())
     }
 
+    /// The object as JSON text.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self.value).unwrap_or_default()
+    }
+
     /// A required string field.
     pub fn str(&self, key: &str) -> Result<&'a str, Error> {
         self.opt_str(key)?

@@ -19,6 +19,7 @@ pub mod bindings {
     });
 }
 
+pub mod credential_report;
 mod json;
 mod provision;
 mod rpc;
