@@ -485,7 +485,8 @@ fn keys_mfa_and_logon(mock: &Mock, with_report: bool) {
             count("ims:GenerateCredentialReport") >= 2,
             "it polls: {calls:?}"
         );
-        assert_eq!(count("ims:GetCredentialReport"), 1);
+        // The users' rows, and the account syncer's first page for the <root> row.
+        assert_eq!(count("ims:GetCredentialReport"), 2);
         assert_eq!(count("ram:ListAccessKeys"), with_keys.len() as u64);
         assert!(with_keys.len() < expected.users.len());
         assert_eq!(
@@ -707,10 +708,11 @@ fn paging_walks_every_page_with_no_wasted_calls() {
 
     let mut calls = mock.server().calls();
     let users = tenant.users.len() as u64;
-    // Generating the report is polled until it is done: a few calls, however many users.
+    // Generating the report is polled until it is done, by the credential-report and the
+    // account syncers each: a few calls, however many users.
     let polls = calls.remove("ims:GenerateCredentialReport").unwrap_or(0);
     assert!(
-        (2..=8).contains(&polls),
+        (3..=16).contains(&polls),
         "{polls} GenerateCredentialReport calls"
     );
     let count = |f: &dyn Fn(&ramsync::mock::tenant::User) -> usize| {
@@ -722,8 +724,11 @@ fn paging_walks_every_page_with_no_wasted_calls() {
     assert!(ambiguous > 0);
     let expected: BTreeMap<String, u64> = [
         ("ims:ListUsers", 3),
-        // The report in pages of 1,000 rows, the account's own row first.
-        ("ims:GetCredentialReport", (users + 1).div_ceil(1000)),
+        // The report in pages of 1,000 rows, the account's own row first, and that row
+        // alone for the account syncer.
+        ("ims:GetCredentialReport", (users + 1).div_ceil(1000) + 1),
+        ("ims:GetPasswordPolicy", 1),
+        ("ims:GetSecurityPreference", 1),
         (
             "ram:ListAccessKeys",
             count(&|u| usize::from(!u.access_keys.is_empty())),
@@ -1306,4 +1311,97 @@ fn list_entities_for_policy_only_for_attached_policies() {
         &[],
     ));
     assert_eq!(policies.len(), 1500);
+}
+
+#[test]
+fn demo_resource_directory_syncs_every_member_with_its_folder_and_reports_the_one_it_cannot_reach()
+{
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("rd.db");
+    let db = db.to_str().unwrap();
+    let out = ramsync(&["demo", "--resource-directory", "--db", db], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let shown = stdout(&out);
+    assert!(
+        shown.contains("1000000000000301 northwind-sandbox /Development"),
+        "{shown}"
+    );
+    let runs: BTreeMap<String, (String, String, String)> =
+        json_lines(&ramsync(&["runs", "--db", db, "--json"], &[]))
+            .iter()
+            .map(|r| {
+                let s = |k: &str| r[k].as_str().unwrap_or_default().to_string();
+                (
+                    s("account"),
+                    (s("status"), s("account_display_name"), s("folder_path")),
+                )
+            })
+            .collect();
+    let row = |status: &str, name: &str, path: &str| {
+        (status.to_string(), name.to_string(), path.to_string())
+    };
+    assert_eq!(
+        runs,
+        BTreeMap::from([
+            (
+                "5284719302648173".to_string(),
+                row("complete", "northwind", "/")
+            ),
+            (
+                "1000000000000101".to_string(),
+                row("complete", "northwind-prod-web", "/Production/Web")
+            ),
+            (
+                "1000000000000201".to_string(),
+                row("complete", "northwind-dev", "/Development")
+            ),
+            (
+                "1000000000000301".to_string(),
+                row("failed", "northwind-sandbox", "/Development")
+            ),
+        ])
+    );
+    // Each member was read as itself, through its role, and its account resource says
+    // where it sits.
+    let account = &json_lines(&ramsync(
+        &[
+            "resources",
+            "--db",
+            db,
+            "--type",
+            "account",
+            "--account",
+            "1000000000000101",
+            "--json",
+        ],
+        &[],
+    ))[0];
+    assert_eq!(account["id"], "1000000000000101");
+    assert_eq!(account["attributes"]["folder_path"], "/Production/Web");
+    assert_eq!(account["attributes"]["resource_directory_id"], "rd-k4Nw7Q");
+    assert_eq!(
+        account["attributes"]["caller_arn"],
+        "acs:ram::1000000000000101:assumed-role/ResourceDirectoryAccountAccessRole/ramsync"
+    );
+    let users: Vec<String> = json_lines(&ramsync(
+        &[
+            "resources",
+            "--db",
+            db,
+            "--type",
+            "user",
+            "--account",
+            "1000000000000201",
+            "--json",
+        ],
+        &[],
+    ))
+    .iter()
+    .map(|u| u["name"].as_str().unwrap().to_string())
+    .collect();
+    assert_eq!(users.len(), 2, "{users:?}");
+    assert!(
+        users.iter().all(|u| u.ends_with("@nw-dev.onaliyun.com")),
+        "{users:?}"
+    );
 }

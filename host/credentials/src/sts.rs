@@ -150,34 +150,58 @@ pub fn needs_refresh(
     expires - now < margin
 }
 
-/// An STS answer: the HTTP status, the `x-acs-retry-after` hint and the JSON body.
-struct StsAnswer {
-    status: u16,
-    retry_after_ms: Option<u64>,
-    json: serde_json::Value,
+/// What an API answered a host call: the HTTP status, the `x-acs-retry-after` hint and
+/// the JSON body.
+pub struct HostAnswer {
+    /// The HTTP status code.
+    pub status: u16,
+    /// The `x-acs-retry-after` header, in milliseconds.
+    pub retry_after_ms: Option<u64>,
+    /// The body.
+    pub json: serde_json::Value,
 }
 
-/// Calls an STS action as the host, signed by the signer plugin with `base`, sent only to the
-/// configured STS endpoint. `what` names the call in errors.
-async fn sts_call(
+impl HostAnswer {
+    /// A string field of the body; empty when absent.
+    pub fn field(&self, key: &str) -> &str {
+        self.json
+            .get(key)
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+    }
+
+    /// Whether the call is worth repeating: throttled, or a server error.
+    pub fn is_transient(&self) -> bool {
+        self.status == 429 || self.status >= 500 || self.field("Code").starts_with("Throttling")
+    }
+}
+
+/// Calls an RPC action of `product` as the host (STS for roles, Resource Manager for a
+/// directory's accounts), signed by the signer plugin with `base` and sent only to the
+/// product's configured endpoint. `what` names the call in errors.
+#[allow(clippy::too_many_arguments)]
+pub async fn host_call(
     signer: &dyn StsHost,
     endpoints: &Endpoints,
     base: &Credential,
+    product: &str,
     action: &str,
     query: Vec<(String, String)>,
     what: &str,
-) -> Result<StsAnswer> {
+) -> Result<HostAnswer> {
+    let version = ramsync_model::version_of_product(product)
+        .ok_or_else(|| anyhow!("{what}: unknown product {product:?}"))?;
     let base_url = endpoints
-        .base_url("sts")
-        .ok_or_else(|| anyhow!("no STS endpoint is configured"))?;
+        .base_url(product)
+        .ok_or_else(|| anyhow!("no {product} endpoint is configured"))?;
     let host = endpoints
-        .authority("sts")
-        .ok_or_else(|| anyhow!("the STS endpoint {base_url} has no host"))?;
+        .authority(product)
+        .ok_or_else(|| anyhow!("the {product} endpoint {base_url} has no host"))?;
     let canonical = ramsync_acs3::canonical_query(&query);
     let headers = vec![
         ("host".to_string(), host.clone()),
         ("x-acs-action".to_string(), action.to_string()),
-        ("x-acs-version".to_string(), "2015-04-01".to_string()),
+        ("x-acs-version".to_string(), version.to_string()),
     ];
     let request = HttpRequest {
         method: "POST".into(),
@@ -194,6 +218,7 @@ async fn sts_call(
         )
     })?;
     let wire: Vec<(String, String)> = headers.into_iter().chain(signature.headers).collect();
+    let name = product.to_ascii_uppercase();
     let HttpAnswer {
         status,
         retry_after_ms,
@@ -201,10 +226,11 @@ async fn sts_call(
     } = signer
         .post(format!("{base_url}/?{canonical}"), wire)
         .await
-        .map_err(|e| anyhow!("{what}: cannot reach STS at {base_url}: {e:#}"))?;
-    let json: serde_json::Value = serde_json::from_slice(&body)
-        .map_err(|_| anyhow!("{what}: STS answered HTTP {status} with a body that is not JSON"))?;
-    Ok(StsAnswer {
+        .map_err(|e| anyhow!("{what}: cannot reach {name} at {base_url}: {e:#}"))?;
+    let json: serde_json::Value = serde_json::from_slice(&body).map_err(|_| {
+        anyhow!("{what}: {name} answered HTTP {status} with a body that is not JSON")
+    })?;
+    Ok(HostAnswer {
         status,
         retry_after_ms,
         json,
@@ -221,10 +247,11 @@ pub async fn caller_identity(
     let mut attempt = 0u32;
     loop {
         attempt += 1;
-        let answer = sts_call(
+        let answer = host_call(
             signer,
             endpoints,
             credential,
+            "sts",
             "GetCallerIdentity",
             Vec::new(),
             "GetCallerIdentity",
@@ -289,10 +316,11 @@ pub async fn assume_role(
     if let Some(policy) = &spec.policy {
         query.push(("Policy".into(), policy.clone()));
     }
-    let StsAnswer { status, json, .. } = sts_call(
+    let HostAnswer { status, json, .. } = host_call(
         signer,
         endpoints,
         base,
+        "sts",
         "AssumeRole",
         query,
         &format!("AssumeRole {arn}"),

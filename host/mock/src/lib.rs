@@ -10,6 +10,7 @@
 #![deny(missing_docs)]
 
 mod api;
+pub mod directory;
 mod failure;
 mod keys;
 mod report;
@@ -30,6 +31,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use time::OffsetDateTime;
 
+pub use directory::Directory;
 pub use failure::ApiFailure;
 pub use keys::{Identity, MockKey};
 pub use tenant::Tenant;
@@ -183,6 +185,9 @@ pub struct MockOptions {
     pub throttle_retry_after: std::time::Duration,
     /// Keep when each call arrived (see [`MockServer::call_log`]).
     pub log_calls: bool,
+    /// A Resource Directory whose management account is `tenant`, with the tenants of its
+    /// other member accounts, which the management account reaches by AssumeRole.
+    pub directory: Option<(Directory, Vec<Tenant>)>,
 }
 
 /// What the credential report takes to generate when nothing else is asked.
@@ -209,12 +214,23 @@ impl MockOptions {
             report_generation: REPORT_GENERATION,
             throttle_retry_after: std::time::Duration::from_millis(50),
             log_calls: false,
+            directory: None,
         }
+    }
+
+    /// The sample tenant as the management account of the sample Resource Directory.
+    pub fn sample_directory() -> Result<Self> {
+        let mut options = Self::sample()?;
+        options.directory = Some(Directory::sample(&options.tenant)?);
+        Ok(options)
     }
 }
 
 struct MockState {
     tenant: std::sync::RwLock<Tenant>,
+    directory: Option<Directory>,
+    /// The tenants of the directory's other member accounts, by account id.
+    members: HashMap<String, std::sync::RwLock<Tenant>>,
     keys: std::sync::RwLock<HashMap<String, MockKey>>,
     faults: Vec<Fault>,
     latency: std::time::Duration,
@@ -242,8 +258,20 @@ impl MockServer {
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;
         let addr = listener.local_addr()?;
+        let (directory, members) = match options.directory {
+            None => (None, HashMap::new()),
+            Some((d, tenants)) => (
+                Some(d),
+                tenants
+                    .into_iter()
+                    .map(|t| (t.account_id.clone(), std::sync::RwLock::new(t)))
+                    .collect(),
+            ),
+        };
         let state = Arc::new(MockState {
             tenant: std::sync::RwLock::new(options.tenant),
+            directory,
+            members,
             keys: std::sync::RwLock::new(options.keys),
             faults: options.faults,
             latency: options.latency,
@@ -341,6 +369,7 @@ fn product_of(version: &str) -> &'static str {
         api::RAM => "ram",
         api::IMS => "ims",
         api::STS => "sts",
+        directory::RESOURCE_MANAGER => "resourcemanager",
         _ => "unknown",
     }
 }
@@ -356,6 +385,16 @@ fn request_id() -> String {
         &h[16..20],
         &h[20..]
     )
+}
+
+impl MockState {
+    /// The tenant an account's keys act in: a member account's own, else the main one
+    /// (also for keys of accounts the local API only models as outsiders).
+    fn tenant_of(&self, account: Option<&str>) -> &std::sync::RwLock<Tenant> {
+        account
+            .and_then(|a| self.members.get(a))
+            .unwrap_or(&self.tenant)
+    }
 }
 
 async fn serve(state: &MockState, req: Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
@@ -470,7 +509,8 @@ async fn answer(
     }
     *state.calls.lock().unwrap().entry(call).or_default() += 1;
     tracing::debug!(%action, %version, "local API call");
-    let tenant = state.tenant.read().unwrap_or_else(|e| e.into_inner());
+    let home = state.tenant_of(key.account_id.as_deref());
+    let tenant = home.read().unwrap_or_else(|e| e.into_inner());
     let fault = state
         .faults
         .iter()
@@ -524,7 +564,19 @@ async fn answer(
     }
     let params = api::Params::new(verify::decode_query(incoming.raw_query));
     let mut body = if version == api::STS && action == "AssumeRole" {
+        let target_account = params
+            .get("RoleArn")
+            .and_then(|arn| arn.strip_prefix("acs:ram::"))
+            .and_then(|rest| rest.split(':').next())
+            .map(str::to_string);
+        let target = state.tenant_of(target_account.as_deref());
+        let target = if std::ptr::eq(target, home) {
+            None
+        } else {
+            Some(target.read().unwrap_or_else(|e| e.into_inner()))
+        };
         let (body, id, issued) = sts::assume_role(
+            target.as_deref().unwrap_or(&tenant),
             &tenant,
             key,
             &params,
@@ -537,9 +589,32 @@ async fn answer(
             .unwrap_or_else(|e| e.into_inner())
             .insert(id, issued);
         body
+    } else if version == directory::RESOURCE_MANAGER {
+        let management = std::ptr::eq(home, &state.tenant)
+            && key
+                .account_id
+                .as_deref()
+                .is_none_or(|a| a == tenant.account_id);
+        match &state.directory {
+            None => {
+                return Err(ApiFailure::new(
+                    404,
+                    "EntityNotExists.ResourceDirectory",
+                    "The resource directory does not exist.",
+                ));
+            }
+            Some(_) if !management => {
+                return Err(ApiFailure::new(
+                    403,
+                    "NoPermission",
+                    "Only the management account of the resource directory may do this.",
+                ));
+            }
+            Some(d) => d.handle(&action, &params)?,
+        }
     } else if api::is_mutation(&version, &action) {
         drop(tenant);
-        let mut tenant = state.tenant.write().unwrap_or_else(|e| e.into_inner());
+        let mut tenant = home.write().unwrap_or_else(|e| e.into_inner());
         api::mutate(&mut tenant, &action, &params)?
     } else if let Some(answer) = state.reports.handle(&tenant, &version, &action, &params) {
         answer?

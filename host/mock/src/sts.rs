@@ -6,10 +6,13 @@ use crate::keys::{Identity, MockKey};
 use crate::tenant::Tenant;
 use serde_json::{Value, json};
 
-/// STS AssumeRole: the caller must be trusted by the role's trust policy, with its
-/// ExternalId condition met; it gets temporary credentials for the role.
+/// STS AssumeRole of a role of `t`, by a caller of `home` (the same tenant, or the
+/// management account reaching a member account): the caller must be trusted by the
+/// role's trust policy, with its ExternalId condition met; it gets temporary credentials
+/// for the role, acting in `t`.
 pub(crate) fn assume_role(
     t: &Tenant,
+    home: &Tenant,
     caller: &MockKey,
     p: &Params,
     now: time::OffsetDateTime,
@@ -50,8 +53,8 @@ pub(crate) fn assume_role(
     }
     if !trusts(
         &role.trust_policy,
-        &caller.trust_arn(t),
-        caller.account(t),
+        &caller.trust_arn(home),
+        caller.account(home),
         p.get("ExternalId"),
     ) {
         let mut f = ApiFailure::new(
@@ -61,7 +64,7 @@ pub(crate) fn assume_role(
         );
         f.access_denied = Some(json!({
             "AuthAction": "sts:AssumeRole",
-            "AuthPrincipalDisplayName": caller.arn(t),
+            "AuthPrincipalDisplayName": caller.arn(home),
             "NoPermissionType": "ImplicitDeny",
             "PolicyType": "AssumeRolePolicy",
         }));
@@ -92,7 +95,7 @@ pub(crate) fn assume_role(
             role: role.name.clone(),
             session: session.to_string(),
         },
-        account_id: None,
+        account_id: Some(t.account_id.clone()),
     };
     let body = json!({
         "Credentials": { "AccessKeyId": id, "AccessKeySecret": secret, "SecurityToken": token, "Expiration": expiration },

@@ -8,6 +8,7 @@ pub const PRODUCTS: &[(&str, &str)] = &[
     ("ram", "https://ram.aliyuncs.com"),
     ("ims", "https://ims.aliyuncs.com"),
     ("sts", "https://sts.aliyuncs.com"),
+    ("resourcemanager", "https://resourcemanager.aliyuncs.com"),
 ];
 
 /// The product an API version belongs to. Requests name their version in `x-acs-version`;
@@ -17,6 +18,18 @@ pub fn product_of_version(version: &str) -> Option<&'static str> {
         "2015-05-01" => Some("ram"),
         "2019-08-15" => Some("ims"),
         "2015-04-01" => Some("sts"),
+        "2020-03-31" => Some("resourcemanager"),
+        _ => None,
+    }
+}
+
+/// The API version ramsync calls a product with.
+pub fn version_of_product(product: &str) -> Option<&'static str> {
+    match product {
+        "ram" => Some("2015-05-01"),
+        "ims" => Some("2019-08-15"),
+        "sts" => Some("2015-04-01"),
+        "resourcemanager" => Some("2020-03-31"),
         _ => None,
     }
 }
@@ -46,7 +59,11 @@ impl Endpoints {
     /// Replaces a product's endpoint, from a `PRODUCT=URL` argument.
     pub fn set(&mut self, product: &str, url: &str) -> Result<()> {
         if !PRODUCTS.iter().any(|(p, _)| *p == product) {
-            bail!("unknown product {product:?} in --endpoint; expected one of ram, ims, sts");
+            let known: Vec<&str> = PRODUCTS.iter().map(|(p, _)| *p).collect();
+            bail!(
+                "unknown product {product:?} in --endpoint; expected one of {}",
+                known.join(", ")
+            );
         }
         let parsed = url::Url::parse(url)
             .map_err(|e| anyhow::anyhow!("invalid URL {url:?} for {product}: {e}"))?;

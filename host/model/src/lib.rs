@@ -12,6 +12,6 @@ mod endpoints;
 mod plugin;
 mod run;
 
-pub use endpoints::{Endpoints, PRODUCTS, product_of_version};
+pub use endpoints::{Endpoints, PRODUCTS, product_of_version, version_of_product};
 pub use plugin::*;
 pub use run::*;

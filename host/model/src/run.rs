@@ -21,6 +21,21 @@ pub struct SyncRun {
     pub api_calls: i64,
 }
 
+/// Where an account synced from a Resource Directory sits in it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DirectoryAccount {
+    /// The name its runs are recorded under (its account id).
+    pub account: String,
+    /// The directory, `rd-...`.
+    pub directory_id: String,
+    /// The 16-digit account id.
+    pub account_id: String,
+    /// Its display name in the directory.
+    pub display_name: String,
+    /// Folder names from the root, `/Production/Web`; `/` for the root folder.
+    pub folder_path: String,
+}
+
 /// What a run syncs against; an interrupted run is resumed only in the same context.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunContext {

@@ -143,7 +143,18 @@ pub struct Outcome {
 /// Where an account's credentials come from: its profile (or the default chain), then
 /// each of its roles in turn.
 pub fn credential_source(account: &AccountConfig) -> Result<CredentialSource> {
-    let base = ramsync_credentials::default_chain(account.profile.as_deref())?;
+    credential_source_from(account, None)
+}
+
+/// The account's credentials starting from `base` (the demo's key) instead of its profile.
+fn credential_source_from(
+    account: &AccountConfig,
+    base: Option<&ramsync_credentials::Credential>,
+) -> Result<CredentialSource> {
+    let base = match base {
+        Some(c) => CredentialSource::Fixed(c.clone()),
+        None => ramsync_credentials::default_chain(account.profile.as_deref())?,
+    };
     Ok(account
         .assume_roles
         .iter()
@@ -179,7 +190,73 @@ pub async fn sync_account(
         ..SyncOptions::default()
     };
     let progress = display.account(&account.name);
-    crate::run::sync(plugins, &ctx, &mut store, &options, &progress).await
+    let report = crate::run::sync(plugins, &ctx, &mut store, &options, &progress).await?;
+    if let Some(p) = &account.placement {
+        // The account resource says where the account sits in its directory.
+        store.add_attributes(
+            report.sync_id,
+            "account",
+            &[
+                ("resource_directory_id".into(), p.directory_id.clone()),
+                ("directory_display_name".into(), p.display_name.clone()),
+                ("folder_path".into(), p.folder_path.clone()),
+            ],
+        )?;
+    }
+    Ok(report)
+}
+
+/// Lists a Resource Directory with the management account's credentials and syncs the
+/// accounts `directory` selects, each through its member role (the management account with
+/// its own credentials). Listing failures are this function's error; an account that cannot
+/// be synced is one failed outcome.
+/// `base` replaces the profile's credentials (the demo's key).
+pub async fn sync_directory(
+    db: &Path,
+    plugins: &Plugins,
+    directory: &crate::directory::DirectoryConfig,
+    settings: &RunSettings,
+    display: &ProgressDisplay,
+    base: Option<&ramsync_credentials::Credential>,
+) -> Result<Vec<Outcome>> {
+    let source = match base {
+        Some(c) => CredentialSource::Fixed(c.clone()),
+        None => ramsync_credentials::default_chain(directory.profile.as_deref())?,
+    };
+    let source = directory
+        .assume_roles
+        .iter()
+        .fold(source, |source, spec| source.assume(spec.clone()));
+    let credential = source
+        .current(&*plugins.signer, &directory.endpoints)
+        .await
+        .context("the credentials that list the resource directory")?;
+    let listed =
+        crate::directory::discover(&*plugins.signer, &directory.endpoints, &credential).await?;
+    let selected = crate::directory::select(&listed, directory);
+    tracing::warn!(
+        directory = %listed.id,
+        accounts = listed.accounts.len(),
+        selected = selected.len(),
+        "listed the resource directory"
+    );
+    Store::open_or_create(db)?.put_directory_accounts(
+        &selected
+            .iter()
+            .map(|p| ramsync_model::DirectoryAccount {
+                account: p.account_id.clone(),
+                directory_id: p.directory_id.clone(),
+                account_id: p.account_id.clone(),
+                display_name: p.display_name.clone(),
+                folder_path: p.folder_path.clone(),
+            })
+            .collect::<Vec<_>>(),
+    )?;
+    let accounts: Vec<AccountConfig> = selected
+        .iter()
+        .map(|p| crate::directory::account_config(directory, p))
+        .collect();
+    Ok(sync_accounts_from(db, plugins, &accounts, settings, display, base).await)
 }
 
 /// Syncs every account, a few at a time; failures are per account.
@@ -190,10 +267,21 @@ pub async fn sync_accounts(
     settings: &RunSettings,
     display: &ProgressDisplay,
 ) -> Vec<Outcome> {
+    sync_accounts_from(db, plugins, accounts, settings, display, None).await
+}
+
+async fn sync_accounts_from(
+    db: &Path,
+    plugins: &Plugins,
+    accounts: &[AccountConfig],
+    settings: &RunSettings,
+    display: &ProgressDisplay,
+    base: Option<&ramsync_credentials::Credential>,
+) -> Vec<Outcome> {
     let mut outcomes: Vec<(usize, Outcome)> = futures::stream::iter(accounts.iter().enumerate())
         .map(|(i, account)| async move {
             let started = Instant::now();
-            let result = match credential_source(account) {
+            let result = match credential_source_from(account, base) {
                 Err(e) => {
                     let message = format!("credentials: {e:#}");
                     record_failure(db, &account.name, &message);

@@ -40,6 +40,8 @@ pub struct AccountConfig {
     /// Roles assumed in turn, starting from the profile's credentials (the file gives at
     /// most one; the command line may give a chain).
     pub assume_roles: Vec<AssumeRole>,
+    /// Where the account sits in a Resource Directory, when it was found in one.
+    pub placement: Option<crate::directory::Placement>,
 }
 
 /// A parsed `ramsync.toml`.
@@ -275,6 +277,7 @@ impl Config {
                 qps,
                 endpoints,
                 assume_roles,
+                placement: None,
             });
         }
         Ok(Config {
@@ -359,7 +362,7 @@ name = "staging"
         );
         assert_eq!(
             error("[[account]]\nname = \"a\"\nendpoints = { ecs = \"http://x\" }\n"),
-            "ramsync.toml:3:21: account \"a\": endpoints.ecs: unknown product \"ecs\"; expected one of ram, ims, sts"
+            "ramsync.toml:3:21: account \"a\": endpoints.ecs: unknown product \"ecs\"; expected one of ram, ims, sts, resourcemanager"
         );
         assert_eq!(
             error(

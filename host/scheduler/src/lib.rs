@@ -13,6 +13,7 @@
 
 pub mod accounts;
 pub mod config;
+pub mod directory;
 mod interfaces;
 mod options;
 mod paging;

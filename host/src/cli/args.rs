@@ -39,12 +39,20 @@ pub enum Command {
         /// instead of the ones built into ramsync.
         #[arg(long, value_name = "DIR")]
         plugin_dir: Option<PathBuf>,
+        /// Serve the sample tenant as the management account of a Resource Directory with
+        /// folders and member accounts, and sync the whole directory.
+        #[arg(long)]
+        resource_directory: bool,
     },
     /// Serve the local Alibaba Cloud API (RAM, IMS and STS at one base URL) until stopped.
     Mock {
         /// Address to listen on, for example 127.0.0.1:8080 (port 0 picks a free port).
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: String,
+        /// Also serve the sample Resource Directory (Resource Manager), with the tenant as
+        /// its management account and the sample member accounts.
+        #[arg(long)]
+        resource_directory: bool,
         /// A tenant JSON file; the bundled sample tenant when absent.
         #[arg(long, conflicts_with = "synthetic")]
         tenant: Option<PathBuf>,
@@ -301,7 +309,8 @@ pub struct SyncArgs {
     /// A ramsync.toml listing the accounts to sync; ./ramsync.toml is read when present.
     #[arg(long, value_name = "PATH")]
     pub(crate) config: Option<PathBuf>,
-    /// Send a product's calls to URL instead of its public endpoint; PRODUCT is ram, ims or sts.
+    /// Send a product's calls to URL instead of its public endpoint; PRODUCT is ram, ims, sts
+    /// or resourcemanager.
     #[arg(long = "endpoint", value_name = "PRODUCT=URL", value_parser = parse_endpoint)]
     pub(crate) endpoints: Vec<(String, String)>,
     /// Plugin calls in flight at once, per account.
@@ -339,6 +348,23 @@ pub struct SyncArgs {
     /// instead of the ones built into ramsync.
     #[arg(long, value_name = "DIR")]
     pub(crate) plugin_dir: Option<PathBuf>,
+    /// List the Resource Directory these credentials manage (the management account or a
+    /// delegated administrator) and sync every member account by assuming a role in it.
+    #[arg(long)]
+    pub(crate) resource_directory: bool,
+    /// The role assumed in each member account.
+    #[arg(long, value_name = "NAME", default_value = ramsync_scheduler::directory::DEFAULT_ROLE, requires = "resource_directory")]
+    pub(crate) member_role: String,
+    /// The ExternalId the member role's trust policy requires.
+    #[arg(long, value_name = "ID", requires = "resource_directory")]
+    pub(crate) member_external_id: Option<String>,
+    /// Sync only this account id, folder id (fd-...) or folder path (/Production, with the
+    /// folders below it); repeatable.
+    #[arg(long, value_name = "ID|PATH", requires = "resource_directory", value_parser = ramsync_scheduler::directory::parse_selector)]
+    pub(crate) include: Vec<String>,
+    /// Leave out this account id, folder id or folder path; repeatable; wins over --include.
+    #[arg(long, value_name = "ID|PATH", requires = "resource_directory", value_parser = ramsync_scheduler::directory::parse_selector)]
+    pub(crate) exclude: Vec<String>,
 }
 
 pub(crate) fn parse_interval(arg: &str) -> Result<std::time::Duration, String> {
@@ -367,7 +393,8 @@ pub struct ProvisionArgs {
     pub(crate) db: Option<PathBuf>,
     #[arg(long, default_value = "default", value_parser = crate::config::parse_account_arg)]
     pub(crate) account: String,
-    /// Send a product's calls to URL instead of its public endpoint; PRODUCT is ram, ims or sts.
+    /// Send a product's calls to URL instead of its public endpoint; PRODUCT is ram, ims, sts
+    /// or resourcemanager.
     #[arg(long = "endpoint", value_name = "PRODUCT=URL", value_parser = parse_endpoint)]
     pub(crate) endpoints: Vec<(String, String)>,
     /// Print the outcome as one JSON object.

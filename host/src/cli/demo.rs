@@ -5,7 +5,8 @@ use crate::config::AccountConfig;
 use crate::credentials::Credential;
 use crate::http_policy::Endpoints;
 use crate::mock::{
-    DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, Fault, MockKey, MockOptions, MockServer, Tenant,
+    DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, Directory, Fault, MockKey, MockOptions, MockServer,
+    Tenant,
 };
 use crate::progress::ProgressDisplay;
 use crate::scheduler::{SyncOptions, SyncReport};
@@ -32,6 +33,7 @@ pub(crate) async fn demo_sync(
         qps: None,
         endpoints,
         assume_roles: Vec::new(),
+        placement: None,
     };
     let settings = RunSettings::default();
     accounts::sync_account(
@@ -111,6 +113,45 @@ pub(crate) async fn demo(db: &Path, plugin_dir: Option<&Path>) -> Result<ExitCod
     Ok(ExitCode::SUCCESS)
 }
 
+/// `demo --resource-directory`: the sample tenant as the management account of a directory
+/// with folders and member accounts, every account synced through its member role.
+pub(crate) async fn demo_directory(db: &Path, plugin_dir: Option<&Path>) -> Result<ExitCode> {
+    let server = MockServer::start("127.0.0.1:0", MockOptions::sample_directory()?).await?;
+    let url = server.url();
+    println!(
+        "Started the local Alibaba Cloud API at {url} with the sample Resource Directory: the management account {:?} and its member accounts.",
+        server.tenant().alias
+    );
+    let credential = Credential::new(DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, None);
+    let directory = ramsync_scheduler::directory::DirectoryConfig::new(Endpoints::all_at(&url)?);
+    let outcomes = {
+        let (_lock, plugins) = accounts::prepare(db, plugin_dir).await?;
+        accounts::sync_directory(
+            db,
+            &plugins,
+            &directory,
+            &RunSettings::default(),
+            &ProgressDisplay::new(),
+            Some(&credential),
+        )
+        .await?
+    };
+    println!();
+    super::sync::print_summary(db, &outcomes)?;
+    let d = db.display();
+    println!(
+        "\nOne member account, northwind-sandbox, was invited and has no ResourceDirectoryAccountAccessRole: it fails, and the others are synced."
+    );
+    println!("\nNext, try:");
+    println!(
+        "  ramsync runs --db {d}                                   # each account with its folder path"
+    );
+    println!("  ramsync resources --db {d} --type account --account 1000000000000101 --json");
+    println!("  ramsync findings --db {d} --account 1000000000000101");
+    server.shutdown().await;
+    Ok(ExitCode::SUCCESS)
+}
+
 pub(crate) async fn mock(
     listen: &str,
     tenant: Option<PathBuf>,
@@ -118,13 +159,19 @@ pub(crate) async fn mock(
     (access_key_id, access_key_secret): (Option<String>, Option<String>),
     faults: Vec<String>,
     latency: std::time::Duration,
+    resource_directory: bool,
 ) -> Result<ExitCode> {
     let tenant = match (tenant, synthetic) {
         (Some(path), _) => Tenant::load(&path)?,
         (None, Some(spec)) => Tenant::synthetic(&spec)?,
         (None, None) => Tenant::sample()?,
     };
+    let directory = match resource_directory {
+        true => Some(Directory::sample(&tenant)?),
+        false => None,
+    };
     let mut options = MockOptions::with_tenant(tenant);
+    options.directory = directory;
     let custom_key = access_key_id.is_some();
     if let (Some(id), Some(secret)) = (access_key_id, access_key_secret) {
         if id.trim().is_empty() || secret.is_empty() {

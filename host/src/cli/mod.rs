@@ -26,9 +26,19 @@ pub use args::*;
 /// Runs one command.
 pub async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Demo { db, plugin_dir } => demo::demo(&db, plugin_dir.as_deref()).await,
+        Command::Demo {
+            db,
+            plugin_dir,
+            resource_directory: false,
+        } => demo::demo(&db, plugin_dir.as_deref()).await,
+        Command::Demo {
+            db,
+            plugin_dir,
+            resource_directory: true,
+        } => demo::demo_directory(&db, plugin_dir.as_deref()).await,
         Command::Mock {
             listen,
+            resource_directory,
             tenant,
             synthetic,
             access_key_id,
@@ -43,6 +53,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 (access_key_id, access_key_secret),
                 faults,
                 std::time::Duration::from_millis(latency_ms),
+                resource_directory,
             )
             .await
         }

@@ -78,22 +78,57 @@ pub(crate) fn runs(db: &Path, json: bool) -> Result<ExitCode> {
             r.status = "interrupted".into();
         }
     }
+    // Accounts found in a Resource Directory carry where they sit in it.
+    let directory = store.directory_accounts()?;
+    #[derive(serde::Serialize)]
+    struct Run<'a> {
+        #[serde(flatten)]
+        run: &'a crate::store::SyncRun,
+        directory_id: Option<&'a str>,
+        account_display_name: Option<&'a str>,
+        folder_path: Option<&'a str>,
+    }
+    let rows: Vec<Run> = runs
+        .iter()
+        .map(|run| {
+            let d = directory.get(&run.account);
+            Run {
+                run,
+                directory_id: d.map(|d| d.directory_id.as_str()),
+                account_display_name: d.map(|d| d.display_name.as_str()),
+                folder_path: d.map(|d| d.folder_path.as_str()),
+            }
+        })
+        .collect();
     print_rows(
         json,
-        &runs,
-        &["ID", "ACCOUNT", "STATUS", "STARTED", "API CALLS", "ERROR"],
+        &rows,
+        &[
+            "ID",
+            "ACCOUNT",
+            "STATUS",
+            "STARTED",
+            "API CALLS",
+            "ERROR",
+            "DIRECTORY",
+        ],
         |r| {
             vec![
-                r.id.to_string(),
-                r.account.clone(),
-                r.status.clone(),
-                r.started_at.clone(),
-                r.api_calls.to_string(),
-                r.error
+                r.run.id.to_string(),
+                r.run.account.clone(),
+                r.run.status.clone(),
+                r.run.started_at.clone(),
+                r.run.api_calls.to_string(),
+                r.run
+                    .error
                     .as_deref()
                     .and_then(|e| e.lines().next())
                     .unwrap_or_default()
                     .to_string(),
+                match (r.account_display_name, r.folder_path) {
+                    (Some(name), Some(path)) => format!("{name} {path}"),
+                    _ => String::new(),
+                },
             ]
         },
     )?;

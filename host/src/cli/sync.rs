@@ -7,6 +7,7 @@ use crate::progress::ProgressDisplay;
 use crate::store::Store;
 use crate::sts::AssumeRole;
 use anyhow::{Result, bail};
+use ramsync_scheduler::directory::DirectoryConfig;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -78,6 +79,7 @@ pub(crate) fn plan(args: &SyncArgs) -> Result<(Vec<AccountConfig>, Option<PathBu
         qps: None,
         endpoints,
         assume_roles: roles,
+        placement: None,
     };
     Ok((vec![account], None))
 }
@@ -108,11 +110,43 @@ pub(crate) fn stop_on_signal(stop: Arc<AtomicBool>, wake: Arc<tokio::sync::Notif
     });
 }
 
+/// The Resource Directory `--resource-directory` describes, from the one-account flags.
+fn directory_plan(args: &SyncArgs, account: AccountConfig) -> DirectoryConfig {
+    let mut d = DirectoryConfig::new(account.endpoints);
+    d.profile = account.profile;
+    d.assume_roles = account.assume_roles;
+    d.role_name = args.member_role.clone();
+    d.external_id = args.member_external_id.clone();
+    d.include = args.include.clone();
+    d.exclude = args.exclude.clone();
+    d
+}
+
 pub(crate) async fn sync_command(args: SyncArgs, resume: bool) -> Result<ExitCode> {
     let (accounts, config) = plan(&args)?;
     let stop = Arc::new(AtomicBool::new(false));
     stop_on_signal(stop.clone(), Arc::default());
     let settings = settings(&args, resume, stop);
+    if args.resource_directory {
+        if config.is_some() {
+            bail!(
+                "--resource-directory describes the directory with the one-account flags (--profile, --endpoint, --assume-role) and cannot be combined with a config file"
+            );
+        }
+        let directory = directory_plan(&args, accounts.into_iter().next().expect("one account"));
+        let (_lock, plugins) = accounts::prepare(&args.db, args.plugin_dir.as_deref()).await?;
+        let display = ProgressDisplay::new();
+        let outcomes =
+            accounts::sync_directory(&args.db, &plugins, &directory, &settings, &display, None)
+                .await?;
+        print_summary(&args.db, &outcomes)?;
+        return Ok(exit_code(
+            !outcomes.is_empty()
+                && outcomes
+                    .iter()
+                    .all(|o| o.result.as_ref().is_ok_and(|r| r.is_complete())),
+        ));
+    }
     if config.is_none() {
         // One account from flags: a credential problem is this command's error.
         let account = &accounts[0];
@@ -214,9 +248,15 @@ pub(crate) fn log_outcome(o: &accounts::Outcome) {
 /// One line per account, then the reasons for failures.
 pub(crate) fn print_summary(db: &Path, outcomes: &[accounts::Outcome]) -> Result<()> {
     let store = Store::open_existing(db)?;
+    let directory = store.directory_accounts()?;
     let mut rows = Vec::new();
     let mut details = Vec::new();
     for o in outcomes {
+        // Accounts of a directory are named by id; show their display name and folder too.
+        let label = match directory.get(&o.account) {
+            Some(d) => format!("{} {} {}", o.account, d.display_name, d.folder_path),
+            None => o.account.clone(),
+        };
         let (run, status, resources, grants, calls) = match &o.result {
             Ok(r) => {
                 let status = if r.interrupted {
@@ -238,7 +278,7 @@ pub(crate) fn print_summary(db: &Path, outcomes: &[accounts::Outcome]) -> Result
             Err(_) => ("-".into(), "failed", "-".into(), "-".into(), "0".into()),
         };
         rows.push(vec![
-            o.account.clone(),
+            label.clone(),
             status.to_string(),
             run,
             resources,
@@ -247,11 +287,11 @@ pub(crate) fn print_summary(db: &Path, outcomes: &[accounts::Outcome]) -> Result
             format!("{:.2} s", o.elapsed.as_secs_f64()),
         ]);
         match &o.result {
-            Err(e) => details.push(format!("{}: {e}", o.account)),
+            Err(e) => details.push(format!("{label}: {e}")),
             Ok(r) => {
                 if let Some(e) = &r.error {
                     for line in e.lines() {
-                        details.push(format!("{}: {line}", o.account));
+                        details.push(format!("{label}: {line}"));
                     }
                 }
                 if r.interrupted {

@@ -6,6 +6,27 @@ use ramsync_model::{GrantRow, ResourceRow, SyncRun};
 use rusqlite::{Connection, OptionalExtension, params};
 
 impl Store {
+    /// The accounts synced from a Resource Directory, by run account name.
+    pub fn directory_accounts(
+        &self,
+    ) -> Result<std::collections::BTreeMap<String, ramsync_model::DirectoryAccount>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT account, directory_id, account_id, display_name, folder_path FROM directory_accounts",
+        )?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(ramsync_model::DirectoryAccount {
+                    account: r.get(0)?,
+                    directory_id: r.get(1)?,
+                    account_id: r.get(2)?,
+                    display_name: r.get(3)?,
+                    folder_path: r.get(4)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows.into_iter().map(|a| (a.account.clone(), a)).collect())
+    }
+
     /// The newest complete sync of an account.
     pub fn latest_complete(&self, account: &str) -> Result<Option<SyncRun>> {
         self.newest_run(account, "complete")

@@ -1,8 +1,8 @@
 //! The database schema and its version; older versions are upgraded in place.
 
-/// Version 2 added the checkpoint tables, version 3 the context of each run; older
-/// databases are upgraded in place.
-pub(crate) const SCHEMA_VERSION: i64 = 3;
+/// Version 2 added the checkpoint tables, version 3 the context of each run, version 4
+/// the Resource Directory placement of accounts; older databases are upgraded in place.
+pub(crate) const SCHEMA_VERSION: i64 = 4;
 
 pub(crate) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS sync_runs (
@@ -85,5 +85,15 @@ CREATE TABLE IF NOT EXISTS run_context (
     sync_id INTEGER PRIMARY KEY REFERENCES sync_runs (id),
     endpoints TEXT NOT NULL,
     caller TEXT
+);
+-- Accounts found in a Resource Directory, by the name their runs are recorded under: the
+-- directory, the display name and the folder path as last listed.
+CREATE TABLE IF NOT EXISTS directory_accounts (
+    account TEXT PRIMARY KEY,
+    directory_id TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    display_name TEXT NOT NULL,
+    folder_path TEXT NOT NULL,
+    listed_at TEXT NOT NULL
 );
 ";

@@ -8,6 +8,54 @@ use ramsync_model::{Entitlement, Grant, Resource, ResourceRef, RunContext, SyncR
 use rusqlite::{OptionalExtension, params};
 
 impl Store {
+    /// Records where accounts sit in a Resource Directory, as just listed.
+    pub fn put_directory_accounts(
+        &self,
+        accounts: &[ramsync_model::DirectoryAccount],
+    ) -> Result<()> {
+        let now = now();
+        for a in accounts {
+            self.conn.execute(
+                "INSERT INTO directory_accounts (account, directory_id, account_id, display_name, folder_path, listed_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (account) DO UPDATE SET directory_id = ?2, account_id = ?3,
+                   display_name = ?4, folder_path = ?5, listed_at = ?6",
+                rusqlite::params![a.account, a.directory_id, a.account_id, a.display_name, a.folder_path, now],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Adds attributes to every resource of a type in a run (the account's placement in
+    /// its directory); existing keys are replaced.
+    pub fn add_attributes(
+        &self,
+        sync_id: i64,
+        resource_type: &str,
+        pairs: &[(String, String)],
+    ) -> Result<()> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, attributes FROM resources WHERE sync_id = ?1 AND resource_type = ?2",
+        )?;
+        let rows: Vec<(String, String)> = stmt
+            .query_map(rusqlite::params![sync_id, resource_type], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        for (id, text) in rows {
+            let mut map: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(&text).unwrap_or_default();
+            for (k, v) in pairs {
+                map.insert(k.clone(), serde_json::Value::String(v.clone()));
+            }
+            self.conn.execute(
+                "UPDATE resources SET attributes = ?1 WHERE sync_id = ?2 AND resource_type = ?3 AND id = ?4",
+                rusqlite::params![serde_json::Value::Object(map).to_string(), sync_id, resource_type, id],
+            )?;
+        }
+        Ok(())
+    }
+
     /// Starts a run of `account`, marked running; returns its id.
     pub fn begin_sync(&self, account: &str) -> Result<i64> {
         self.conn.execute(
