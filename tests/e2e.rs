@@ -1405,3 +1405,176 @@ fn demo_resource_directory_syncs_every_member_with_its_folder_and_reports_the_on
         "{users:?}"
     );
 }
+
+/// `--endpoint` for every product at the mock, Resource Manager included.
+fn directory_endpoints(mock: &Mock) -> Vec<String> {
+    let mut args = mock.endpoint_args();
+    args.extend([
+        "--endpoint".to_string(),
+        format!("resourcemanager={}", mock.url()),
+    ]);
+    args
+}
+
+#[test]
+fn sync_resource_directory_selects_by_folder_and_account_and_queries_cross_accounts() {
+    let mock = Mock::start(MockOptions::sample_directory().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("org.db");
+    let db = db.to_str().unwrap();
+    // Development, less the sandbox (which has no member role), and prod-web by its
+    // folder id; the management account left out by its id.
+    let mut args: Vec<String> = [
+        "sync",
+        "--db",
+        db,
+        "--resource-directory",
+        "--include",
+        "/Development",
+        "--include",
+        "fd-Web3Lm9",
+        "--exclude",
+        "1000000000000301",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(directory_endpoints(&mock));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = ramsync(&args, &demo_env());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let summary = stdout(&out);
+    assert!(
+        summary.contains("1000000000000101 northwind-prod-web /Production/Web"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("1000000000000201 northwind-dev /Development"),
+        "{summary}"
+    );
+    assert!(
+        !summary.contains("sandbox") && !summary.contains("5284719302648173"),
+        "{summary}"
+    );
+    assert_eq!(
+        mock.server().calls()["resourcemanager:GetResourceDirectory"],
+        1
+    );
+
+    // A user of northwind-dev reaches DevReadOnly in northwind-prod-web: the role trusts the
+    // whole dev account, and dev.lee's own policy allows sts:AssumeRole.
+    let access = stdout(&ramsync(
+        &[
+            "access",
+            "--db",
+            db,
+            "--account",
+            "1000000000000201",
+            "--principal",
+            "dev.lee",
+        ],
+        &[],
+    ));
+    assert!(
+        access.contains("user:dev.lee@nw-dev.onaliyun.com -> account:1000000000000201 -> role:northwind-prod-web/DevReadOnly -> policy:northwind-prod-web/ReadOnlyAccess"),
+        "{access}"
+    );
+    let who = stdout(&ramsync(
+        &[
+            "who-can",
+            "--db",
+            db,
+            "--account",
+            "1000000000000101",
+            "ecs:DescribeInstances",
+        ],
+        &[],
+    ));
+    assert!(
+        who.contains("user:dev.lee@nw-dev.onaliyun.com -> account:acs:ram::1000000000000201:root -> role:DevReadOnly -> policy:ReadOnlyAccess (statement 1)"),
+        "{who}"
+    );
+    // dev.kim may not call sts:AssumeRole, so the account's trust does not reach it.
+    assert!(!who.contains("dev.kim"), "{who}");
+    // The grant names the other member account, in the table and in JSON.
+    let grants = json_lines(&ramsync(
+        &[
+            "grants",
+            "--db",
+            db,
+            "--account",
+            "1000000000000101",
+            "--json",
+        ],
+        &[],
+    ));
+    let trust = grants
+        .iter()
+        .find(|g| g["resource_name"] == "DevReadOnly" && g["entitlement"] == "assume")
+        .unwrap();
+    assert_eq!(trust["principal_account_name"], "northwind-dev");
+    assert_eq!(trust["principal_folder_path"], "/Development");
+    let findings = stdout(&ramsync(
+        &["findings", "--db", db, "--account", "1000000000000101"],
+        &[],
+    ));
+    assert!(
+        findings.contains("trusts acs:ram::1000000000000201:root (northwind-dev in /Development of the resource directory) of another account"),
+        "{findings}"
+    );
+}
+
+#[test]
+fn a_config_file_syncs_its_accounts_and_its_resource_directory() {
+    let mock = Mock::start(MockOptions::sample_directory().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("org.db");
+    let db = db.to_str().unwrap();
+    let url = mock.url();
+    let config = dir.path().join("ramsync.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[[account]]
+name = "mgmt"
+endpoints = {{ ram = "{url}", ims = "{url}", sts = "{url}" }}
+
+[resource_directory]
+endpoints = {{ ram = "{url}", ims = "{url}", sts = "{url}", resourcemanager = "{url}" }}
+exclude = ["5284719302648173"]
+"#
+        ),
+    )
+    .unwrap();
+    let out = ramsync(
+        &["sync", "--db", db, "--config", config.to_str().unwrap()],
+        &demo_env(),
+    );
+    // The sandbox has no member role: the run fails for it alone.
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("1 of 4 accounts did not complete")
+            && err.contains("1000000000000301 northwind-sandbox /Development"),
+        "{err}"
+    );
+    let runs: BTreeMap<String, String> = json_lines(&ramsync(&["runs", "--db", db, "--json"], &[]))
+        .iter()
+        .map(|r| {
+            (
+                r["account"].as_str().unwrap().to_string(),
+                r["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        runs,
+        BTreeMap::from([
+            ("mgmt".to_string(), "complete".to_string()),
+            ("1000000000000101".to_string(), "complete".to_string()),
+            ("1000000000000201".to_string(), "complete".to_string()),
+            ("1000000000000301".to_string(), "failed".to_string()),
+        ])
+    );
+}

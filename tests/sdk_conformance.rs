@@ -366,3 +366,104 @@ fn sdk_clients_read_the_local_api_and_are_refused_like_the_real_one() {
     assert_eq!(out["raw"]["reused_nonce"], "SignatureNonceUsed");
     assert_eq!(out["raw"]["unsigned"], "IncompleteSignature");
 }
+
+#[test]
+fn sdk_resource_manager_reads_the_directory_and_reaches_each_member() {
+    let mock = Mock::start(ramsync::mock::MockOptions::sample_directory().unwrap());
+    let endpoint = mock.url().trim_start_matches("http://").to_string();
+    let out: Value = serde_json::from_str(&run_python(
+        "sdk_directory.py",
+        &[&endpoint, DEMO_ID, DEMO_SECRET],
+    ))
+    .unwrap();
+    // The directory, through the SDK's models: to_map keeps only the fields they know, so a
+    // field the local API added or misspelt would be missing here.
+    let rd = &out["directory"];
+    assert_eq!(rd["ResourceDirectoryId"], "rd-k4Nw7Q");
+    assert_eq!(rd["RootFolderId"], "r-Nw2023");
+    assert_eq!(rd["MasterAccountId"], "5284719302648173");
+    for key in ["MasterAccountName", "CreateTime", "ControlPolicyStatus"] {
+        assert!(rd[key].is_string(), "{key} in {rd}");
+    }
+    assert_eq!(
+        out["folders"],
+        serde_json::json!({
+            "r-Nw2023": "/",
+            "fd-Prod8Kd2": "/Production",
+            "fd-Web3Lm9": "/Production/Web",
+            "fd-Dev5Qa1": "/Development",
+        })
+    );
+    // One folder a page: two for the root's two children, one for Production's one, and an
+    // empty page for each of the two leaves.
+    assert_eq!(out["folder_pages"], 5);
+    assert_eq!(out["account_pages"], 2);
+    let accounts = out["accounts"].as_object().unwrap();
+    let summary: BTreeMap<String, (String, String, String)> = accounts
+        .iter()
+        .map(|(id, a)| {
+            let s = |k: &str| a[k].as_str().unwrap().to_string();
+            (id.clone(), (s("display_name"), s("folder"), s("type")))
+        })
+        .collect();
+    let row = |n: &str, f: &str, t: &str| (n.to_string(), f.to_string(), t.to_string());
+    assert_eq!(
+        summary,
+        BTreeMap::from([
+            (
+                "5284719302648173".to_string(),
+                row("northwind", "/", "CloudAccount")
+            ),
+            (
+                "1000000000000101".to_string(),
+                row("northwind-prod-web", "/Production/Web", "ResourceAccount")
+            ),
+            (
+                "1000000000000201".to_string(),
+                row("northwind-dev", "/Development", "ResourceAccount")
+            ),
+            (
+                "1000000000000301".to_string(),
+                row("northwind-sandbox", "/Development", "CloudAccount")
+            ),
+        ])
+    );
+    assert_eq!(
+        accounts["1000000000000101"]["path"],
+        "rd-k4Nw7Q/r-Nw2023/fd-Prod8Kd2/fd-Web3Lm9/1000000000000101"
+    );
+    assert_eq!(
+        out["accounts_by_folder"]["/Development"],
+        serde_json::json!(["1000000000000201", "1000000000000301"])
+    );
+    assert_eq!(
+        out["accounts_by_folder"]["/Production"],
+        serde_json::json!([])
+    );
+    assert_eq!(out["unknown_folder"], "EntityNotExists.Folder");
+    assert_eq!(out["page_size_too_large"], "InvalidParameter.PageSize");
+    // Each member, reached through ResourceDirectoryAccountAccessRole with the SDK's STS
+    // client, is its own account with its own users and settings; the invited one without
+    // the role refuses, and a member may not list the directory.
+    let members = &out["members"];
+    assert_eq!(members["1000000000000301"]["error"], "EntityNotExist.Role");
+    let dev = &members["1000000000000201"];
+    assert_eq!(dev["caller_account"], "1000000000000201");
+    assert_eq!(
+        dev["caller_arn"],
+        "acs:ram::1000000000000201:assumed-role/ResourceDirectoryAccountAccessRole/sdk"
+    );
+    assert_eq!(
+        dev["users"],
+        serde_json::json!(["dev.kim@nw-dev.onaliyun.com", "dev.lee@nw-dev.onaliyun.com"])
+    );
+    assert_eq!(dev["password_policy"]["MinimumPasswordLength"], 14);
+    assert_eq!(dev["directory_from_member"], "NoPermission");
+    assert_eq!(
+        members["1000000000000101"]["users"],
+        serde_json::json!([
+            "web-admin@nw-prod-web.onaliyun.com",
+            "web-deployer@nw-prod-web.onaliyun.com"
+        ])
+    );
+}

@@ -81,6 +81,11 @@ impl<'s> Access<'s> {
         self.sync.id
     }
 
+    /// The name the account's runs are recorded under.
+    pub(crate) fn run_account(&self) -> &str {
+        &self.sync.account
+    }
+
     /// Whoever may assume a role, directly or through a chain of roles: paths ending at it.
     pub(crate) fn assumers_of(&self, role_id: &str, out: &mut Vec<AccessPath>) -> Result<()> {
         let Some(role) = self.store.resource(self.sync.id, "role", role_id)? else {
@@ -165,6 +170,8 @@ impl<'s> Access<'s> {
             }
         }
         let mut seen = HashSet::new();
+        // Roles reached here, by name, for trusts in other accounts that name them.
+        let mut reached: Vec<(String, Vec<String>, Vec<String>)> = Vec::new();
         while let Some((g, prefix, mut conditions)) = queue.pop() {
             if !seen.insert(g.resource_id.clone()) {
                 continue;
@@ -172,6 +179,7 @@ impl<'s> Access<'s> {
             conditions.extend(conditions_of(&g));
             let mut path = prefix;
             path.push(step("role", &g.resource_name));
+            reached.push((g.resource_name.clone(), path.clone(), conditions.clone()));
             out.push(self.path(&me, path.clone(), conditions.clone()));
             for p in self.store.grants_held_by(sync, "role", &g.resource_id)? {
                 match p.entitlement.as_str() {
@@ -185,8 +193,102 @@ impl<'s> Access<'s> {
                 }
             }
         }
+        self.into_other_accounts(&user, &me, &reached, &mut out)?;
         out.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(out)
+    }
+
+    /// Roles of the other accounts in this database that trust this account, this user or a
+    /// role it reaches: each path crosses into that account, whose roles and policies are
+    /// named `ACCOUNT/NAME` (its directory display name, else its alias).
+    fn into_other_accounts(
+        &self,
+        user: &ResourceRow,
+        me: &str,
+        reached: &[(String, Vec<String>, Vec<String>)],
+        out: &mut Vec<AccessPath>,
+    ) -> Result<()> {
+        let Some(account) = self.account_id()? else {
+            return Ok(());
+        };
+        let login = user.name.split('@').next().unwrap_or(&user.name);
+        // Who may be named by another account's trust: (type, id as the trust has it, path).
+        let mut named: Vec<(&str, String, Vec<String>, Vec<String>)> = vec![
+            (
+                "account",
+                account.clone(),
+                vec![me.to_string(), step("account", &account)],
+                Vec::new(),
+            ),
+            (
+                "user",
+                format!("acs:ram::{account}:user/{login}"),
+                vec![me.to_string()],
+                Vec::new(),
+            ),
+        ];
+        for (role, path, conditions) in reached {
+            named.push((
+                "role",
+                format!("acs:ram::{account}:role/{}", role.to_ascii_lowercase()),
+                path.clone(),
+                conditions.clone(),
+            ));
+        }
+        for other in self.store.other_accounts(&self.sync.account)? {
+            let Some(run) = self.store.latest_complete(&other.account)? else {
+                continue;
+            };
+            if other.account_id.as_deref() == Some(account.as_str()) {
+                continue; // the same account, synced under another name
+            }
+            let label = &other.label;
+            // Each role once per trusted identity it is reached from, so chains end.
+            let mut queue: Vec<(GrantRow, Vec<String>, Vec<String>, usize)> = Vec::new();
+            for (origin, (t, id, path, conditions)) in named.iter().enumerate() {
+                let mut ids = vec![id.clone()];
+                if id.to_ascii_lowercase() != *id {
+                    ids.push(id.to_ascii_lowercase());
+                }
+                for id in ids {
+                    for g in self.store.grants_held_by(run.id, t, &id)? {
+                        if g.entitlement == "assume" {
+                            queue.push((g, path.clone(), conditions.clone(), origin));
+                        }
+                    }
+                }
+            }
+            let mut seen = HashSet::new();
+            while let Some((g, prefix, mut conditions, origin)) = queue.pop() {
+                if !seen.insert((g.resource_id.clone(), origin)) {
+                    continue;
+                }
+                let role = format!("{label}/{}", g.resource_name);
+                conditions.extend(
+                    conditions_of(&g)
+                        .into_iter()
+                        .map(|c| format!("{label}/{c}")),
+                );
+                let mut path = prefix;
+                path.push(step("role", &role));
+                out.push(self.path(me, path.clone(), conditions.clone()));
+                for p in self.store.grants_held_by(run.id, "role", &g.resource_id)? {
+                    match p.entitlement.as_str() {
+                        "attached" => {
+                            let mut with_policy = path.clone();
+                            with_policy
+                                .push(step("policy", &format!("{label}/{}", p.resource_name)));
+                            out.push(self.path(me, with_policy, conditions.clone()));
+                        }
+                        "assume" => {
+                            queue.push((p.clone(), path.clone(), conditions.clone(), origin))
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     fn path(&self, principal: &str, path: Vec<String>, conditions: Vec<String>) -> AccessPath {

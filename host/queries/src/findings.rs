@@ -66,6 +66,7 @@ pub fn findings(store: &Store, account: &str) -> Result<Vec<Finding>> {
     let run = store.readable_sync(account)?;
     let sync = run.id;
     let grants = store.query_grants(sync)?;
+    let names = crate::directory::directory_names(store)?;
     let mut out = Vec::new();
 
     for g in grants
@@ -79,11 +80,15 @@ pub fn findings(store: &Store, account: &str) -> Result<Vec<Finding>> {
                 .unwrap_or(false)
         };
         let role = ("role", g.resource_name.as_str());
-        let who = g
+        let mut who = g
             .attributes
             .get("trust_principal")
             .and_then(|v| v.as_str())
-            .unwrap_or(&g.principal_name);
+            .unwrap_or(&g.principal_name)
+            .to_string();
+        if let Some((name, path)) = crate::directory::principal_account_name(&names, g) {
+            who.push_str(&format!(" ({name} in {path} of the resource directory)"));
+        }
         if attr("cross_account") && !attr("external_id_required") && g.principal_type != "service" {
             out.push(finding(
                 "high",

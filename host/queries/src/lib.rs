@@ -9,6 +9,7 @@
 
 pub mod access;
 pub mod diff;
+pub mod directory;
 mod escalation;
 pub mod findings;
 pub mod permissions;

@@ -411,23 +411,105 @@ impl<'s> Permissions<'s> {
             let Some(permission) = self.assume_permitted(&a.path)? else {
                 continue;
             };
-            for m in &role.allowances {
-                let mut path = a.path.clone();
-                path.extend(m.path.iter().skip(1).cloned());
-                let mut conditions = a.conditions.clone();
-                conditions.extend(permission.iter().cloned());
-                conditions.extend(m.conditions.iter().cloned());
-                out.push(Allowance {
-                    principal: a.principal.clone(),
-                    decision: if conditions.is_empty() {
-                        m.decision.clone()
-                    } else {
-                        Decision::Conditional.as_str().into()
-                    },
-                    path,
-                    reason: m.reason.clone(),
-                    conditions,
-                });
+            // The assumer itself, then the identities of another account of this database
+            // that it stands for and that may call sts:AssumeRole on the role.
+            let mut reached = vec![(a.principal.clone(), a.path.clone(), permission)];
+            reached.extend(self.from_other_account(&a)?);
+            for (principal, a_path, permission) in reached {
+                for m in &role.allowances {
+                    let mut path = a_path.clone();
+                    path.extend(m.path.iter().skip(1).cloned());
+                    let mut conditions = a.conditions.clone();
+                    conditions.extend(permission.iter().cloned());
+                    conditions.extend(m.conditions.iter().cloned());
+                    out.push(Allowance {
+                        principal: principal.clone(),
+                        decision: if conditions.is_empty() {
+                            m.decision.clone()
+                        } else {
+                            Decision::Conditional.as_str().into()
+                        },
+                        path,
+                        reason: m.reason.clone(),
+                        conditions,
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// When an assume path starts at another account synced into this database (the whole
+    /// account, or one of its users or roles by ARN): the identities of that account whose
+    /// own policies allow `sts:AssumeRole` on the role, as Alibaba Cloud requires, each with
+    /// the path from it and the conditions its permission adds. Their names carry the
+    /// account: a user by its UserPrincipalName, a role as `role:ACCOUNT/NAME`.
+    fn from_other_account(
+        &self,
+        a: &AccessPath,
+    ) -> Result<Vec<(String, Vec<String>, Vec<String>)>> {
+        let Some((t, name)) = a.path.first().and_then(|p| p.split_once(':')) else {
+            return Ok(Vec::new());
+        };
+        let Some(rest) = name.strip_prefix("acs:ram::") else {
+            return Ok(Vec::new());
+        };
+        let Some((account, what)) = rest.split_once(':') else {
+            return Ok(Vec::new());
+        };
+        // Which identities of that account the trust names: all, or one user or role.
+        let only: Option<(&str, &str)> = match (t, what) {
+            ("account", "root") => None,
+            ("user", w) => w.strip_prefix("user/").map(|u| ("user", u)),
+            ("role", w) => w.strip_prefix("role/").map(|r| ("role", r)),
+            _ => return Ok(Vec::new()),
+        };
+        let (Some(role), Some(here)) = (
+            a.path.iter().skip(1).find_map(|s| s.strip_prefix("role:")),
+            self.account_id.as_deref(),
+        ) else {
+            return Ok(Vec::new());
+        };
+        if account == here {
+            return Ok(Vec::new());
+        }
+        let arn = format!("acs:ram::{here}:role/{}", role.to_ascii_lowercase());
+        let mut out = Vec::new();
+        for other in self.store.other_accounts(self.access.run_account())? {
+            if other.account_id.as_deref() != Some(account) {
+                continue;
+            }
+            let theirs = Permissions::new(self.store, &other.account)?;
+            for holder in theirs.holders("sts:AssumeRole", Target::Arn(&arn))? {
+                let local = holder.principal.split_once(':').map_or("", |(_, n)| n);
+                let login = local.split('@').next().unwrap_or(local);
+                let named = match (holder.principal_type.as_str(), only) {
+                    ("group", _) => false,
+                    (_, None) => true,
+                    ("user", Some(("user", u))) => login.eq_ignore_ascii_case(u),
+                    ("role", Some(("role", r))) => local.eq_ignore_ascii_case(r),
+                    _ => false,
+                };
+                if !named {
+                    continue;
+                }
+                let principal = match holder.principal_type.as_str() {
+                    "role" => step("role", &format!("{}/{local}", other.label)),
+                    _ => holder.principal.clone(),
+                };
+                let allowed = holder
+                    .allowances
+                    .iter()
+                    .any(|m| m.decision == Decision::Allowed.as_str());
+                let conditions = match allowed {
+                    true => Vec::new(),
+                    false => vec![format!(
+                        "{principal} may call sts:AssumeRole on role:{role} only under conditions"
+                    )],
+                };
+                let mut path = vec![principal.clone()];
+                path.extend(a.path.iter().cloned());
+                out.push((principal, path, conditions));
             }
         }
         Ok(out)

@@ -234,14 +234,17 @@ pub async fn sync_directory(
     let listed =
         crate::directory::discover(&*plugins.signer, &directory.endpoints, &credential).await?;
     let selected = crate::directory::select(&listed, directory);
-    tracing::warn!(
+    tracing::info!(
         directory = %listed.id,
         accounts = listed.accounts.len(),
         selected = selected.len(),
         "listed the resource directory"
     );
+    // Every listed account is recorded, selected or not, so that grants naming one of
+    // them name it.
     Store::open_or_create(db)?.put_directory_accounts(
-        &selected
+        &listed
+            .accounts
             .iter()
             .map(|p| ramsync_model::DirectoryAccount {
                 account: p.account_id.clone(),
@@ -303,6 +306,20 @@ async fn sync_accounts_from(
         .await;
     outcomes.sort_by_key(|(i, _)| *i);
     outcomes.into_iter().map(|(_, o)| o).collect()
+}
+
+/// The run name a Resource Directory that could not be listed is recorded under.
+pub const DIRECTORY_RUN: &str = "resource-directory";
+
+/// A Resource Directory that could not be listed, as one failed outcome (and run).
+pub fn directory_failure(db: &Path, error: &anyhow::Error, started: Instant) -> Outcome {
+    let message = format!("listing the resource directory: {error:#}");
+    record_failure(db, DIRECTORY_RUN, &message);
+    Outcome {
+        account: DIRECTORY_RUN.into(),
+        result: Err(message),
+        elapsed: started.elapsed(),
+    }
 }
 
 /// Records an account that could not start as a failed run, so `runs` shows it.

@@ -12,6 +12,17 @@
 //! external_id = "..."                # optional
 //! session_name = "ramsync"           # optional
 //! duration_seconds = 3600            # optional
+//!
+//! [resource_directory]               # optional: every account of an organisation
+//! profile = "org-admin"              # the management account or a delegated administrator
+//! qps = 20                           # optional, per account and product
+//! endpoints = { resourcemanager = "https://resourcemanager.aliyuncs.com" }   # optional
+//! member_role = "ResourceDirectoryAccountAccessRole"   # optional, the default
+//! member_external_id = "..."         # optional
+//! include = ["/Production", "fd-...", "1234567890123456"]   # optional
+//! exclude = ["1234567890123457"]     # optional
+//! [resource_directory.assume_role]   # optional, as for an account
+//! role_arn = "acs:ram::1234567890123456:role/org-reader"
 //! ```
 
 use anyhow::{Result, bail};
@@ -51,6 +62,8 @@ pub struct Config {
     pub path: PathBuf,
     /// Its accounts, in file order.
     pub accounts: Vec<AccountConfig>,
+    /// The Resource Directory whose accounts are synced too, if any.
+    pub directory: Option<crate::directory::DirectoryConfig>,
 }
 
 #[derive(Deserialize)]
@@ -58,6 +71,23 @@ pub struct Config {
 struct RawFile {
     #[serde(default)]
     account: Vec<Spanned<RawAccount>>,
+    resource_directory: Option<Spanned<RawDirectory>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDirectory {
+    profile: Option<Spanned<String>>,
+    qps: Option<Spanned<i64>>,
+    endpoints: Option<BTreeMap<Spanned<String>, Spanned<String>>>,
+    assume_role: Option<RawAssumeRole>,
+    member_role: Option<Spanned<String>>,
+    /// Any TOML value, checked here, so that its value is never quoted in an error.
+    member_external_id: Option<Spanned<toml::Value>>,
+    #[serde(default)]
+    include: Vec<Spanned<String>>,
+    #[serde(default)]
+    exclude: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -146,9 +176,9 @@ impl Config {
             };
             anyhow::anyhow!("{}:{line}:{col}: {message}", path.display())
         })?;
-        if raw.account.is_empty() {
+        if raw.account.is_empty() && raw.resource_directory.is_none() {
             bail!(
-                "{}: no accounts; add at least one [[account]] table with a name",
+                "{}: no accounts; add at least one [[account]] table with a name, or a [resource_directory]",
                 path.display()
             );
         }
@@ -175,102 +205,10 @@ impl Config {
                     "this name is used by another account; names must be unique",
                 ));
             }
-            let profile = match a.profile {
-                Some(p) if p.get_ref().trim().is_empty() => {
-                    return Err(at.error(p.span(), &key("profile"), "must not be empty"));
-                }
-                p => p.map(|p| p.into_inner()),
-            };
-            let qps = match a.qps {
-                Some(q) if !(1..=10_000).contains(q.get_ref()) => {
-                    return Err(at.error(
-                        q.span(),
-                        &key("qps"),
-                        &format!("{} is out of range; use 1 to 10000", q.get_ref()),
-                    ));
-                }
-                q => q.map(|q| *q.get_ref() as u32),
-            };
-            let mut endpoints = Endpoints::default();
-            for (product, url) in a.endpoints.unwrap_or_default() {
-                if let Err(e) = endpoints.set(product.get_ref(), url.get_ref()) {
-                    let e = e.to_string().replace(" in --endpoint", "");
-                    return Err(at.error(
-                        url.span(),
-                        &key(&format!("endpoints.{}", product.get_ref())),
-                        &e,
-                    ));
-                }
-            }
-            let assume_roles = match a.assume_role {
-                None => Vec::new(),
-                Some(r) => {
-                    let arn = r.role_arn.get_ref().trim();
-                    if !arn.starts_with("acs:ram::") || !arn.contains(":role/") {
-                        return Err(at.error(
-                            r.role_arn.span(),
-                            &key("assume_role.role_arn"),
-                            &format!(
-                                "{arn:?} is not a role ARN like acs:ram::1234567890123456:role/ramsync-reader"
-                            ),
-                        ));
-                    }
-                    let mut spec = AssumeRole::new(arn);
-                    if let Some(d) = r.duration_seconds {
-                        if !(900..=43_200).contains(d.get_ref()) {
-                            return Err(at.error(
-                                d.span(),
-                                &key("assume_role.duration_seconds"),
-                                &format!("{} is out of range; STS takes 900 to 43200", d.get_ref()),
-                            ));
-                        }
-                        spec.duration_seconds = *d.get_ref() as u32;
-                    }
-                    if let Some(s) = r.session_name {
-                        let ok = (2..=64).contains(&s.get_ref().len())
-                            && s.get_ref()
-                                .chars()
-                                .all(|c| c.is_ascii_alphanumeric() || ".@-_".contains(c));
-                        if !ok {
-                            return Err(at.error(
-                                s.span(),
-                                &key("assume_role.session_name"),
-                                "must be 2 to 64 characters of letters, digits and . @ - _",
-                            ));
-                        }
-                        spec.session_name = s.into_inner();
-                    }
-                    if let Some(x) = r.external_id {
-                        let span = x.span();
-                        let Some(value) = x.get_ref().as_str().map(str::to_string) else {
-                            return Err(at.error(
-                                span,
-                                "external_id",
-                                "invalid value (not shown); it must be a string",
-                            ));
-                        };
-                        if value.is_empty() {
-                            return Err(at.error(
-                                x.span(),
-                                &key("assume_role.external_id"),
-                                "must not be empty; leave the key out when the role needs none",
-                            ));
-                        }
-                        spec.external_id = Some(value);
-                    }
-                    if let Some(p) = r.policy {
-                        if serde_json::from_str::<serde_json::Value>(p.get_ref()).is_err() {
-                            return Err(at.error(
-                                p.span(),
-                                &key("assume_role.policy"),
-                                "is not a JSON policy document",
-                            ));
-                        }
-                        spec.policy = Some(p.into_inner());
-                    }
-                    vec![spec]
-                }
-            };
+            let profile = at.profile(a.profile, &key)?;
+            let qps = at.qps(a.qps, &key)?;
+            let endpoints = at.endpoints(a.endpoints, &key)?;
+            let assume_roles = at.assume_role(a.assume_role, &key)?;
             accounts.push(AccountConfig {
                 name,
                 profile,
@@ -280,9 +218,176 @@ impl Config {
                 placement: None,
             });
         }
+        let directory = match raw.resource_directory {
+            None => None,
+            Some(d) => Some(at.directory(d.into_inner())?),
+        };
         Ok(Config {
             path: path.to_path_buf(),
             accounts,
+            directory,
+        })
+    }
+}
+
+impl At<'_> {
+    fn profile(
+        &self,
+        profile: Option<Spanned<String>>,
+        key: &dyn Fn(&str) -> String,
+    ) -> Result<Option<String>> {
+        match profile {
+            Some(p) if p.get_ref().trim().is_empty() => {
+                Err(self.error(p.span(), &key("profile"), "must not be empty"))
+            }
+            p => Ok(p.map(|p| p.into_inner())),
+        }
+    }
+
+    fn qps(&self, qps: Option<Spanned<i64>>, key: &dyn Fn(&str) -> String) -> Result<Option<u32>> {
+        match qps {
+            Some(q) if !(1..=10_000).contains(q.get_ref()) => Err(self.error(
+                q.span(),
+                &key("qps"),
+                &format!("{} is out of range; use 1 to 10000", q.get_ref()),
+            )),
+            q => Ok(q.map(|q| *q.get_ref() as u32)),
+        }
+    }
+
+    fn endpoints(
+        &self,
+        raw: Option<BTreeMap<Spanned<String>, Spanned<String>>>,
+        key: &dyn Fn(&str) -> String,
+    ) -> Result<Endpoints> {
+        let mut endpoints = Endpoints::default();
+        for (product, url) in raw.unwrap_or_default() {
+            if let Err(e) = endpoints.set(product.get_ref(), url.get_ref()) {
+                let e = e.to_string().replace(" in --endpoint", "");
+                return Err(self.error(
+                    url.span(),
+                    &key(&format!("endpoints.{}", product.get_ref())),
+                    &e,
+                ));
+            }
+        }
+        Ok(endpoints)
+    }
+
+    /// An ExternalId: a non-empty string, its value never shown.
+    fn external_id(&self, x: Spanned<toml::Value>, bare: &str, keyed: &str) -> Result<String> {
+        let span = x.span();
+        let Some(value) = x.get_ref().as_str().map(str::to_string) else {
+            return Err(self.error(span, bare, "invalid value (not shown); it must be a string"));
+        };
+        if value.is_empty() {
+            return Err(self.error(
+                span,
+                keyed,
+                "must not be empty; leave the key out when the role needs none",
+            ));
+        }
+        Ok(value)
+    }
+
+    fn directory(&self, d: RawDirectory) -> Result<crate::directory::DirectoryConfig> {
+        let key = |k: &str| format!("resource_directory.{k}");
+        let mut c = crate::directory::DirectoryConfig::new(self.endpoints(d.endpoints, &key)?);
+        c.profile = self.profile(d.profile, &key)?;
+        c.qps = self.qps(d.qps, &key)?;
+        c.assume_roles = self.assume_role(d.assume_role, &key)?;
+        if let Some(role) = d.member_role {
+            let name = role.get_ref().trim();
+            let ok = !name.is_empty()
+                && name.len() <= 64
+                && name
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || "-.".contains(ch));
+            if !ok {
+                return Err(self.error(
+                    role.span(),
+                    &key("member_role"),
+                    &format!(
+                        "{name:?} is not a role name (letters, digits, '-' and '.', at most 64)"
+                    ),
+                ));
+            }
+            c.role_name = name.to_string();
+        }
+        if let Some(x) = d.member_external_id {
+            c.external_id =
+                Some(self.external_id(x, "member_external_id", &key("member_external_id"))?);
+        }
+        for (list, into) in [(d.include, &mut c.include), (d.exclude, &mut c.exclude)] {
+            for entry in list {
+                let parsed = crate::directory::parse_selector(entry.get_ref())
+                    .map_err(|e| self.error(entry.span(), &key("include/exclude"), &e))?;
+                into.push(parsed);
+            }
+        }
+        Ok(c)
+    }
+
+    fn assume_role(
+        &self,
+        raw: Option<RawAssumeRole>,
+        key: &dyn Fn(&str) -> String,
+    ) -> Result<Vec<AssumeRole>> {
+        let at = self;
+        Ok(match raw {
+            None => Vec::new(),
+            Some(r) => {
+                let arn = r.role_arn.get_ref().trim();
+                if !arn.starts_with("acs:ram::") || !arn.contains(":role/") {
+                    return Err(at.error(
+                            r.role_arn.span(),
+                            &key("assume_role.role_arn"),
+                            &format!(
+                                "{arn:?} is not a role ARN like acs:ram::1234567890123456:role/ramsync-reader"
+                            ),
+                        ));
+                }
+                let mut spec = AssumeRole::new(arn);
+                if let Some(d) = r.duration_seconds {
+                    if !(900..=43_200).contains(d.get_ref()) {
+                        return Err(at.error(
+                            d.span(),
+                            &key("assume_role.duration_seconds"),
+                            &format!("{} is out of range; STS takes 900 to 43200", d.get_ref()),
+                        ));
+                    }
+                    spec.duration_seconds = *d.get_ref() as u32;
+                }
+                if let Some(s) = r.session_name {
+                    let ok = (2..=64).contains(&s.get_ref().len())
+                        && s.get_ref()
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || ".@-_".contains(c));
+                    if !ok {
+                        return Err(at.error(
+                            s.span(),
+                            &key("assume_role.session_name"),
+                            "must be 2 to 64 characters of letters, digits and . @ - _",
+                        ));
+                    }
+                    spec.session_name = s.into_inner();
+                }
+                if let Some(x) = r.external_id {
+                    spec.external_id =
+                        Some(at.external_id(x, "external_id", &key("assume_role.external_id"))?);
+                }
+                if let Some(p) = r.policy {
+                    if serde_json::from_str::<serde_json::Value>(p.get_ref()).is_err() {
+                        return Err(at.error(
+                            p.span(),
+                            &key("assume_role.policy"),
+                            "is not a JSON policy document",
+                        ));
+                    }
+                    spec.policy = Some(p.into_inner());
+                }
+                vec![spec]
+            }
         })
     }
 }
@@ -297,6 +402,58 @@ mod tests {
 
     fn error(text: &str) -> String {
         format!("{:#}", parse(text).unwrap_err())
+    }
+
+    #[test]
+    fn reads_a_resource_directory() {
+        let c = parse(
+            r#"
+[resource_directory]
+profile = "org-admin"
+qps = 10
+endpoints = { resourcemanager = "http://127.0.0.1:8080" }
+member_role = "OrgReader"
+member_external_id = "ext-1"
+include = ["/Production/", "fd-abc"]
+exclude = ["1234567890123456"]
+[resource_directory.assume_role]
+role_arn = "acs:ram::1234567890123456:role/org-reader"
+"#,
+        )
+        .unwrap();
+        assert!(c.accounts.is_empty());
+        let d = c.directory.unwrap();
+        assert_eq!(d.profile.as_deref(), Some("org-admin"));
+        assert_eq!(d.qps, Some(10));
+        assert_eq!(d.role_name, "OrgReader");
+        assert_eq!(d.external_id.as_deref(), Some("ext-1"));
+        assert_eq!(d.include, ["/Production", "fd-abc"]);
+        assert_eq!(d.exclude, ["1234567890123456"]);
+        assert_eq!(d.assume_roles.len(), 1);
+        assert_eq!(
+            d.endpoints.base_url("resourcemanager").unwrap(),
+            "http://127.0.0.1:8080"
+        );
+        assert!(!format!("{d:?}").contains("ext-1"));
+        let d = parse("[resource_directory]\n").unwrap().directory.unwrap();
+        assert_eq!(d.role_name, crate::directory::DEFAULT_ROLE);
+        assert_eq!(
+            error("[resource_directory]\ninclude = [\"prod\"]\n"),
+            "ramsync.toml:2:12: resource_directory.include/exclude: \"prod\" is neither an account id (16 digits), a folder id (fd-... or r-...) nor a folder path (/Production/Web)"
+        );
+        assert_eq!(
+            error("[resource_directory]\nmember_role = \"a b\"\n"),
+            "ramsync.toml:2:15: resource_directory.member_role: \"a b\" is not a role name (letters, digits, '-' and '.', at most 64)"
+        );
+        let hidden = error("[resource_directory]\nmember_external_id = 73519\n");
+        assert_eq!(
+            hidden,
+            "ramsync.toml:2:22: member_external_id: invalid value (not shown); it must be a string"
+        );
+        assert!(
+            error("[resource_directory]\nmember_rol = \"x\"\n")
+                .contains("unknown field `member_rol`")
+        );
     }
 
     #[test]
@@ -422,7 +579,7 @@ name = "staging"
         assert!(!syntax.contains("73519"), "{syntax}");
         assert_eq!(
             error("# nothing\n"),
-            "ramsync.toml: no accounts; add at least one [[account]] table with a name"
+            "ramsync.toml: no accounts; add at least one [[account]] table with a name, or a [resource_directory]"
         );
         assert_eq!(
             error("[[account]]\nname = \"prod east\"\n"),

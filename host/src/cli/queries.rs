@@ -52,15 +52,40 @@ pub(crate) fn grants(db: &Path, json: bool, account: &str) -> Result<ExitCode> {
     let store = Store::open_existing(db)?;
     let run = store.readable_sync(account)?;
     let rows = store.query_grants(run.id)?;
+    // A principal of another account of the same Resource Directory is named by it.
+    let names = ramsync_queries::directory::directory_names(&store)?;
+    #[derive(serde::Serialize)]
+    struct Row<'a> {
+        #[serde(flatten)]
+        grant: &'a crate::store::GrantRow,
+        principal_account_name: Option<&'a str>,
+        principal_folder_path: Option<&'a str>,
+    }
+    let rows: Vec<Row> = rows
+        .iter()
+        .map(|grant| {
+            let named = ramsync_queries::directory::principal_account_name(&names, grant);
+            Row {
+                grant,
+                principal_account_name: named.map(|(name, _)| name),
+                principal_folder_path: named.map(|(_, path)| path),
+            }
+        })
+        .collect();
     print_rows(
         json,
         &rows,
         &["RESOURCE", "ENTITLEMENT", "PRINCIPAL", "PRINCIPAL ID"],
-        |g| {
+        |r| {
+            let g = r.grant;
+            let mut principal = format!("{}:{}", g.principal_type, g.principal_name);
+            if let (Some(name), Some(path)) = (r.principal_account_name, r.principal_folder_path) {
+                principal.push_str(&format!(" [{name} in {path}]"));
+            }
             vec![
                 format!("{}:{}", g.resource_type, g.resource_name),
                 g.entitlement.clone(),
-                format!("{}:{}", g.principal_type, g.principal_name),
+                principal,
                 g.principal_id.clone(),
             ]
         },

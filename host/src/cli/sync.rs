@@ -17,9 +17,16 @@ use super::args::SyncArgs;
 use super::output::print_table;
 use super::summary::print_sync;
 
-/// The accounts a `sync` or `serve` covers: those of the config file, or the one the flags
-/// describe. The second value is the config file's path, if one was read.
-pub(crate) fn plan(args: &SyncArgs) -> Result<(Vec<AccountConfig>, Option<PathBuf>)> {
+/// What a `sync` or `serve` covers: the accounts of the config file, or the one the flags
+/// describe; the config file's path, if one was read; and its Resource Directory, unless
+/// `--account` picks one account.
+pub(crate) struct Plan {
+    pub(crate) accounts: Vec<AccountConfig>,
+    pub(crate) config: Option<PathBuf>,
+    pub(crate) directory: Option<DirectoryConfig>,
+}
+
+pub(crate) fn plan(args: &SyncArgs) -> Result<Plan> {
     let single_flags =
         !args.endpoints.is_empty() || args.profile.is_some() || !args.assume_role.is_empty();
     let path = match &args.config {
@@ -38,6 +45,10 @@ pub(crate) fn plan(args: &SyncArgs) -> Result<(Vec<AccountConfig>, Option<PathBu
             );
         }
         let config = Config::load(&path)?;
+        let directory = match &args.account {
+            None => config.directory,
+            Some(_) => None,
+        };
         let accounts = match &args.account {
             None => config.accounts,
             Some(name) => {
@@ -52,7 +63,11 @@ pub(crate) fn plan(args: &SyncArgs) -> Result<(Vec<AccountConfig>, Option<PathBu
                 vec![account]
             }
         };
-        return Ok((accounts, Some(path)));
+        return Ok(Plan {
+            accounts,
+            config: Some(path),
+            directory,
+        });
     }
     let mut endpoints = Endpoints::default();
     for (product, url) in &args.endpoints {
@@ -81,7 +96,11 @@ pub(crate) fn plan(args: &SyncArgs) -> Result<(Vec<AccountConfig>, Option<PathBu
         assume_roles: roles,
         placement: None,
     };
-    Ok((vec![account], None))
+    Ok(Plan {
+        accounts: vec![account],
+        config: None,
+        directory: None,
+    })
 }
 
 pub(crate) fn settings(args: &SyncArgs, resume: bool, stop: Arc<AtomicBool>) -> RunSettings {
@@ -123,7 +142,11 @@ fn directory_plan(args: &SyncArgs, account: AccountConfig) -> DirectoryConfig {
 }
 
 pub(crate) async fn sync_command(args: SyncArgs, resume: bool) -> Result<ExitCode> {
-    let (accounts, config) = plan(&args)?;
+    let Plan {
+        accounts,
+        config,
+        directory,
+    } = plan(&args)?;
     let stop = Arc::new(AtomicBool::new(false));
     stop_on_signal(stop.clone(), Arc::default());
     let settings = settings(&args, resume, stop);
@@ -159,7 +182,14 @@ pub(crate) async fn sync_command(args: SyncArgs, resume: bool) -> Result<ExitCod
         print_sync(&args.db, &report, &account.name)?;
         return Ok(exit_code(report.is_complete()));
     }
-    let outcomes = sync_all(&args.db, &accounts, &settings, args.plugin_dir.as_deref()).await?;
+    let outcomes = sync_all(
+        &args.db,
+        &accounts,
+        directory.as_ref(),
+        &settings,
+        args.plugin_dir.as_deref(),
+    )
+    .await?;
     print_summary(&args.db, &outcomes)?;
     Ok(exit_code(
         outcomes
@@ -179,16 +209,30 @@ pub(crate) fn exit_code(success: bool) -> ExitCode {
 pub(crate) async fn sync_all(
     db: &Path,
     accounts: &[AccountConfig],
+    directory: Option<&DirectoryConfig>,
     settings: &RunSettings,
     plugin_dir: Option<&Path>,
 ) -> Result<Vec<accounts::Outcome>> {
     let (_lock, plugins) = accounts::prepare(db, plugin_dir).await?;
     let display = ProgressDisplay::new();
-    Ok(accounts::sync_accounts(db, &plugins, accounts, settings, &display).await)
+    let mut outcomes = accounts::sync_accounts(db, &plugins, accounts, settings, &display).await;
+    if let Some(directory) = directory {
+        let started = std::time::Instant::now();
+        match accounts::sync_directory(db, &plugins, directory, settings, &display, None).await {
+            Ok(members) => outcomes.extend(members),
+            // The directory could not be listed: one failed line, the accounts above stand.
+            Err(e) => outcomes.push(accounts::directory_failure(db, &e, started)),
+        }
+    }
+    Ok(outcomes)
 }
 
 pub(crate) async fn serve(args: SyncArgs, interval: std::time::Duration) -> Result<ExitCode> {
-    let (accounts, config) = plan(&args)?;
+    let Plan {
+        accounts,
+        config,
+        directory,
+    } = plan(&args)?;
     if config.is_none() {
         // Check the credentials once up front, so a typo fails now rather than every hour.
         crate::credentials::default_chain(accounts[0].profile.as_deref())?;
@@ -206,7 +250,15 @@ pub(crate) async fn serve(args: SyncArgs, interval: std::time::Duration) -> Resu
     );
     loop {
         let started = std::time::Instant::now();
-        match sync_all(&args.db, &accounts, &settings, args.plugin_dir.as_deref()).await {
+        match sync_all(
+            &args.db,
+            &accounts,
+            directory.as_ref(),
+            &settings,
+            args.plugin_dir.as_deref(),
+        )
+        .await
+        {
             Ok(outcomes) => {
                 for o in &outcomes {
                     log_outcome(o);

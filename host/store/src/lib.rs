@@ -13,6 +13,7 @@ mod writes;
 
 use anyhow::{Context, Result, bail};
 pub use ramsync_model::{GrantRow, ResourceRow, RunContext, SyncRun};
+pub use reads::OtherAccount;
 use rusqlite::Connection;
 use schema::{SCHEMA, SCHEMA_VERSION};
 use std::path::Path;

@@ -6,6 +6,40 @@ use ramsync_model::{GrantRow, ResourceRow, SyncRun};
 use rusqlite::{Connection, OptionalExtension, params};
 
 impl Store {
+    /// The accounts other than `except` with a complete sync: their run name, account id
+    /// (from the newest complete sync's `account` resource) and a label for paths: the
+    /// directory display name, else the account's alias, else the run name.
+    pub fn other_accounts(&self, except: &str) -> Result<Vec<OtherAccount>> {
+        let directory = self.directory_accounts()?;
+        let mut stmt = self.conn.prepare(
+            "SELECT account, max(id) FROM sync_runs WHERE status = 'complete' AND account != ?1 GROUP BY account ORDER BY account",
+        )?;
+        let runs: Vec<(String, i64)> = stmt
+            .query_map(params![except], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut out = Vec::new();
+        for (account, sync) in runs {
+            let resource = self
+                .query_resources(sync, Some("account"))?
+                .into_iter()
+                .next();
+            let label = match directory.get(&account) {
+                Some(d) => d.display_name.clone(),
+                None => resource
+                    .as_ref()
+                    .map(|r| r.name.clone())
+                    .filter(|n| !n.is_empty())
+                    .unwrap_or_else(|| account.clone()),
+            };
+            out.push(OtherAccount {
+                account,
+                account_id: resource.map(|r| r.id),
+                label,
+            });
+        }
+        Ok(out)
+    }
+
     /// The accounts synced from a Resource Directory, by run account name.
     pub fn directory_accounts(
         &self,
@@ -319,4 +353,15 @@ pub(crate) fn sync_run(r: &rusqlite::Row<'_>) -> rusqlite::Result<SyncRun> {
         error: r.get(5)?,
         api_calls: r.get(6)?,
     })
+}
+
+/// Another account of the database, as [`Store::other_accounts`] lists it.
+#[derive(Debug, Clone)]
+pub struct OtherAccount {
+    /// The name its runs are recorded under.
+    pub account: String,
+    /// Its account id, when its sync has the account.
+    pub account_id: Option<String>,
+    /// How paths name it.
+    pub label: String,
 }
