@@ -148,6 +148,15 @@ pub(crate) async fn demo_directory(db: &Path, plugin_dir: Option<&Path>) -> Resu
     );
     println!("  ramsync resources --db {d} --type account --account 1000000000000101 --json");
     println!("  ramsync findings --db {d} --account 1000000000000101");
+    println!(
+        "  ramsync access --db {d} --account 1000000000000201 --principal dev.lee   # into northwind-prod-web through DevReadOnly"
+    );
+    println!(
+        "  ramsync who-can --db {d} --account 1000000000000101 ecs:DescribeInstances   # across the directory"
+    );
+    println!(
+        "  ramsync grants --db {d} --account 1000000000000101   # trusts name the member account"
+    );
     server.shutdown().await;
     Ok(ExitCode::SUCCESS)
 }
