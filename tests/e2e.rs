@@ -1578,3 +1578,26 @@ exclude = ["5284719302648173"]
         ])
     );
 }
+
+#[test]
+fn a_database_of_the_previous_schema_is_still_read() {
+    let mock = Mock::sample();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("v3.db");
+    let db = db.to_str().unwrap();
+    mock.sync(db);
+    // As the previous release left it: schema version 3, no directory table.
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.execute_batch("DROP TABLE directory_accounts; PRAGMA user_version = 3;")
+        .unwrap();
+    drop(conn);
+    for args in [
+        vec!["runs", "--db", db],
+        vec!["grants", "--db", db],
+        vec!["findings", "--db", db],
+        vec!["who-can", "--db", db, "ecs:DescribeInstances"],
+    ] {
+        let out = ramsync(&args, &[]);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    }
+}

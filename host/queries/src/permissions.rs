@@ -133,6 +133,8 @@ pub struct Permissions<'s> {
     account_id: Option<String>,
     /// Attached policies whose document was not synced (a sync before documents were).
     missing: usize,
+    /// Other accounts of the database, read when a path leads into them.
+    others: std::cell::RefCell<HashMap<String, std::rc::Rc<Permissions<'s>>>>,
 }
 
 /// The steps to a policy, principal first, and the policy's id.
@@ -251,6 +253,7 @@ impl<'s> Permissions<'s> {
             unreadable,
             by_service,
             missing,
+            others: Default::default(),
         })
     }
 
@@ -439,6 +442,18 @@ impl<'s> Permissions<'s> {
         Ok(out)
     }
 
+    /// Another account's permissions, read once per question.
+    fn other(&self, account: &str) -> Result<std::rc::Rc<Permissions<'s>>> {
+        if let Some(p) = self.others.borrow().get(account) {
+            return Ok(p.clone());
+        }
+        let p = std::rc::Rc::new(Permissions::new(self.store, account)?);
+        self.others
+            .borrow_mut()
+            .insert(account.to_string(), p.clone());
+        Ok(p)
+    }
+
     /// When an assume path starts at another account synced into this database (the whole
     /// account, or one of its users or roles by ARN): the identities of that account whose
     /// own policies allow `sts:AssumeRole` on the role, as Alibaba Cloud requires, each with
@@ -451,11 +466,15 @@ impl<'s> Permissions<'s> {
         let Some((t, name)) = a.path.first().and_then(|p| p.split_once(':')) else {
             return Ok(Vec::new());
         };
-        let Some(rest) = name.strip_prefix("acs:ram::") else {
-            return Ok(Vec::new());
-        };
-        let Some((account, what)) = rest.split_once(':') else {
-            return Ok(Vec::new());
+        // A trust names another account as `acs:ram::ID:root` or as its bare id.
+        let bare = t == "account" && name.len() == 16 && name.bytes().all(|b| b.is_ascii_digit());
+        let (account, what) = match name
+            .strip_prefix("acs:ram::")
+            .and_then(|r| r.split_once(':'))
+        {
+            Some(parts) => parts,
+            None if bare => (name, "root"),
+            None => return Ok(Vec::new()),
         };
         // Which identities of that account the trust names: all, or one user or role.
         let only: Option<(&str, &str)> = match (t, what) {
@@ -479,7 +498,7 @@ impl<'s> Permissions<'s> {
             if other.account_id.as_deref() != Some(account) {
                 continue;
             }
-            let theirs = Permissions::new(self.store, &other.account)?;
+            let theirs = self.other(&other.account)?;
             for holder in theirs.holders("sts:AssumeRole", Target::Arn(&arn))? {
                 let local = holder.principal.split_once(':').map_or("", |(_, n)| n);
                 let login = local.split('@').next().unwrap_or(local);

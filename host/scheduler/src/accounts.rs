@@ -234,6 +234,22 @@ pub async fn sync_directory(
     let listed =
         crate::directory::discover(&*plugins.signer, &directory.endpoints, &credential).await?;
     let selected = crate::directory::select(&listed, directory);
+    for entry in &directory.include {
+        if !listed
+            .accounts
+            .iter()
+            .any(|p| crate::directory::covers(entry, p))
+        {
+            tracing::warn!(include = %entry, "no account of the resource directory matches this include");
+        }
+    }
+    if selected.is_empty() {
+        anyhow::bail!(
+            "no account of the resource directory {} is selected: {} listed, none left by the include and exclude rules",
+            listed.id,
+            listed.accounts.len()
+        );
+    }
     tracing::info!(
         directory = %listed.id,
         accounts = listed.accounts.len(),

@@ -297,22 +297,8 @@ impl At<'_> {
         c.qps = self.qps(d.qps, &key)?;
         c.assume_roles = self.assume_role(d.assume_role, &key)?;
         if let Some(role) = d.member_role {
-            let name = role.get_ref().trim();
-            let ok = !name.is_empty()
-                && name.len() <= 64
-                && name
-                    .chars()
-                    .all(|ch| ch.is_ascii_alphanumeric() || "-.".contains(ch));
-            if !ok {
-                return Err(self.error(
-                    role.span(),
-                    &key("member_role"),
-                    &format!(
-                        "{name:?} is not a role name (letters, digits, '-' and '.', at most 64)"
-                    ),
-                ));
-            }
-            c.role_name = name.to_string();
+            c.role_name = crate::directory::parse_role_name(role.get_ref())
+                .map_err(|e| self.error(role.span(), &key("member_role"), &e))?;
         }
         if let Some(x) = d.member_external_id {
             c.external_id =

@@ -74,6 +74,23 @@ impl DirectoryConfig {
     }
 }
 
+/// Checks a member role name: letters, digits, '-' and '.', at most 64.
+pub fn parse_role_name(name: &str) -> Result<String, String> {
+    let name = name.trim();
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || "-.".contains(ch));
+    if ok {
+        Ok(name.to_string())
+    } else {
+        Err(format!(
+            "{name:?} is not a role name (letters, digits, '-' and '.', at most 64)"
+        ))
+    }
+}
+
 /// Checks an include/exclude entry: an account id, a folder id or a folder path.
 pub fn parse_selector(entry: &str) -> Result<String, String> {
     let e = entry.trim();
@@ -105,6 +122,9 @@ pub struct Placement {
     pub folder_ids: Vec<String>,
     /// Whether it is the directory's management account.
     pub management: bool,
+    /// Whether it is the account of the credentials that listed the directory (the
+    /// management account, or a delegated administrator's), synced with them directly.
+    pub listing: bool,
 }
 
 /// A directory as listed.
@@ -206,6 +226,11 @@ pub async fn discover(
     endpoints: &Endpoints,
     credential: &Credential,
 ) -> Result<Directory> {
+    // Whose credentials these are: that account is synced with them, every other one
+    // through its member role (the management account too, when a delegated
+    // administrator lists the directory).
+    let caller = ramsync_credentials::sts::caller_identity(host, endpoints, credential).await?;
+    let caller_account = caller.split(' ').next().unwrap_or_default().to_string();
     let rd = call(host, endpoints, credential, "GetResourceDirectory", Vec::new())
         .await
         .map_err(|e| anyhow!("{e:#} (is this the management account or a delegated administrator of a resource directory?)"))?;
@@ -256,16 +281,22 @@ pub async fn discover(
         ("Accounts", "Account"),
     )
     .await?;
-    let mut accounts = Vec::new();
+    let mut accounts: Vec<Placement> = Vec::new();
     for a in &listed {
         let account_id = text(a, "AccountId", "ListAccounts")?.to_string();
         if !(account_id.len() == 16 && account_id.bytes().all(|b| b.is_ascii_digit())) {
             bail!("Resource Manager ListAccounts: AccountId {account_id:?} is not 16 digits");
         }
+        // Page numbers shift when accounts join or leave during the listing.
+        if accounts.iter().any(|p| p.account_id == account_id) {
+            continue;
+        }
         let folder = text(a, "FolderId", "ListAccounts")?;
-        let (folder_path, folder_ids) = folders.get(folder).cloned().ok_or_else(|| {
-            anyhow!("Resource Manager ListAccounts: account {account_id} is in folder {folder}, which the folder listing did not return")
-        })?;
+        // A folder made after the folder walk: the account is kept, its path unknown.
+        let (folder_path, folder_ids) = folders.get(folder).cloned().unwrap_or_else(|| {
+            tracing::warn!(account = %account_id, folder, "the account's folder was not in the folder listing");
+            (format!("(folder {folder})"), vec![root.clone(), folder.to_string()])
+        });
         accounts.push(Placement {
             directory_id: id.clone(),
             display_name: a
@@ -274,6 +305,7 @@ pub async fn discover(
                 .unwrap_or(&account_id)
                 .to_string(),
             management: account_id == master,
+            listing: account_id == caller_account,
             account_id,
             folder_path,
             folder_ids,
@@ -287,7 +319,7 @@ pub async fn discover(
 }
 
 /// Whether an include/exclude entry covers an account.
-fn covers(entry: &str, p: &Placement) -> bool {
+pub fn covers(entry: &str, p: &Placement) -> bool {
     if entry == p.account_id || p.folder_ids.iter().any(|f| f == entry) {
         return true;
     }
@@ -309,10 +341,10 @@ pub fn select<'a>(directory: &'a Directory, config: &DirectoryConfig) -> Vec<&'a
 }
 
 /// The account to sync for a placement: named by its id, with the listing credentials'
-/// roles, then the member role (none for the management account itself).
+/// roles, then the member role (none for the listing credentials' own account).
 pub fn account_config(config: &DirectoryConfig, p: &Placement) -> AccountConfig {
     let mut assume_roles = config.assume_roles.clone();
-    if !p.management {
+    if !p.listing {
         let mut spec = AssumeRole::new(&format!(
             "acs:ram::{}:role/{}",
             p.account_id,
@@ -343,6 +375,7 @@ mod tests {
             folder_path: path.into(),
             folder_ids: ids.iter().map(|s| s.to_string()).collect(),
             management: false,
+            listing: false,
         }
     }
 
@@ -377,6 +410,34 @@ mod tests {
         assert_eq!(ids(&["1000000000000004", "fd-w"], &[]), ["3", "4"]);
         assert_eq!(ids(&[], &["r-1"]), Vec::<String>::new());
         assert_eq!(ids(&["/"], &["1000000000000001"]), ["2", "3", "4"]);
+    }
+
+    #[test]
+    fn only_the_listing_account_skips_the_member_role() {
+        let mut config = DirectoryConfig::new(Endpoints::default());
+        config.external_id = Some("x-1".into());
+        // A delegated administrator lists: the management account is reached by its role
+        // like any other member, and the administrator's own account is not.
+        let mut management = placement("1000000000000001", "/", &["r-1"]);
+        management.management = true;
+        let roles = |p: &Placement| -> Vec<String> {
+            account_config(&config, p)
+                .assume_roles
+                .iter()
+                .map(|r| r.role_arn.clone())
+                .collect()
+        };
+        assert_eq!(
+            roles(&management),
+            ["acs:ram::1000000000000001:role/resourcedirectoryaccountaccessrole"]
+        );
+        let mut admin = placement("1000000000000002", "/Security", &["r-1", "fd-s"]);
+        admin.listing = true;
+        assert!(roles(&admin).is_empty());
+        let member = account_config(&config, &placement("1000000000000003", "/", &["r-1"]));
+        assert_eq!(member.name, "1000000000000003");
+        assert_eq!(member.assume_roles[0].external_id.as_deref(), Some("x-1"));
+        assert!(member.placement.is_some());
     }
 
     #[test]

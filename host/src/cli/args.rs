@@ -302,7 +302,7 @@ pub enum PluginsCommand {
     },
 }
 
-#[derive(clap::Args, Debug, Clone)]
+#[derive(clap::Args, Clone)]
 pub struct SyncArgs {
     #[arg(long)]
     pub(crate) db: PathBuf,
@@ -353,7 +353,7 @@ pub struct SyncArgs {
     #[arg(long)]
     pub(crate) resource_directory: bool,
     /// The role assumed in each member account.
-    #[arg(long, value_name = "NAME", default_value = ramsync_scheduler::directory::DEFAULT_ROLE, requires = "resource_directory")]
+    #[arg(long, value_name = "NAME", default_value = ramsync_scheduler::directory::DEFAULT_ROLE, requires = "resource_directory", value_parser = ramsync_scheduler::directory::parse_role_name)]
     pub(crate) member_role: String,
     /// The ExternalId the member role's trust policy requires.
     #[arg(long, value_name = "ID", requires = "resource_directory")]
@@ -423,4 +423,31 @@ fn parse_arn(s: &str) -> Result<String, String> {
     ramsync_queries::permissions::check_arn(s)
         .map(|()| s.to_string())
         .map_err(|e| e.to_string())
+}
+
+impl std::fmt::Debug for SyncArgs {
+    /// Every field but the ExternalIds, which are never shown.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hidden = |x: &Option<String>| x.as_ref().map(|_| "<redacted>");
+        f.debug_struct("SyncArgs")
+            .field("db", &self.db)
+            .field("config", &self.config)
+            .field("endpoints", &self.endpoints)
+            .field("concurrency", &self.concurrency)
+            .field("account", &self.account)
+            .field("profile", &self.profile)
+            .field("assume_role", &self.assume_role)
+            .field("external_id", &hidden(&self.external_id))
+            .field("role_session_name", &self.role_session_name)
+            .field("duration_seconds", &self.duration_seconds)
+            .field("qps", &self.qps)
+            .field("parallel_accounts", &self.parallel_accounts)
+            .field("plugin_dir", &self.plugin_dir)
+            .field("resource_directory", &self.resource_directory)
+            .field("member_role", &self.member_role)
+            .field("member_external_id", &hidden(&self.member_external_id))
+            .field("include", &self.include)
+            .field("exclude", &self.exclude)
+            .finish()
+    }
 }

@@ -31,13 +31,22 @@ pub(crate) fn plan(args: &SyncArgs) -> Result<Plan> {
         !args.endpoints.is_empty() || args.profile.is_some() || !args.assume_role.is_empty();
     let path = match &args.config {
         Some(p) => Some(p.clone()),
-        None if !single_flags && Path::new(crate::config::DEFAULT_PATH).is_file() => {
+        None if !single_flags
+            && !args.resource_directory
+            && Path::new(crate::config::DEFAULT_PATH).is_file() =>
+        {
             tracing::info!("reading accounts from ./{}", crate::config::DEFAULT_PATH);
             Some(PathBuf::from(crate::config::DEFAULT_PATH))
         }
         None => None,
     };
     if let Some(path) = path {
+        if args.resource_directory {
+            bail!(
+                "--resource-directory describes the directory with the one-account flags (--profile, --endpoint, --assume-role) and cannot be combined with a config file; use [resource_directory] in {}",
+                path.display()
+            );
+        }
         if single_flags {
             bail!(
                 "--endpoint, --profile and --assume-role describe one account and cannot be combined with --config; set them per account in {}",
@@ -96,6 +105,13 @@ pub(crate) fn plan(args: &SyncArgs) -> Result<Plan> {
         assume_roles: roles,
         placement: None,
     };
+    if args.resource_directory {
+        return Ok(Plan {
+            accounts: Vec::new(),
+            config: None,
+            directory: Some(directory_plan(args, account)),
+        });
+    }
     Ok(Plan {
         accounts: vec![account],
         config: None,
@@ -150,27 +166,7 @@ pub(crate) async fn sync_command(args: SyncArgs, resume: bool) -> Result<ExitCod
     let stop = Arc::new(AtomicBool::new(false));
     stop_on_signal(stop.clone(), Arc::default());
     let settings = settings(&args, resume, stop);
-    if args.resource_directory {
-        if config.is_some() {
-            bail!(
-                "--resource-directory describes the directory with the one-account flags (--profile, --endpoint, --assume-role) and cannot be combined with a config file"
-            );
-        }
-        let directory = directory_plan(&args, accounts.into_iter().next().expect("one account"));
-        let (_lock, plugins) = accounts::prepare(&args.db, args.plugin_dir.as_deref()).await?;
-        let display = ProgressDisplay::new();
-        let outcomes =
-            accounts::sync_directory(&args.db, &plugins, &directory, &settings, &display, None)
-                .await?;
-        print_summary(&args.db, &outcomes)?;
-        return Ok(exit_code(
-            !outcomes.is_empty()
-                && outcomes
-                    .iter()
-                    .all(|o| o.result.as_ref().is_ok_and(|r| r.is_complete())),
-        ));
-    }
-    if config.is_none() {
+    if config.is_none() && directory.is_none() {
         // One account from flags: a credential problem is this command's error.
         let account = &accounts[0];
         let source = accounts::credential_source(account)?;
@@ -192,9 +188,10 @@ pub(crate) async fn sync_command(args: SyncArgs, resume: bool) -> Result<ExitCod
     .await?;
     print_summary(&args.db, &outcomes)?;
     Ok(exit_code(
-        outcomes
-            .iter()
-            .all(|o| o.result.as_ref().is_ok_and(|r| r.is_complete())),
+        !outcomes.is_empty()
+            && outcomes
+                .iter()
+                .all(|o| o.result.as_ref().is_ok_and(|r| r.is_complete())),
     ))
 }
 
@@ -235,13 +232,21 @@ pub(crate) async fn serve(args: SyncArgs, interval: std::time::Duration) -> Resu
     } = plan(&args)?;
     if config.is_none() {
         // Check the credentials once up front, so a typo fails now rather than every hour.
-        crate::credentials::default_chain(accounts[0].profile.as_deref())?;
+        let profile = match (&directory, accounts.first()) {
+            (Some(d), _) => d.profile.as_deref(),
+            (None, Some(a)) => a.profile.as_deref(),
+            (None, None) => None,
+        };
+        crate::credentials::default_chain(profile)?;
     }
     let stop = Arc::new(AtomicBool::new(false));
     let wake = Arc::new(tokio::sync::Notify::new());
     stop_on_signal(stop.clone(), wake.clone());
     let settings = settings(&args, false, stop.clone());
-    let names: Vec<&str> = accounts.iter().map(|a| a.name.as_str()).collect();
+    let mut names: Vec<&str> = accounts.iter().map(|a| a.name.as_str()).collect();
+    if directory.is_some() {
+        names.push("the accounts of the resource directory");
+    }
     eprintln!(
         "serving: syncing {} into {} every {}; stop with SIGTERM or Ctrl-C",
         names.join(", "),

@@ -105,7 +105,8 @@ impl Store {
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .with_context(|| format!("{} is not a ramsync database", path.display()))?;
-        // Versions 1 and 2 lack only checkpoint and context tables, which queries do not read.
+        // Older versions lack only checkpoint, context and directory tables; queries do not
+        // read the first two and take a missing directory table as no directory.
         if !(1..=SCHEMA_VERSION).contains(&version) {
             bail!(
                 "{} is not a ramsync database (schema version {version}, expected {SCHEMA_VERSION})",

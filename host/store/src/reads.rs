@@ -44,6 +44,15 @@ impl Store {
     pub fn directory_accounts(
         &self,
     ) -> Result<std::collections::BTreeMap<String, ramsync_model::DirectoryAccount>> {
+        // A database of schema version 3 or older, opened read-only, has no such table.
+        let exists: i64 = self.conn.query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'directory_accounts'",
+            [],
+            |r| r.get(0),
+        )?;
+        if exists == 0 {
+            return Ok(Default::default());
+        }
         let mut stmt = self.conn.prepare(
             "SELECT account, directory_id, account_id, display_name, folder_path FROM directory_accounts",
         )?;

@@ -8,21 +8,43 @@ use ramsync_model::{Entitlement, Grant, Resource, ResourceRef, RunContext, SyncR
 use rusqlite::{OptionalExtension, params};
 
 impl Store {
-    /// Records where accounts sit in a Resource Directory, as just listed.
+    /// Records where accounts sit in a Resource Directory, as just listed; accounts of the
+    /// same directory no longer listed are dropped.
     pub fn put_directory_accounts(
-        &self,
+        &mut self,
         accounts: &[ramsync_model::DirectoryAccount],
     ) -> Result<()> {
         let now = now();
+        let tx = self.conn.transaction()?;
+        let directories: std::collections::BTreeSet<&str> =
+            accounts.iter().map(|a| a.directory_id.as_str()).collect();
+        for directory in directories {
+            let listed: Vec<&str> = accounts
+                .iter()
+                .filter(|a| a.directory_id == directory)
+                .map(|a| a.account.as_str())
+                .collect();
+            let known: Vec<String> = tx
+                .prepare("SELECT account FROM directory_accounts WHERE directory_id = ?1")?
+                .query_map(params![directory], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            for gone in known.iter().filter(|k| !listed.contains(&k.as_str())) {
+                tx.execute(
+                    "DELETE FROM directory_accounts WHERE account = ?1",
+                    params![gone],
+                )?;
+            }
+        }
         for a in accounts {
-            self.conn.execute(
+            tx.execute(
                 "INSERT INTO directory_accounts (account, directory_id, account_id, display_name, folder_path, listed_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                  ON CONFLICT (account) DO UPDATE SET directory_id = ?2, account_id = ?3,
                    display_name = ?4, folder_path = ?5, listed_at = ?6",
-                rusqlite::params![a.account, a.directory_id, a.account_id, a.display_name, a.folder_path, now],
+                params![a.account, a.directory_id, a.account_id, a.display_name, a.folder_path, now],
             )?;
         }
+        tx.commit()?;
         Ok(())
     }
 

@@ -29,11 +29,32 @@ struct State {
     attributes: Vec<(String, String)>,
 }
 
-fn step(n: u8, state: &State) -> String {
-    format!(
-        "{STEP}{n}:{}",
-        serde_json::to_string(state).unwrap_or_default()
-    )
+/// The page token of step `n`. The host takes tokens of at most 4,096 bytes: should the
+/// answers read so far not fit, the largest is dropped and says so.
+fn step(n: u8, state: &mut State) -> String {
+    const MAX: usize = 3_800;
+    loop {
+        let token = format!(
+            "{STEP}{n}:{}",
+            serde_json::to_string(&*state).unwrap_or_default()
+        );
+        if token.len() <= MAX {
+            return token;
+        }
+        let Some(largest) =
+            (0..state.attributes.len()).max_by_key(|&i| state.attributes[i].1.len())
+        else {
+            return token;
+        };
+        let (name, value) = state.attributes.remove(largest);
+        state.attributes.push((
+            format!("{name}_error"),
+            format!(
+                "not kept: {} bytes, more than ramsync carries between calls",
+                value.len()
+            ),
+        ));
+    }
 }
 
 fn nothing(next: String) -> ResourcePage {
@@ -104,7 +125,7 @@ impl ramsync_guest::Syncer for Account {
             };
             return Ok(nothing(step(
                 1,
-                &State {
+                &mut State {
                     report,
                     attributes: Vec::new(),
                 },
@@ -155,7 +176,11 @@ impl ramsync_guest::Syncer for Account {
                         .push((name.into(), body.root().object(field)?.to_json())),
                     Err(Error::Forbidden(e)) => state.attributes.push((
                         format!("{name}_error"),
-                        format!("{action} refused: {} {}", e.code, e.message),
+                        format!(
+                            "{action} refused: {} {}",
+                            e.code,
+                            e.message.chars().take(300).collect::<String>()
+                        ),
                     )),
                     Err(e) => return Err(e),
                 }
@@ -171,7 +196,7 @@ impl ramsync_guest::Syncer for Account {
                 )));
             }
         }
-        Ok(nothing(step(n + 1, &state)))
+        Ok(nothing(step(n + 1, &mut state)))
     }
 
     fn entitlements(
