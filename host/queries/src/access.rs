@@ -193,7 +193,7 @@ impl<'s> Access<'s> {
                 }
             }
         }
-        self.into_other_accounts(&user, &me, &reached, &mut out)?;
+        self.roles_in_other_accounts(&user, &me, &reached, &mut out)?;
         out.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(out)
     }
@@ -201,7 +201,7 @@ impl<'s> Access<'s> {
     /// Roles of the other accounts in this database that trust this account, this user or a
     /// role it reaches: each path crosses into that account, whose roles and policies are
     /// named `ACCOUNT/NAME` (its directory display name, else its alias).
-    fn into_other_accounts(
+    fn roles_in_other_accounts(
         &self,
         user: &ResourceRow,
         me: &str,

@@ -143,6 +143,9 @@ type PolicyPath<'a> = (Vec<String>, &'a str);
 /// A policy a principal holds: the steps to it, principal first, and the policy's id.
 pub(crate) type HeldPolicy = (Vec<String>, String);
 
+/// An identity that reaches a role: its name, the path from it, and the conditions on it.
+type Reached = (String, Vec<String>, Vec<String>);
+
 /// The index key of statements that may name any service (`*`, `NotAction`).
 const ANY_SERVICE: &str = "*";
 
@@ -417,7 +420,7 @@ impl<'s> Permissions<'s> {
             // The assumer itself, then the identities of another account of this database
             // that it stands for and that may call sts:AssumeRole on the role.
             let mut reached = vec![(a.principal.clone(), a.path.clone(), permission)];
-            reached.extend(self.from_other_account(&a)?);
+            reached.extend(self.assumers_in_other_account(&a)?);
             for (principal, a_path, permission) in reached {
                 for m in &role.allowances {
                     let mut path = a_path.clone();
@@ -459,10 +462,7 @@ impl<'s> Permissions<'s> {
     /// own policies allow `sts:AssumeRole` on the role, as Alibaba Cloud requires, each with
     /// the path from it and the conditions its permission adds. Their names carry the
     /// account: a user by its UserPrincipalName, a role as `role:ACCOUNT/NAME`.
-    fn from_other_account(
-        &self,
-        a: &AccessPath,
-    ) -> Result<Vec<(String, Vec<String>, Vec<String>)>> {
+    fn assumers_in_other_account(&self, a: &AccessPath) -> Result<Vec<Reached>> {
         let Some((t, name)) = a.path.first().and_then(|p| p.split_once(':')) else {
             return Ok(Vec::new());
         };
