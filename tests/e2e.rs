@@ -1601,3 +1601,75 @@ fn a_database_of_the_previous_schema_is_still_read() {
         assert!(out.status.success(), "{args:?}: {}", stderr(&out));
     }
 }
+
+#[test]
+fn progress_json_reports_each_account_and_type_with_an_eta_from_the_last_sync() {
+    let mock = Mock::sample();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("p.db");
+    let db = db.to_str().unwrap();
+    let run = || {
+        let mut args = vec!["sync", "--db", db, "--progress", "json"];
+        let endpoints = mock.endpoint_args();
+        args.extend(endpoints.iter().map(String::as_str));
+        let out = ramsync(&args, &demo_env());
+        assert!(out.status.success(), "{}", stderr(&out));
+        stderr(&out)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|v| v.get("event").is_some())
+            .collect::<Vec<Value>>()
+    };
+    let first = run();
+    let of = |events: &[Value], kind: &str| -> Vec<Value> {
+        events
+            .iter()
+            .filter(|e| e["event"] == kind)
+            .cloned()
+            .collect()
+    };
+    let started = of(&first, "account_started");
+    assert_eq!(started.len(), 1);
+    assert_eq!(started[0]["account"], "default");
+    assert!(
+        started[0]["expected_api_calls"].is_null(),
+        "no earlier sync"
+    );
+    // Every type starts and ends, with the counts the store has.
+    let done = of(&first, "type_done");
+    let users = done
+        .iter()
+        .find(|e| e["resource_type"] == "user" && e["plugin"] == "users")
+        .unwrap();
+    let expected = expected_sample();
+    assert_eq!(users["resources"], expected.users.len());
+    assert_eq!(users["failed"], false);
+    let types: BTreeSet<String> = of(&first, "type_started")
+        .iter()
+        .map(|e| e["resource_type"].as_str().unwrap().to_string())
+        .collect();
+    for t in ["account", "user", "group", "role", "policy", "access-key"] {
+        assert!(types.contains(t), "{t} in {types:?}");
+    }
+    let finished = of(&first, "account_done");
+    assert_eq!(finished.len(), 1);
+    assert_eq!(finished[0]["outcome"], "complete");
+    let calls = finished[0]["api_calls"].as_u64().unwrap();
+    assert!(calls > 100, "{calls}");
+    // The last progress event before the end has the final counts per type.
+    let last = of(&first, "progress").pop().unwrap();
+    assert_eq!(last["types"]["group"]["resources"], expected.groups.len());
+    assert_eq!(last["api_calls"], calls);
+    // A second sync expects as many calls as the first made, and estimates the time left.
+    let second = run();
+    assert_eq!(
+        of(&second, "account_started")[0]["expected_api_calls"],
+        calls
+    );
+    assert!(
+        of(&second, "progress")
+            .iter()
+            .any(|e| e["eta_seconds"].as_f64().is_some_and(|s| s >= 0.0)),
+        "an ETA while calls remain"
+    );
+}

@@ -114,6 +114,8 @@ pub struct RunSettings {
     pub resume: bool,
     /// Set to stop every account at its next page boundary, leaving the runs resumable.
     pub stop: Arc<AtomicBool>,
+    /// How progress is shown.
+    pub progress: crate::progress::ProgressMode,
 }
 
 impl Default for RunSettings {
@@ -126,6 +128,7 @@ impl Default for RunSettings {
             parallel_accounts: 1,
             resume: sync.resume,
             stop: sync.stop,
+            progress: Default::default(),
         }
     }
 }
@@ -189,7 +192,11 @@ pub async fn sync_account(
         stop: settings.stop.clone(),
         ..SyncOptions::default()
     };
-    let progress = display.account(&account.name);
+    // The last complete sync's API calls are what this one is expected to take.
+    let expected = store
+        .latest_complete(&account.name)?
+        .map(|run| run.api_calls.max(0) as u64);
+    let progress = display.account_expecting(&account.name, expected);
     let report = crate::run::sync(plugins, &ctx, &mut store, &options, &progress).await?;
     if let Some(p) = &account.placement {
         // The account resource says where the account sits in its directory.

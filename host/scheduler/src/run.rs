@@ -443,7 +443,12 @@ async fn list_type<S: SyncStore>(
                         page.next_page_token.as_deref(),
                     )
                     .map_err(internal)?;
-                progress.add_page(page.items.len(), 0, ctx.http_calls.load(Ordering::Relaxed));
+                progress.add_page(
+                    &info.id,
+                    listed(info, page.items.len()),
+                    0,
+                    ctx.http_calls.load(Ordering::Relaxed),
+                );
                 match page.next_page_token {
                     Some(next) => token = Some(next),
                     None => break,
@@ -569,7 +574,12 @@ async fn list_nested<S: SyncStore>(
                     None,
                 )
                 .map_err(internal)?;
-            progress.add_page(items.len(), 0, ctx.http_calls.load(Ordering::Relaxed));
+            progress.add_page(
+                &info.id,
+                listed(info, items.len()),
+                0,
+                ctx.http_calls.load(Ordering::Relaxed),
+            );
             Ok(())
         },
     )
@@ -606,7 +616,12 @@ async fn access_phase<S: SyncStore>(
                         &attributes,
                     )
                     .map_err(internal)?;
-                progress.add_page(0, grants.len(), ctx.http_calls.load(Ordering::Relaxed));
+                progress.add_page(
+                    &info.id,
+                    0,
+                    grants.len(),
+                    ctx.http_calls.load(Ordering::Relaxed),
+                );
                 Ok(())
             },
         )
@@ -650,4 +665,10 @@ where
         return Err(Stop::Interrupted);
     }
     Ok(())
+}
+
+/// Resources a page adds to its type's count: none for an enriching plugin, whose items
+/// are resources another plugin listed.
+fn listed(info: &ramsync_model::TypeInfo, items: usize) -> usize {
+    if info.enriches { 0 } else { items }
 }

@@ -348,6 +348,10 @@ pub struct SyncArgs {
     /// instead of the ones built into ramsync.
     #[arg(long, value_name = "DIR")]
     pub(crate) plugin_dir: Option<PathBuf>,
+    /// How progress is shown: auto (a line per account with an ETA on a terminal, log lines
+    /// otherwise), json (one JSON event per line on stderr) or off.
+    #[arg(long, value_name = "MODE", default_value = "auto", value_parser = parse_progress)]
+    pub(crate) progress: ramsync_scheduler::progress::ProgressMode,
     /// List the Resource Directory these credentials manage (the management account or a
     /// delegated administrator) and sync every member account by assuming a role in it.
     #[arg(long)]
@@ -365,6 +369,10 @@ pub struct SyncArgs {
     /// Leave out this account id, folder id or folder path; repeatable; wins over --include.
     #[arg(long, value_name = "ID|PATH", requires = "resource_directory", value_parser = ramsync_scheduler::directory::parse_selector)]
     pub(crate) exclude: Vec<String>,
+}
+
+fn parse_progress(s: &str) -> Result<ramsync_scheduler::progress::ProgressMode, String> {
+    s.parse()
 }
 
 pub(crate) fn parse_interval(arg: &str) -> Result<std::time::Duration, String> {
@@ -443,6 +451,7 @@ impl std::fmt::Debug for SyncArgs {
             .field("qps", &self.qps)
             .field("parallel_accounts", &self.parallel_accounts)
             .field("plugin_dir", &self.plugin_dir)
+            .field("progress", &self.progress)
             .field("resource_directory", &self.resource_directory)
             .field("member_role", &self.member_role)
             .field("member_external_id", &hidden(&self.member_external_id))

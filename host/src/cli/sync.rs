@@ -126,6 +126,7 @@ pub(crate) fn settings(args: &SyncArgs, resume: bool, stop: Arc<AtomicBool>) -> 
         parallel_accounts: args.parallel_accounts as usize,
         resume,
         stop,
+        progress: args.progress,
     }
 }
 
@@ -171,7 +172,7 @@ pub(crate) async fn sync_command(args: SyncArgs, resume: bool) -> Result<ExitCod
         let account = &accounts[0];
         let source = accounts::credential_source(account)?;
         let (_lock, plugins) = accounts::prepare(&args.db, args.plugin_dir.as_deref()).await?;
-        let display = ProgressDisplay::new();
+        let display = ProgressDisplay::with_mode(settings.progress);
         let report =
             accounts::sync_account(&args.db, &plugins, account, source, &settings, &display)
                 .await?;
@@ -211,7 +212,7 @@ pub(crate) async fn sync_all(
     plugin_dir: Option<&Path>,
 ) -> Result<Vec<accounts::Outcome>> {
     let (_lock, plugins) = accounts::prepare(db, plugin_dir).await?;
-    let display = ProgressDisplay::new();
+    let display = ProgressDisplay::with_mode(settings.progress);
     let mut outcomes = accounts::sync_accounts(db, &plugins, accounts, settings, &display).await;
     if let Some(directory) = directory {
         let started = std::time::Instant::now();
