@@ -1227,3 +1227,128 @@ fn diff_reports_drift_with_its_exit_code() {
         Some(2)
     );
 }
+
+#[test]
+fn export_writes_every_record_as_jsonl_and_every_grant_as_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = synced_sample(&dir);
+    let jsonl = dir.path().join("sync.jsonl");
+    let out = ramsync(
+        &[
+            "export",
+            "--db",
+            &db,
+            "--format",
+            "jsonl",
+            "-o",
+            jsonl.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let records: Vec<Value> = std::fs::read_to_string(&jsonl)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records[0]["record"], "sync");
+    let of = |kind: &str| -> Vec<Value> {
+        records
+            .iter()
+            .filter(|r| r["record"] == kind)
+            .map(|r| {
+                let mut r = r.clone();
+                r.as_object_mut().unwrap().remove("record");
+                r
+            })
+            .collect()
+    };
+    // The same resources and grants the query commands print.
+    let resources = json_lines(&ramsync(&["resources", "--db", &db, "--json"], &[]));
+    assert_eq!(of("resource").len(), resources.len());
+    let key = |v: &Value| v.to_string();
+    let grants: BTreeSet<String> = json_lines(&ramsync(&["grants", "--db", &db, "--json"], &[]))
+        .iter()
+        .map(|g| {
+            let mut g = g.clone();
+            let m = g.as_object_mut().unwrap();
+            m.remove("principal_account_name");
+            m.remove("principal_folder_path");
+            key(&g)
+        })
+        .collect();
+    let exported: BTreeSet<String> = of("grant").iter().map(key).collect();
+    assert_eq!(exported, grants);
+    // Every grant is of an exported entitlement.
+    let entitlements: BTreeSet<(String, String, String)> = of("entitlement")
+        .iter()
+        .map(|e| {
+            let s = |k: &str| e[k].as_str().unwrap().to_string();
+            (s("resource_type"), s("resource_id"), s("slug"))
+        })
+        .collect();
+    for g in of("grant") {
+        let s = |k: &str| g[k].as_str().unwrap().to_string();
+        assert!(
+            entitlements.contains(&(s("resource_type"), s("resource_id"), s("entitlement"))),
+            "{g}"
+        );
+    }
+
+    let csv_path = dir.path().join("grants.csv");
+    let out = ramsync(
+        &[
+            "export",
+            "--db",
+            &db,
+            "--format",
+            "csv",
+            "-o",
+            csv_path.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut reader = csv::Reader::from_path(&csv_path).unwrap();
+    assert_eq!(
+        reader.headers().unwrap().iter().collect::<Vec<_>>(),
+        [
+            "account",
+            "resource_type",
+            "resource_id",
+            "resource_name",
+            "entitlement",
+            "principal_type",
+            "principal_id",
+            "principal_name",
+            "conditions",
+            "attributes"
+        ]
+    );
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), grants.len());
+    // The role that needs an ExternalId says so in its own cell, and no value is written.
+    let text = std::fs::read_to_string(&csv_path).unwrap();
+    assert!(!text.contains("nw-7f3c2a91"));
+    assert!(
+        rows.iter()
+            .any(|r| r[8].contains("ExternalId required") && r[1] == *"role"),
+        "a role trust needing an ExternalId"
+    );
+    // A missing database is a clear error and writes nothing.
+    let nothing = dir.path().join("none.csv");
+    let out = ramsync(
+        &[
+            "export",
+            "--db",
+            dir.path().join("missing.db").to_str().unwrap(),
+            "--format",
+            "csv",
+            "-o",
+            nothing.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!nothing.exists());
+}

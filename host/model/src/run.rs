@@ -94,6 +94,21 @@ pub struct GrantRow {
     pub attributes: serde_json::Map<String, serde_json::Value>,
 }
 
+/// An entitlement as stored: what a resource offers, and to which principal types.
+#[derive(Debug, Clone, Serialize)]
+pub struct EntitlementRow {
+    /// The type of the resource offering it.
+    pub resource_type: String,
+    /// Its id.
+    pub resource_id: String,
+    /// The slug, for example `member`, `attached` or `assume`.
+    pub slug: String,
+    /// A display name.
+    pub display_name: String,
+    /// The principal types it may be granted to.
+    pub grantable_to: Vec<String>,
+}
+
 /// What happened to one resource type in a sync.
 #[derive(Debug, Clone)]
 pub struct TypeReport {

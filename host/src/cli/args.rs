@@ -230,6 +230,20 @@ pub enum Command {
     /// Revoke an entitlement from a principal. Without --yes, print the API call it would make
     /// and change nothing. Revoking what is absent succeeds and says so.
     Revoke(ProvisionArgs),
+    /// The newest complete sync of an account as JSON Lines (every resource, entitlement and
+    /// grant) or CSV (one row per grant, for spreadsheets).
+    Export {
+        #[arg(long)]
+        db: PathBuf,
+        /// jsonl or csv.
+        #[arg(long, value_enum)]
+        format: super::export::ExportFormat,
+        /// The file to write; `-` for stdout.
+        #[arg(short = 'o', long = "output", value_name = "PATH")]
+        output: PathBuf,
+        #[arg(long, default_value = "default", value_parser = crate::config::parse_account_arg)]
+        account: String,
+    },
     /// The risky facts an auditor looks for first, most severe first.
     Findings {
         #[arg(long)]

@@ -12,6 +12,7 @@ use std::process::ExitCode;
 
 pub mod args;
 mod demo;
+pub mod export;
 mod output;
 mod plugins;
 mod provision;
@@ -148,6 +149,12 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Grant(args) => provision::provision(false, args).await,
         Command::Revoke(args) => provision::provision(true, args).await,
         Command::Findings { db, json, account } => queries::findings(&db, json, &account),
+        Command::Export {
+            db,
+            format,
+            output,
+            account,
+        } => export::export(&db, &account, format, &output),
         Command::Diff {
             db,
             from_sync,

@@ -88,10 +88,22 @@ impl Store {
 
     /// The sync that queries read: the newest complete one, or a clear error.
     pub fn readable_sync(&self, account: &str) -> Result<SyncRun> {
-        match self.latest_complete(account)? {
-            Some(run) => Ok(run),
-            None => bail!("the database has no complete sync yet; run `ramsync sync` first"),
+        if let Some(run) = self.latest_complete(account)? {
+            return Ok(run);
         }
+        let mut stmt = self.conn.prepare(
+            "SELECT DISTINCT account FROM sync_runs WHERE status = 'complete' ORDER BY account",
+        )?;
+        let others: Vec<String> = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        if others.is_empty() {
+            bail!("the database has no complete sync yet; run `ramsync sync` first");
+        }
+        bail!(
+            "no complete sync of account {account:?}; the database has complete syncs of {}: pass --account NAME",
+            others.join(", ")
+        )
     }
 
     /// The resources of a sync, of one type or of all, ordered by type and name.
@@ -106,6 +118,33 @@ impl Store {
         )?;
         let rows = stmt
             .query_map(params![sync_id, resource_type], resource_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// Every entitlement of a sync, by resource and slug.
+    pub fn query_entitlements(&self, sync_id: i64) -> Result<Vec<ramsync_model::EntitlementRow>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT resource_type, resource_id, slug, display_name, grantable_to FROM entitlements
+             WHERE sync_id = ?1 ORDER BY resource_type, resource_id, slug",
+        )?;
+        let rows = stmt
+            .query_map(params![sync_id], |r| {
+                let grantable: String = r.get(4)?;
+                Ok(ramsync_model::EntitlementRow {
+                    resource_type: r.get(0)?,
+                    resource_id: r.get(1)?,
+                    slug: r.get(2)?,
+                    display_name: r.get(3)?,
+                    grantable_to: serde_json::from_str(&grantable).unwrap_or_else(|_| {
+                        grantable
+                            .split(',')
+                            .filter(|t| !t.is_empty())
+                            .map(str::to_string)
+                            .collect()
+                    }),
+                })
+            })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
     }
