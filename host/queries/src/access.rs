@@ -36,6 +36,13 @@ impl AccessPath {
     }
 }
 
+/// An assume grant to walk from: the path and conditions that reach it, and the index of
+/// where the walk started.
+type Walk = (GrantRow, Vec<String>, Vec<String>, usize);
+
+/// A role a walk reached: its name, and the path and conditions that reach it.
+type ReachedRole = (String, Vec<String>, Vec<String>);
+
 fn step(t: &str, name: &str) -> String {
     format!("{t}:{name}")
 }
@@ -151,9 +158,9 @@ impl<'s> Access<'s> {
             }
         }
         // Roles: trusted directly, or through a trust in the whole account, then chains.
-        let mut queue: Vec<(GrantRow, Vec<String>, Vec<String>)> = Vec::new();
+        let mut queue: Vec<Walk> = Vec::new();
         for g in held.iter().filter(|g| g.entitlement == "assume") {
-            queue.push((g.clone(), vec![me.clone()], Vec::new()));
+            queue.push((g.clone(), vec![me.clone()], Vec::new(), 0));
         }
         if let Some(account) = self.account_id()? {
             for g in self
@@ -166,33 +173,12 @@ impl<'s> Access<'s> {
                     g.clone(),
                     vec![me.clone(), step("account", &account)],
                     Vec::new(),
+                    0,
                 ));
             }
         }
-        let mut seen = HashSet::new();
         // Roles reached here, by name, for trusts in other accounts that name them.
-        let mut reached: Vec<(String, Vec<String>, Vec<String>)> = Vec::new();
-        while let Some((g, prefix, mut conditions)) = queue.pop() {
-            if !seen.insert(g.resource_id.clone()) {
-                continue;
-            }
-            conditions.extend(conditions_of(&g));
-            let mut path = prefix;
-            path.push(step("role", &g.resource_name));
-            reached.push((g.resource_name.clone(), path.clone(), conditions.clone()));
-            out.push(self.path(&me, path.clone(), conditions.clone()));
-            for p in self.store.grants_held_by(sync, "role", &g.resource_id)? {
-                match p.entitlement.as_str() {
-                    "attached" => {
-                        let mut with_policy = path.clone();
-                        with_policy.push(step("policy", &p.resource_name));
-                        out.push(self.path(&me, with_policy, conditions.clone()));
-                    }
-                    "assume" => queue.push((p.clone(), path.clone(), conditions.clone())),
-                    _ => {}
-                }
-            }
-        }
+        let reached = self.walk_roles(sync, None, &me, queue, &mut out)?;
         self.roles_in_other_accounts(&user, &me, &reached, &mut out)?;
         out.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(out)
@@ -205,7 +191,7 @@ impl<'s> Access<'s> {
         &self,
         user: &ResourceRow,
         me: &str,
-        reached: &[(String, Vec<String>, Vec<String>)],
+        reached: &[ReachedRole],
         out: &mut Vec<AccessPath>,
     ) -> Result<()> {
         let Some(account) = self.account_id()? else {
@@ -236,59 +222,69 @@ impl<'s> Access<'s> {
             ));
         }
         for other in self.store.other_accounts(&self.sync.account)? {
-            let Some(run) = self.store.latest_complete(&other.account)? else {
-                continue;
-            };
             if other.account_id.as_deref() == Some(account.as_str()) {
                 continue; // the same account, synced under another name
             }
-            let label = &other.label;
             // Each role once per trusted identity it is reached from, so chains end.
-            let mut queue: Vec<(GrantRow, Vec<String>, Vec<String>, usize)> = Vec::new();
+            let mut queue: Vec<Walk> = Vec::new();
             for (origin, (t, id, path, conditions)) in named.iter().enumerate() {
                 let mut ids = vec![id.clone()];
                 if id.to_ascii_lowercase() != *id {
                     ids.push(id.to_ascii_lowercase());
                 }
                 for id in ids {
-                    for g in self.store.grants_held_by(run.id, t, &id)? {
+                    for g in self.store.grants_held_by(other.sync_id, t, &id)? {
                         if g.entitlement == "assume" {
                             queue.push((g, path.clone(), conditions.clone(), origin));
                         }
                     }
                 }
             }
-            let mut seen = HashSet::new();
-            while let Some((g, prefix, mut conditions, origin)) = queue.pop() {
-                if !seen.insert((g.resource_id.clone(), origin)) {
-                    continue;
-                }
-                let role = format!("{label}/{}", g.resource_name);
-                conditions.extend(
-                    conditions_of(&g)
-                        .into_iter()
-                        .map(|c| format!("{label}/{c}")),
-                );
-                let mut path = prefix;
-                path.push(step("role", &role));
-                out.push(self.path(me, path.clone(), conditions.clone()));
-                for p in self.store.grants_held_by(run.id, "role", &g.resource_id)? {
-                    match p.entitlement.as_str() {
-                        "attached" => {
-                            let mut with_policy = path.clone();
-                            with_policy
-                                .push(step("policy", &format!("{label}/{}", p.resource_name)));
-                            out.push(self.path(me, with_policy, conditions.clone()));
-                        }
-                        "assume" => {
-                            queue.push((p.clone(), path.clone(), conditions.clone(), origin))
-                        }
-                        _ => {}
+            self.walk_roles(other.sync_id, Some(&other.label), me, queue, out)?;
+        }
+        Ok(())
+    }
+
+    /// Walks the roles `queue` reaches in sync `sync`: each role, its policies, and the roles
+    /// it may assume in turn, once per start of the walk (so chains end). Roles and policies
+    /// of another account are named `label/NAME`. Returns each role reached, by name, with
+    /// the path and conditions that reach it.
+    fn walk_roles(
+        &self,
+        sync: i64,
+        label: Option<&str>,
+        me: &str,
+        mut queue: Vec<Walk>,
+        out: &mut Vec<AccessPath>,
+    ) -> Result<Vec<ReachedRole>> {
+        let named = |name: &str| match label {
+            Some(l) => format!("{l}/{name}"),
+            None => name.to_string(),
+        };
+        let mut seen = HashSet::new();
+        let mut reached = Vec::new();
+        while let Some((g, prefix, mut conditions, origin)) = queue.pop() {
+            if !seen.insert((g.resource_id.clone(), origin)) {
+                continue;
+            }
+            conditions.extend(conditions_of(&g).iter().map(|c| named(c)));
+            let mut path = prefix;
+            path.push(step("role", &named(&g.resource_name)));
+            reached.push((g.resource_name.clone(), path.clone(), conditions.clone()));
+            out.push(self.path(me, path.clone(), conditions.clone()));
+            for p in self.store.grants_held_by(sync, "role", &g.resource_id)? {
+                match p.entitlement.as_str() {
+                    "attached" => {
+                        let mut with_policy = path.clone();
+                        with_policy.push(step("policy", &named(&p.resource_name)));
+                        out.push(self.path(me, with_policy, conditions.clone()));
                     }
+                    "assume" => queue.push((p, path.clone(), conditions.clone(), origin)),
+                    _ => {}
                 }
             }
         }
-        Ok(())
+        Ok(reached)
     }
 
     fn path(&self, principal: &str, path: Vec<String>, conditions: Vec<String>) -> AccessPath {

@@ -18,11 +18,21 @@ pub fn principal_account(g: &GrantRow) -> Option<&str> {
     (id.len() == 16 && id.bytes().all(|b| b.is_ascii_digit())).then_some(id)
 }
 
-/// The directory's accounts by account id: their display name and folder path.
-pub fn directory_names(store: &Store) -> Result<HashMap<String, (String, String)>> {
+/// The directory's accounts other than the one sync `sync_id` is of, by account id: their
+/// display name and folder path. An account's own principals are not another account's.
+pub fn other_account_names(
+    store: &Store,
+    sync_id: i64,
+) -> Result<HashMap<String, (String, String)>> {
+    let own = store
+        .query_resources(sync_id, Some("account"))?
+        .into_iter()
+        .next()
+        .map(|a| a.id);
     Ok(store
         .directory_accounts()?
         .into_values()
+        .filter(|a| Some(&a.account_id) != own.as_ref())
         .map(|a| (a.account_id, (a.display_name, a.folder_path)))
         .collect())
 }

@@ -66,11 +66,7 @@ pub fn findings(store: &Store, account: &str) -> Result<Vec<Finding>> {
     let run = store.readable_sync(account)?;
     let sync = run.id;
     let grants = store.query_grants(sync)?;
-    let mut names = crate::directory::directory_names(store)?;
-    // The account's own principals are not another account's.
-    if let Some(own) = store.query_resources(sync, Some("account"))?.first() {
-        names.remove(&own.id);
-    }
+    let names = crate::directory::other_account_names(store, sync)?;
     let mut out = Vec::new();
 
     for g in grants

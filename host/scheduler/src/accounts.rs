@@ -259,6 +259,7 @@ pub async fn sync_directory(
     }
     tracing::info!(
         directory = %listed.id,
+        management_account = %listed.master_account_id,
         accounts = listed.accounts.len(),
         selected = selected.len(),
         "listed the resource directory"

@@ -120,8 +120,6 @@ pub struct Placement {
     pub folder_path: String,
     /// The ids of the folders from the root down to the account's, root first.
     pub folder_ids: Vec<String>,
-    /// Whether it is the directory's management account.
-    pub management: bool,
     /// Whether it is the account of the credentials that listed the directory (the
     /// management account, or a delegated administrator's), synced with them directly.
     pub listing: bool,
@@ -304,7 +302,6 @@ pub async fn discover(
                 .and_then(|v| v.as_str())
                 .unwrap_or(&account_id)
                 .to_string(),
-            management: account_id == master,
             listing: account_id == caller_account,
             account_id,
             folder_path,
@@ -374,7 +371,6 @@ mod tests {
             display_name: id.into(),
             folder_path: path.into(),
             folder_ids: ids.iter().map(|s| s.to_string()).collect(),
-            management: false,
             listing: false,
         }
     }
@@ -418,8 +414,7 @@ mod tests {
         config.external_id = Some("x-1".into());
         // A delegated administrator lists: the management account is reached by its role
         // like any other member, and the administrator's own account is not.
-        let mut management = placement("1000000000000001", "/", &["r-1"]);
-        management.management = true;
+        let management = placement("1000000000000001", "/", &["r-1"]);
         let roles = |p: &Placement| -> Vec<String> {
             account_config(&config, p)
                 .assume_roles

@@ -53,11 +53,7 @@ pub(crate) fn grants(db: &Path, json: bool, account: &str) -> Result<ExitCode> {
     let run = store.readable_sync(account)?;
     let rows = store.query_grants(run.id)?;
     // A principal of another account of the same Resource Directory is named by it.
-    let mut names = ramsync_queries::directory::directory_names(&store)?;
-    // The account's own principals are not another account's.
-    if let Some(own) = store.query_resources(run.id, Some("account"))?.first() {
-        names.remove(&own.id);
-    }
+    let names = ramsync_queries::directory::other_account_names(&store, run.id)?;
     #[derive(serde::Serialize)]
     struct Row<'a> {
         #[serde(flatten)]

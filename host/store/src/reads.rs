@@ -6,7 +6,8 @@ use ramsync_model::{GrantRow, ResourceRow, SyncRun};
 use rusqlite::{Connection, OptionalExtension, params};
 
 impl Store {
-    /// The accounts other than `except` with a complete sync: their run name, account id
+    /// The accounts other than `except` with a complete sync: their run name, newest
+    /// complete sync, account id
     /// (from the newest complete sync's `account` resource) and a label for paths: the
     /// directory display name, else the account's alias, else the run name.
     pub fn other_accounts(&self, except: &str) -> Result<Vec<OtherAccount>> {
@@ -33,6 +34,7 @@ impl Store {
             };
             out.push(OtherAccount {
                 account,
+                sync_id: sync,
                 account_id: resource.map(|r| r.id),
                 label,
             });
@@ -408,6 +410,8 @@ pub(crate) fn sync_run(r: &rusqlite::Row<'_>) -> rusqlite::Result<SyncRun> {
 pub struct OtherAccount {
     /// The name its runs are recorded under.
     pub account: String,
+    /// Its newest complete sync.
+    pub sync_id: i64,
     /// Its account id, when its sync has the account.
     pub account_id: Option<String>,
     /// How paths name it.
