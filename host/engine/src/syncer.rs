@@ -132,6 +132,22 @@ impl WarmSyncers {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<WarmSyncer>>> {
         self.by_plugin.lock().unwrap_or_else(|p| p.into_inner())
     }
+
+    /// Drops up to `at_most` idle instances of plugins other than `keep`, giving back their
+    /// slots: a type that has finished listing must not hold the slots, nor the room for
+    /// kept instances, that the types still running need. Says whether any was dropped.
+    fn evict_others(&self, keep: &str, at_most: usize) -> bool {
+        let evicted: Vec<WarmSyncer> = {
+            let mut by_plugin = self.lock();
+            by_plugin
+                .iter_mut()
+                .filter(|(name, _)| name.as_str() != keep)
+                .flat_map(|(_, idle)| std::iter::from_fn(|| idle.pop()))
+                .take(at_most)
+                .collect()
+        };
+        !evicted.is_empty()
+    }
 }
 
 /// Why a syncer call failed.
@@ -333,7 +349,13 @@ impl Syncer {
                 (store, Some(warm.instance), warm._slot, activity)
             }
             None => {
-                let slot = self.runtime.slot(false).await;
+                let slot = match self.runtime.try_slot(false) {
+                    Some(slot) => slot,
+                    None => {
+                        ctx.warm.evict_others(&self.name, usize::MAX);
+                        self.runtime.slot(false).await
+                    }
+                };
                 let (call, activity) = self.call_state(ctx, auth, kind);
                 let store = self.new_store(&ctx.limits, call);
                 (store, None, slot, activity)
@@ -354,7 +376,12 @@ impl Syncer {
                 if kind == CallKind::Sync
                     && !refused
                     && store.data_mut().memory.small_enough_to_keep()
-                    && let Some(kept) = self.runtime.keep_warm()
+                    && let Some(kept) = self.runtime.keep_warm().or_else(|| {
+                        ctx.warm
+                            .evict_others(&self.name, 1)
+                            .then(|| self.runtime.keep_warm())
+                            .flatten()
+                    })
                 {
                     ctx.warm
                         .lock()
