@@ -318,10 +318,13 @@ impl Syncer {
     /// credential, so nothing can be signed.
     async fn run<T, F>(&self, ctx: &CallContext, kind: CallKind, call: F) -> Result<T, CallError>
     where
-        F: AsyncFnOnce(
-            &bindings::syncer::SyncerPlugin,
-            &mut Store<SyncerState>,
-        ) -> wasmtime::Result<Result<T, wit::Error>>,
+        T: Send + 'static,
+        F: for<'a> FnOnce(
+                &'a bindings::syncer::SyncerPlugin,
+                &'a mut Store<SyncerState>,
+            ) -> PluginCall<'a, T>
+            + Send
+            + 'static,
     {
         let auth = match &ctx.auth {
             Some(_) if !kind.signs() => None,
@@ -361,15 +364,26 @@ impl Syncer {
                 (store, None, slot, activity)
             }
         };
-        let outcome = within_call_timeout(&ctx.limits, &activity, async {
-            let instance = match instance {
-                Some(instance) => instance,
-                None => self.pre.instantiate_async(&mut store).await?,
-            };
-            let answer = call(&instance, &mut store).await?;
-            wasmtime::Result::Ok((instance, answer))
-        })
-        .await;
+        // The call runs as a task of its own, so that the calls in flight of one sync run
+        // on every worker thread rather than all on the thread that polls the sync.
+        let (limits, pre, task_activity) = (ctx.limits, self.pre.clone(), activity.clone());
+        let mut task = AbortOnDrop(tokio::spawn(async move {
+            let outcome = within_call_timeout(&limits, &task_activity, async {
+                let instance = match instance {
+                    Some(instance) => instance,
+                    None => pre.instantiate_async(&mut store).await?,
+                };
+                let answer = call(&instance, &mut store).await?;
+                wasmtime::Result::Ok((instance, answer))
+            })
+            .await;
+            (store, outcome)
+        }));
+        let (mut store, outcome) = match (&mut task.0).await {
+            Ok(ended) => ended,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => return Err(CallError::Trap("the plugin call was cancelled".into())),
+        };
         let refused = !activity.denied.lock().unwrap().is_empty();
         let outcome = match outcome {
             Ok(Ok((instance, answer))) => {
@@ -438,10 +452,13 @@ impl Syncer {
         token: Option<&str>,
     ) -> Result<ResourcePage, CallError> {
         let parent = parent.map(wit::Resource::from);
-        self.run(ctx, CallKind::Sync, async |i, s| {
-            i.ramsync_connector_syncer()
-                .call_list_resources(s, parent.as_ref(), token)
-                .await
+        let token = token.map(str::to_owned);
+        self.run(ctx, CallKind::Sync, move |i, s| {
+            Box::pin(async move {
+                i.ramsync_connector_syncer()
+                    .call_list_resources(s, parent.as_ref(), token.as_deref())
+                    .await
+            })
         })
         .await
         .map(Into::into)
@@ -455,10 +472,13 @@ impl Syncer {
         token: Option<&str>,
     ) -> Result<EntitlementPage, CallError> {
         let resource = wit::Resource::from(resource);
-        self.run(ctx, CallKind::Sync, async |i, s| {
-            i.ramsync_connector_syncer()
-                .call_entitlements(s, &resource, token)
-                .await
+        let token = token.map(str::to_owned);
+        self.run(ctx, CallKind::Sync, move |i, s| {
+            Box::pin(async move {
+                i.ramsync_connector_syncer()
+                    .call_entitlements(s, &resource, token.as_deref())
+                    .await
+            })
         })
         .await
         .map(Into::into)
@@ -472,10 +492,13 @@ impl Syncer {
         token: Option<&str>,
     ) -> Result<GrantPage, CallError> {
         let resource = wit::Resource::from(resource);
-        self.run(ctx, CallKind::Sync, async |i, s| {
-            i.ramsync_connector_syncer()
-                .call_grants(s, &resource, token)
-                .await
+        let token = token.map(str::to_owned);
+        self.run(ctx, CallKind::Sync, move |i, s| {
+            Box::pin(async move {
+                i.ramsync_connector_syncer()
+                    .call_grants(s, &resource, token.as_deref())
+                    .await
+            })
         })
         .await
         .map(Into::into)
@@ -507,18 +530,35 @@ impl Syncer {
         } else {
             CallKind::Provision
         };
-        self.run(ctx, kind, async |i, s| {
-            let p = i.ramsync_connector_provisioner();
-            if revoke {
-                p.call_revoke(s, &resource, entitlement, &principal, dry_run)
-                    .await
-            } else {
-                p.call_grant(s, &resource, entitlement, &principal, dry_run)
-                    .await
-            }
+        let entitlement = entitlement.to_owned();
+        self.run(ctx, kind, move |i, s| {
+            Box::pin(async move {
+                let p = i.ramsync_connector_provisioner();
+                if revoke {
+                    p.call_revoke(s, &resource, &entitlement, &principal, dry_run)
+                        .await
+                } else {
+                    p.call_grant(s, &resource, &entitlement, &principal, dry_run)
+                        .await
+                }
+            })
         })
         .await
         .map(Into::into)
+    }
+}
+
+/// One call into a syncer instance, borrowing its instance and store.
+type PluginCall<'a, T> =
+    std::pin::Pin<Box<dyn Future<Output = wasmtime::Result<Result<T, wit::Error>>> + Send + 'a>>;
+
+/// A spawned plugin call that ends when the sync that waits for it is dropped (a stop or a
+/// failed sibling), as the call did when it ran inside the sync's own future.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
