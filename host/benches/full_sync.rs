@@ -186,14 +186,14 @@ fn large(runtime: &tokio::runtime::Runtime, dir: &Path) {
     }
 }
 
-/// The large tenant 20 ms away: ramsync with 64 calls in flight against the SDK on 8 threads.
+/// The large tenant 20 ms away: ramsync with 128 calls in flight against the SDK on 8 threads.
 /// (At its default of 8, ramsync makes as many calls as the SDK with as many in flight.)
 fn large_distant(runtime: &tokio::runtime::Runtime, dir: &Path) {
     let server = start(runtime, Tenant::synthetic(LARGE).unwrap(), 20);
-    let (took, _, calls) = sync_once(&server, dir, &["--qps", "0", "--concurrency", "64"]);
+    let (took, _, calls) = sync_once(&server, dir, &["--qps", "0", "--concurrency", "128"]);
     let took = took.as_secs_f64();
     println!(
-        "{LARGE} at 20 ms latency, ramsync --qps 0 --concurrency 64: {took:.2} s for {calls} calls"
+        "{LARGE} at 20 ms latency, ramsync --qps 0 --concurrency 128: {took:.2} s for {calls} calls"
     );
     let (seconds, sdk_calls) = sdk_sync(&server, 8);
     println!(

@@ -249,7 +249,7 @@ mod tests {
 }
 
 /// Syncer stores in flight at once in one runtime; more calls wait for a slot.
-pub const SYNCER_SLOTS: usize = 64;
+pub const SYNCER_SLOTS: usize = 128;
 /// Signer stores in flight at once in one runtime. Separate from the syncers' slots, since
 /// a syncer holds its slot while it waits for a signature.
 pub const SIGNER_SLOTS: usize = 32;
