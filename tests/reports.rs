@@ -1352,3 +1352,309 @@ fn export_writes_every_record_as_jsonl_and_every_grant_as_csv() {
     assert_eq!(out.status.code(), Some(1));
     assert!(!nothing.exists());
 }
+
+#[test]
+fn export_c1z_decodes_independently_to_every_resource_entitlement_and_grant() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = synced_sample(&dir);
+    let c1z = dir.path().join("sync.c1z");
+    let out = ramsync(
+        &[
+            "export",
+            "--db",
+            &db,
+            "--format",
+            "c1z",
+            "-o",
+            c1z.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    // Read by Google's protobuf runtime from the .proto, not by ramsync's encoder.
+    let decoded = std::process::Command::new(python())
+        .arg(repo_root().join("tests/conformance/c1z_decode.py"))
+        .arg(&c1z)
+        .output()
+        .unwrap();
+    assert!(
+        decoded.status.success(),
+        "{}",
+        String::from_utf8_lossy(&decoded.stderr)
+    );
+    let doc: Value = serde_json::from_slice(&decoded.stdout).unwrap();
+    assert_eq!(doc["sync"]["sync_type"], "full");
+    assert_eq!(doc["sync"]["sync_id"].as_str().unwrap().len(), 27);
+    assert!(doc["frame"]["content_size"].as_u64().unwrap() > 0);
+    assert_eq!(doc["frame"]["has_checksum"], true);
+    for table in [
+        "v1_assets",
+        "v1_connector_sessions",
+        "v1_entitlements",
+        "v1_grants",
+        "v1_resource_types",
+        "v1_resources",
+        "v1_sync_runs",
+    ] {
+        assert!(
+            doc["tables"].as_array().unwrap().contains(&json!(table)),
+            "{table}"
+        );
+    }
+
+    // Every resource, with its name, status and attributes.
+    let resources = json_lines(&ramsync(&["resources", "--db", &db, "--json"], &[]));
+    let decoded_resources = doc["resources"].as_array().unwrap();
+    assert_eq!(decoded_resources.len(), resources.len());
+    let by_ref: std::collections::HashMap<(String, String), &Value> = decoded_resources
+        .iter()
+        .map(|r| {
+            let s = |k: &str| r["ref"][k].as_str().unwrap().to_string();
+            ((s("type"), s("id")), r)
+        })
+        .collect();
+    for r in &resources {
+        let s = |k: &str| r[k].as_str().unwrap().to_string();
+        let d = by_ref[&(s("resource_type"), s("id"))];
+        let name = if s("display_name").is_empty() {
+            s("name")
+        } else {
+            s("display_name")
+        };
+        assert_eq!(d["display_name"], json!(name), "{r}");
+        assert_eq!(d["profile"], r["attributes"], "{r}");
+    }
+    let frozen = resources
+        .iter()
+        .find(|r| r["resource_type"] == "user" && r["status"] == "frozen")
+        .unwrap();
+    let d = by_ref[&("user".into(), frozen["id"].as_str().unwrap().into())];
+    assert_eq!(d["status"], "RESOURCE_STATUS_DISABLED");
+    let trait_ = &d["annotations"]["c1.connector.v2.UserTrait"];
+    assert_eq!(trait_["login"], frozen["name"]);
+    assert_eq!(trait_["status"]["status"], "STATUS_DISABLED");
+    assert_eq!(trait_["account_type"], "ACCOUNT_TYPE_HUMAN");
+    let types: Vec<&Value> = doc["resource_types"].as_array().unwrap().iter().collect();
+    let user_type = types.iter().find(|t| t["id"] == "user").unwrap();
+    assert_eq!(user_type["traits"], json!(["TRAIT_USER"]));
+    assert!(
+        user_type["annotations"]
+            .as_object()
+            .unwrap()
+            .contains_key("c1.connector.v2.SkipEntitlementsAndGrants")
+    );
+
+    // Every grant, under baton's ids: type:id:slug, then the principal's type and id.
+    let grants = json_lines(&ramsync(&["grants", "--db", &db, "--json"], &[]));
+    let want: BTreeSet<String> = grants
+        .iter()
+        .map(|g| {
+            let s = |k: &str| g[k].as_str().unwrap().to_string();
+            format!(
+                "{}:{}:{}:{}:{}",
+                s("resource_type"),
+                s("resource_id"),
+                s("entitlement"),
+                s("principal_type"),
+                s("principal_id")
+            )
+        })
+        .collect();
+    let got: BTreeSet<String> = doc["grants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            let id = g["id"].as_str().unwrap().to_string();
+            let entitlement = g["entitlement"].as_str().unwrap();
+            let principal = format!(
+                "{}:{}",
+                g["principal"]["type"].as_str().unwrap(),
+                g["principal"]["id"].as_str().unwrap()
+            );
+            assert_eq!(id, format!("{entitlement}:{principal}"));
+            assert!(
+                doc["entitlements"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|e| e["id"] == g["entitlement"]),
+                "{g}"
+            );
+            id
+        })
+        .collect();
+    assert_eq!(got.len(), doc["grants"].as_array().unwrap().len());
+    assert_eq!(got, want);
+    // Conditions travel as the grant's metadata.
+    let external_id = grants
+        .iter()
+        .find(|g| g["attributes"]["external_id_required"] == true)
+        .unwrap();
+    let id = format!(
+        "role:{}:assume:{}:{}",
+        external_id["resource_id"].as_str().unwrap(),
+        external_id["principal_type"].as_str().unwrap(),
+        external_id["principal_id"].as_str().unwrap()
+    );
+    let g = doc["grants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["id"] == json!(id))
+        .unwrap();
+    assert_eq!(
+        g["annotations"]["c1.connector.v2.GrantMetadata"]["metadata"]["external_id_required"],
+        true
+    );
+    // Every entitlement of the sync, each with baton's purpose.
+    let purposes: BTreeSet<(String, String)> = doc["entitlements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["slug"].as_str().unwrap().to_string(),
+                e["purpose"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(purposes.contains(&("member".into(), "PURPOSE_VALUE_ASSIGNMENT".into())));
+    assert!(purposes.contains(&("attached".into(), "PURPOSE_VALUE_PERMISSION".into())));
+}
+
+/// Debian's Chromium, headless, with a fresh profile and no background connections.
+fn chromium(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    let binary = std::env::var("RAMSYNC_CHROMIUM").unwrap_or_else(|_| "chromium".into());
+    let profile = dir.join(format!("chromium-profile-{}", args.len()));
+    std::process::Command::new(&binary)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("{binary} (Debian's chromium package) is needed to render the report: {e}")
+        })
+}
+
+/// The rendered text of an HTML document: scripts and styles (the report's data among
+/// them) and tags dropped, an element's text running on into the next one's, entities read.
+fn text_of(html: &str) -> String {
+    let mut rest = html;
+    let mut visible = String::new();
+    loop {
+        let next = ["<script", "<style"]
+            .iter()
+            .filter_map(|open| rest.find(open).map(|at| (at, *open)))
+            .min();
+        let Some((at, open)) = next else {
+            visible.push_str(rest);
+            break;
+        };
+        visible.push_str(&rest[..at]);
+        let close = if open == "<script" {
+            "</script>"
+        } else {
+            "</style>"
+        };
+        rest = match rest[at..].find(close) {
+            Some(end) => &rest[at + end + close.len()..],
+            None => "",
+        };
+    }
+    let mut text = String::new();
+    let mut in_tag = false;
+    for c in visible.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => in_tag = false,
+            _ if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    text.replace("&gt;", ">")
+        .replace("&lt;", "<")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&nbsp;", " ")
+        .replace("&amp;", "&")
+}
+
+#[test]
+fn report_is_one_self_contained_page_that_chromium_renders_with_its_findings_and_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = synced_sample(&dir);
+    let html = dir.path().join("report.html");
+    let out = ramsync(&["report", "--db", &db, "-o", html.to_str().unwrap()], &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let page = std::fs::read_to_string(&html).unwrap();
+    // Self-contained: nothing to load, and the page's policy forbids loading anything.
+    for outside in [
+        "src=",
+        "<link",
+        "url(",
+        "@import",
+        "fetch(",
+        "XMLHttpRequest",
+    ] {
+        assert!(!page.contains(outside), "the report refers to {outside}");
+    }
+    assert!(page.contains("default-src 'none'"));
+
+    // Opened at one user, after its scripts ran.
+    let user = upn("alice.wang");
+    let url = format!("file://{}#principal=user:{user}", html.display());
+    let dom = chromium(dir.path(), &["--dump-dom", &url]);
+    assert!(dom.status.success(), "{}", stderr(&dom));
+    let text = text_of(&stdout(&dom));
+    // Every finding, with its evidence (the sample has fewer than a page of them).
+    let findings = json_lines(&ramsync(&["findings", "--db", &db, "--json"], &[]));
+    assert!(!findings.is_empty() && findings.len() <= 100);
+    for f in &findings {
+        for k in ["code", "evidence"] {
+            assert!(text.contains(f[k].as_str().unwrap()), "missing {k} of {f}");
+        }
+    }
+    assert!(text.contains("cross-account-trust-without-external-id"));
+    // The user's paths, as `access --principal` gives them.
+    let paths = lines(&ramsync(
+        &["access", "--db", &db, "--principal", &user],
+        &[],
+    ));
+    assert!(!paths.is_empty());
+    for p in &paths {
+        assert!(text.contains(p.trim()), "missing path {p}");
+    }
+    // Who may assume which role, with the conditions.
+    assert!(text.contains("Who can assume which role"));
+    assert!(text.contains("ExternalId"));
+    assert!(text.contains("none: any holder of that account's credentials"));
+
+    // And as a picture.
+    let png = dir.path().join("report.png");
+    let shot = chromium(
+        dir.path(),
+        &[
+            &format!("--screenshot={}", png.display()),
+            "--window-size=1400,2200",
+            &format!("file://{}", html.display()),
+        ],
+    );
+    assert!(shot.status.success(), "{}", stderr(&shot));
+    let bytes = std::fs::read(&png).unwrap();
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+    assert!(bytes.len() > 50_000, "a {} byte screenshot", bytes.len());
+    if let Ok(keep) = std::env::var("RAMSYNC_REPORT_SCREENSHOT") {
+        std::fs::copy(&png, keep).unwrap();
+    }
+}

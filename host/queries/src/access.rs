@@ -130,6 +130,13 @@ impl<'s> Access<'s> {
     /// Everything one user can do, each with the path that grants it.
     pub fn of_principal(&self, name: &str) -> Result<Vec<AccessPath>> {
         let user = self.user(name)?;
+        self.of_user(&user, true)
+    }
+
+    /// What `user` can do, with (`through_account`) or without the paths that go through a
+    /// trust in its whole account: those are the same for every user of the account, so a
+    /// report over all users takes them once.
+    pub fn of_user(&self, user: &ResourceRow, through_account: bool) -> Result<Vec<AccessPath>> {
         let me = step("user", &user.name);
         let sync = self.sync.id;
         let mut out = Vec::new();
@@ -162,7 +169,7 @@ impl<'s> Access<'s> {
         for g in held.iter().filter(|g| g.entitlement == "assume") {
             queue.push((g.clone(), vec![me.clone()], Vec::new(), 0));
         }
-        if let Some(account) = self.account_id()? {
+        if through_account && let Some(account) = self.account_id()? {
             for g in self
                 .store
                 .grants_held_by(sync, "account", &account)?
@@ -179,7 +186,7 @@ impl<'s> Access<'s> {
         }
         // Roles reached here, by name, for trusts in other accounts that name them.
         let reached = self.walk_roles(sync, None, &me, queue, &mut out)?;
-        self.roles_in_other_accounts(&user, &me, &reached, &mut out)?;
+        self.roles_in_other_accounts(user, &me, &reached, through_account, &mut out)?;
         out.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(out)
     }
@@ -192,6 +199,7 @@ impl<'s> Access<'s> {
         user: &ResourceRow,
         me: &str,
         reached: &[ReachedRole],
+        through_account: bool,
         out: &mut Vec<AccessPath>,
     ) -> Result<()> {
         let Some(account) = self.account_id()? else {
@@ -199,20 +207,20 @@ impl<'s> Access<'s> {
         };
         let login = user.name.split('@').next().unwrap_or(&user.name);
         // Who may be named by another account's trust: (type, id as the trust has it, path).
-        let mut named: Vec<(&str, String, Vec<String>, Vec<String>)> = vec![
-            (
+        let mut named: Vec<(&str, String, Vec<String>, Vec<String>)> = vec![(
+            "user",
+            format!("acs:ram::{account}:user/{login}"),
+            vec![me.to_string()],
+            Vec::new(),
+        )];
+        if through_account {
+            named.push((
                 "account",
                 account.clone(),
                 vec![me.to_string(), step("account", &account)],
                 Vec::new(),
-            ),
-            (
-                "user",
-                format!("acs:ram::{account}:user/{login}"),
-                vec![me.to_string()],
-                Vec::new(),
-            ),
-        ];
+            ));
+        }
         for (role, path, conditions) in reached {
             named.push((
                 "role",

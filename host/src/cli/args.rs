@@ -231,14 +231,26 @@ pub enum Command {
     /// and change nothing. Revoking what is absent succeeds and says so.
     Revoke(ProvisionArgs),
     /// The newest complete sync of an account as JSON Lines (every resource, entitlement and
-    /// grant) or CSV (one row per grant, for spreadsheets).
+    /// grant), CSV (one row per grant, for spreadsheets) or a ConductorOne baton c1z file.
     Export {
         #[arg(long)]
         db: PathBuf,
-        /// jsonl or csv.
+        /// jsonl, csv or c1z.
         #[arg(long, value_enum)]
         format: super::export::ExportFormat,
         /// The file to write; `-` for stdout.
+        #[arg(short = 'o', long = "output", value_name = "PATH")]
+        output: PathBuf,
+        #[arg(long, default_value = "default", value_parser = crate::config::parse_account_arg)]
+        account: String,
+    },
+    /// One self-contained HTML page over the newest complete sync of an account: the account's
+    /// settings, findings by severity with their evidence, every principal with what it can
+    /// reach and how (searchable), and who may assume which role.
+    Report {
+        #[arg(long)]
+        db: PathBuf,
+        /// The HTML file to write.
         #[arg(short = 'o', long = "output", value_name = "PATH")]
         output: PathBuf,
         #[arg(long, default_value = "default", value_parser = crate::config::parse_account_arg)]

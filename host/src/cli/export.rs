@@ -1,5 +1,6 @@
 //! `export`: the newest complete sync of an account as JSON Lines (every resource,
-//! entitlement and grant, one record a line) or as CSV (one row per grant, for spreadsheets).
+//! entitlement and grant, one record a line), as CSV (one row per grant, for spreadsheets),
+//! or as a ConductorOne baton c1z file.
 
 use crate::store::Store;
 use anyhow::{Context, Result};
@@ -15,6 +16,8 @@ pub enum ExportFormat {
     Jsonl,
     /// One row per grant, with the resource and the principal, for spreadsheets.
     Csv,
+    /// ConductorOne baton's c1z file (SQLite format), for `baton` and ConductorOne.
+    C1z,
 }
 
 /// The CSV columns, in order.
@@ -45,6 +48,7 @@ pub(crate) fn export(
     match format {
         ExportFormat::Jsonl => jsonl(&store, account, &run, &mut buffer)?,
         ExportFormat::Csv => csv(&store, account, run.id, &mut buffer)?,
+        ExportFormat::C1z => buffer = c1z(&store, &run)?,
     }
     if out == Path::new("-") {
         std::io::stdout()
@@ -68,6 +72,26 @@ pub(crate) fn export(
         buffer.len()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+fn c1z(store: &Store, run: &crate::store::SyncRun) -> Result<Vec<u8>> {
+    let parse = |t: &str| {
+        time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+            .with_context(|| format!("sync run {} has an unreadable time {t:?}", run.id))
+    };
+    let started_at = parse(&run.started_at)?;
+    let ended_at = match &run.finished_at {
+        Some(t) => parse(t)?,
+        None => started_at,
+    };
+    ramsync_c1z::encode(&ramsync_c1z::Sync {
+        resource_types: &store.resource_types(run.id)?,
+        resources: &store.query_resources(run.id, None)?,
+        entitlements: &store.query_entitlements(run.id)?,
+        grants: &store.query_grants(run.id)?,
+        started_at,
+        ended_at,
+    })
 }
 
 fn line(out: &mut Vec<u8>, value: serde_json::Value) -> Result<()> {

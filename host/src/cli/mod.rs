@@ -17,6 +17,7 @@ mod output;
 mod plugins;
 mod provision;
 mod queries;
+mod report;
 mod run_plugin;
 mod sign;
 mod summary;
@@ -155,6 +156,11 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             output,
             account,
         } => export::export(&db, &account, format, &output),
+        Command::Report {
+            db,
+            output,
+            account,
+        } => report::report(&db, &account, &output),
         Command::Diff {
             db,
             from_sync,

@@ -355,6 +355,17 @@ impl Store {
         Ok((count as usize, least))
     }
 
+    /// The resource types of a sync as (id, display name), in the order they were listed.
+    pub fn resource_types(&self, sync_id: i64) -> Result<Vec<(String, String)>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, display_name FROM resource_types WHERE sync_id = ?1 ORDER BY rowid",
+        )?;
+        let types = stmt
+            .query_map(params![sync_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(types)
+    }
+
     /// Resource counts per type, and grant counts per (resource type, entitlement).
     pub fn counts(&self, sync_id: i64) -> Result<Counts> {
         let mut stmt = self.conn.prepare(
