@@ -1526,7 +1526,8 @@ fn export_c1z_decodes_independently_to_every_resource_entitlement_and_grant() {
 /// Debian's Chromium, headless, with a fresh profile and no background connections.
 fn chromium(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
     let binary = std::env::var("RAMSYNC_CHROMIUM").unwrap_or_else(|_| "chromium".into());
-    let profile = dir.join(format!("chromium-profile-{}", args.len()));
+    // A fresh profile for each start: two Chromiums never share one.
+    let profile = tempfile::tempdir_in(dir).unwrap();
     std::process::Command::new(&binary)
         .args([
             "--headless",
@@ -1539,7 +1540,7 @@ fn chromium(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
             "--disable-sync",
             "--hide-scrollbars",
         ])
-        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(format!("--user-data-dir={}", profile.path().display()))
         .args(args)
         .output()
         .unwrap_or_else(|e| {

@@ -58,23 +58,21 @@ impl Runtime {
             .map(|_| Kept(self.warm_syncers.clone()))
     }
 
-    /// A free slot now, if there is one.
-    pub(crate) fn try_slot(&self, signer: bool) -> Option<OwnedSemaphorePermit> {
-        let slots = if signer {
+    fn slots(&self, signer: bool) -> &Arc<Semaphore> {
+        if signer {
             &self.signer_slots
         } else {
             &self.syncer_slots
-        };
-        slots.clone().try_acquire_owned().ok()
+        }
+    }
+
+    /// A free slot now, if there is one.
+    pub(crate) fn try_slot(&self, signer: bool) -> Option<OwnedSemaphorePermit> {
+        self.slots(signer).clone().try_acquire_owned().ok()
     }
 
     pub(crate) async fn slot(&self, signer: bool) -> OwnedSemaphorePermit {
-        let slots = if signer {
-            &self.signer_slots
-        } else {
-            &self.syncer_slots
-        };
-        slots
+        self.slots(signer)
             .clone()
             .acquire_owned()
             .await

@@ -56,15 +56,7 @@ pub(crate) fn export(
             .or_else(super::output::ignore_broken_pipe)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let dir = match out.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let mut file = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("cannot write into {}", dir.display()))?;
-    file.write_all(&buffer)?;
-    file.persist(out)
-        .with_context(|| format!("cannot write {}", out.display()))?;
+    super::output::write_file(out, &buffer)?;
     eprintln!(
         "wrote sync run {} of account {account} to {} ({} bytes)",
         run.id,

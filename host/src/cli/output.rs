@@ -79,3 +79,20 @@ pub fn print_table(header: &[&str], rows: Vec<Vec<String>>) {
     }
     let _ = out.flush();
 }
+
+/// Writes `bytes` to `out` through a temporary file beside it, renamed into place, so that a
+/// failed write never leaves half a file behind.
+pub(crate) fn write_file(out: &std::path::Path, bytes: &[u8]) -> Result<()> {
+    use anyhow::Context;
+    use std::io::Write;
+    let dir = match out.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    let mut file = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("cannot write into {}", dir.display()))?;
+    file.write_all(bytes)?;
+    file.persist(out)
+        .with_context(|| format!("cannot write {}", out.display()))?;
+    Ok(())
+}

@@ -7,7 +7,6 @@ use anyhow::{Context, Result};
 use ramsync_queries::access::Access;
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -24,15 +23,7 @@ pub(crate) fn report(db: &Path, account: &str, out: &Path) -> Result<ExitCode> {
         .split_once(DATA_MARK)
         .context("the report template has no data mark")?;
     let page = format!("{head}{json}{tail}");
-    let dir = match out.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let mut file = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("cannot write into {}", dir.display()))?;
-    file.write_all(page.as_bytes())?;
-    file.persist(out)
-        .with_context(|| format!("cannot write {}", out.display()))?;
+    super::output::write_file(out, page.as_bytes())?;
     eprintln!(
         "wrote the report of account {account} to {} ({} bytes)",
         out.display(),
@@ -63,7 +54,6 @@ fn data(store: &Store, account: &str) -> Result<Value> {
     let run = store.readable_sync(account)?;
     let access = Access::new(store, account)?;
     let resources = store.query_resources(run.id, None)?;
-    let grants = store.query_grants(run.id)?;
     let findings = ramsync_queries::findings::findings(store, account)?;
     let (types, grant_counts) = store.counts(run.id)?;
     let names = ramsync_queries::directory::other_account_names(store, run.id)?;
@@ -121,32 +111,34 @@ fn data(store: &Store, account: &str) -> Result<Value> {
     let mut trusts = Vec::new();
     for kind in ["group", "role"] {
         for r in resources.iter().filter(|r| r.resource_type == kind) {
-            let mut reach = Vec::new();
-            let mut members = 0;
-            for g in &grants {
-                if g.principal_type == kind && g.principal_id == r.id {
-                    let tail = format!("{}:{}", g.resource_type, g.resource_name);
-                    reach.push(tails.id(tail));
-                }
-                if g.resource_type == kind && g.resource_id == r.id {
-                    members += 1;
-                    if kind == "role" && g.entitlement == "assume" {
-                        let account_name =
-                            ramsync_queries::directory::principal_account_name(&names, g)
-                                .map(|(name, path)| format!("{name} in {path}"));
-                        trusts.push(json!({
-                            "role": r.name,
-                            "t": g.principal_type,
-                            "n": g.principal_name,
-                            "id": g.principal_id,
-                            "cross": g.cross_account.unwrap_or(false),
-                            "account_name": account_name,
-                            "external_id": g.attributes.get("external_id_required").and_then(Value::as_bool).unwrap_or(false),
-                            "mfa": g.attributes.get("mfa_required").and_then(Value::as_bool).unwrap_or(false),
-                            "source_ip": g.attributes.get("source_ip"),
-                        }));
-                    }
-                }
+            // What it holds, and what is granted on it: both read through their indexes.
+            let reach: Vec<usize> = store
+                .grants_held_by(run.id, kind, &r.id)?
+                .iter()
+                .map(|g| tails.id(format!("{}:{}", g.resource_type, g.resource_name)))
+                .collect();
+            let granted = store.grants_on(run.id, kind, &r.id)?;
+            let members = granted.len();
+            for g in granted.iter().filter(|g| g.entitlement == "assume") {
+                let flag = |k: &str| {
+                    g.attributes
+                        .get(k)
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false)
+                };
+                let account_name = ramsync_queries::directory::principal_account_name(&names, g)
+                    .map(|(name, path)| format!("{name} in {path}"));
+                trusts.push(json!({
+                    "role": r.name,
+                    "t": g.principal_type,
+                    "n": g.principal_name,
+                    "id": g.principal_id,
+                    "cross": g.cross_account.unwrap_or(false),
+                    "account_name": account_name,
+                    "external_id": flag("external_id_required"),
+                    "mfa": flag("mfa_required"),
+                    "source_ip": g.attributes.get("source_ip"),
+                }));
             }
             principals.push(json!({
                 "t": kind,
