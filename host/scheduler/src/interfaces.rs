@@ -75,9 +75,15 @@ impl TypeSyncer for Arc<Syncer> {
 }
 
 /// Where a sync keeps its run: the run's record and context, a checkpoint per listing and
-/// per plugin, and the resources and access it finds. Each write is durable when it returns,
-/// so an interrupted run resumes from the last one.
+/// per plugin, and the resources and access it finds. A page and its checkpoint are stored
+/// together; pages may be committed in groups, so an interrupted run resumes after the last
+/// committed one. Ending or stopping a run commits everything before it.
 pub trait SyncStore {
+    /// Commits pages written a while ago and not yet committed; called now and then while
+    /// a run is going, so that a pause in its writes never holds them (or a lock) back.
+    fn commit_due(&self) -> anyhow::Result<()> {
+        Ok(())
+    }
     /// The account's newest run still marked running, if any.
     fn unfinished_run(&self, account: &str) -> anyhow::Result<Option<SyncRun>>;
     /// The endpoints and caller identity a run was recorded with.
@@ -155,6 +161,9 @@ pub trait SyncStore {
 }
 
 impl SyncStore for Store {
+    fn commit_due(&self) -> anyhow::Result<()> {
+        Store::commit_group_if_due(self)
+    }
     fn unfinished_run(&self, account: &str) -> anyhow::Result<Option<SyncRun>> {
         Store::unfinished_run(self, account)
     }

@@ -233,7 +233,19 @@ async fn sync_run<T: TypeSyncer, S: SyncStore>(
         .collect();
     let mut reports: Vec<Option<TypeReport>> = vec![None; syncers.len()];
     let mut interrupted = false;
-    while let Some((i, outcome)) = running.next().await {
+    let mut commit_due = tokio::time::interval(ramsync_store::GROUP_AGE);
+    commit_due.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let (i, outcome) = tokio::select! {
+            next = running.next() => match next {
+                Some(next) => next,
+                None => break,
+            },
+            _ = commit_due.tick() => {
+                shared.store().commit_due()?;
+                continue;
+            }
+        };
         match outcome? {
             Some(report) => reports[i] = Some(report),
             None => interrupted = true,

@@ -1,11 +1,11 @@
 //! Writing a sync run: its bookkeeping, its checkpoints, and the pages and access its
-//! plugins return, each page in one transaction.
+//! plugins return, each page with its checkpoint, written in groups (see [`crate::GROUP_PAGES`]).
 
 use crate::reads::sync_run;
 use crate::{ListProgress, Store, attributes_json, now};
 use anyhow::Result;
 use ramsync_model::{Entitlement, Grant, Resource, ResourceRef, RunContext, SyncRun};
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 impl Store {
     /// Records where accounts sit in a Resource Directory, as just listed; accounts of the
@@ -14,6 +14,7 @@ impl Store {
         &mut self,
         accounts: &[ramsync_model::DirectoryAccount],
     ) -> Result<()> {
+        self.commit_group()?;
         let now = now();
         let tx = self.conn.transaction()?;
         let directories: std::collections::BTreeSet<&str> =
@@ -56,6 +57,7 @@ impl Store {
         resource_type: &str,
         pairs: &[(String, String)],
     ) -> Result<()> {
+        self.commit_group()?;
         let mut stmt = self.conn.prepare(
             "SELECT id, attributes FROM resources WHERE sync_id = ?1 AND resource_type = ?2",
         )?;
@@ -80,6 +82,7 @@ impl Store {
 
     /// Starts a run of `account`, marked running; returns its id.
     pub fn begin_sync(&self, account: &str) -> Result<i64> {
+        self.commit_group()?;
         self.conn.execute(
             "INSERT INTO sync_runs (account, started_at, status) VALUES (?1, ?2, 'running')",
             params![account, now()],
@@ -90,6 +93,7 @@ impl Store {
     /// Ends a run as complete or failed, adding the API calls of this process's part of it,
     /// and drops its checkpoints.
     pub fn finish_sync(&mut self, sync_id: i64, error: Option<&str>, api_calls: u64) -> Result<()> {
+        self.commit_group()?;
         let status = if error.is_some() {
             "failed"
         } else {
@@ -114,6 +118,7 @@ impl Store {
 
     /// Records the API calls of a run that stops before it ends, so a resumed run counts all.
     pub fn add_api_calls(&self, sync_id: i64, api_calls: u64) -> Result<()> {
+        self.commit_group()?;
         self.conn.execute(
             "UPDATE sync_runs SET api_calls = api_calls + ?2 WHERE id = ?1",
             params![sync_id, api_calls as i64],
@@ -124,6 +129,7 @@ impl Store {
     /// The newest unfinished run of an account: interrupted, since the caller holds the
     /// database's sync lock and so no other process is writing it.
     pub fn unfinished_run(&self, account: &str) -> Result<Option<SyncRun>> {
+        self.commit_group()?;
         self.newest_run(account, "running")
     }
 
@@ -141,6 +147,7 @@ impl Store {
 
     /// Records what a run syncs against.
     pub fn put_run_context(&self, sync_id: i64, context: &RunContext) -> Result<()> {
+        self.commit_group()?;
         self.conn.execute(
             "INSERT INTO run_context (sync_id, endpoints, caller) VALUES (?1, ?2, ?3)
              ON CONFLICT (sync_id) DO UPDATE SET endpoints = excluded.endpoints, caller = excluded.caller",
@@ -151,6 +158,7 @@ impl Store {
 
     /// What a run synced against; None for runs of an older ramsync, which recorded nothing.
     pub fn run_context(&self, sync_id: i64) -> Result<Option<RunContext>> {
+        self.commit_group()?;
         Ok(self
             .conn
             .query_row(
@@ -168,11 +176,13 @@ impl Store {
 
     /// Marks an unfinished run failed, for example when a new run replaces it.
     pub fn abandon_run(&mut self, sync_id: i64, reason: &str) -> Result<()> {
+        self.commit_group()?;
         self.finish_sync(sync_id, Some(reason), 0)
     }
 
     /// Whether a plugin finished its part of this run.
     pub fn plugin_done(&self, sync_id: i64, plugin: &str) -> Result<bool> {
+        self.commit_group()?;
         Ok(self
             .conn
             .query_row(
@@ -186,6 +196,7 @@ impl Store {
 
     /// Records that a plugin finished its part of this run, so a resume skips it.
     pub fn mark_plugin_done(&self, sync_id: i64, plugin: &str) -> Result<()> {
+        self.commit_group()?;
         self.conn.execute(
             "INSERT OR IGNORE INTO plugins_done (sync_id, plugin) VALUES (?1, ?2)",
             params![sync_id, plugin],
@@ -195,6 +206,7 @@ impl Store {
 
     /// Adds an enriching plugin's failure to the error of the type it enriches.
     pub fn add_type_error(&self, sync_id: i64, resource_type: &str, error: &str) -> Result<()> {
+        self.commit_group()?;
         self.conn.execute(
             "UPDATE resource_types SET error = COALESCE(error || char(10), '') || ?3 WHERE sync_id = ?1 AND id = ?2",
             params![sync_id, resource_type, error],
@@ -209,6 +221,7 @@ impl Store {
         plugin: &str,
         parent_id: &str,
     ) -> Result<ListProgress> {
+        self.commit_group()?;
         let row: Option<(Option<String>, bool)> = self
             .conn
             .prepare_cached(
@@ -226,9 +239,10 @@ impl Store {
         })
     }
 
-    /// Stores one page of resources and where the listing continues, in one transaction,
-    /// so that an interrupted run resumes exactly after the last stored page. An enriching
-    /// plugin's resources only merge their attributes into existing ones.
+    /// Stores one page of resources and where the listing continues, together (in the next
+    /// group, see [`crate::GROUP_PAGES`]), so that an interrupted run resumes exactly after
+    /// the last stored page. An enriching plugin's resources only merge their attributes
+    /// into existing ones.
     pub fn put_resource_page(
         &mut self,
         sync_id: i64,
@@ -238,45 +252,14 @@ impl Store {
         resources: &[Resource],
         next_token: Option<&str>,
     ) -> Result<()> {
-        let tx = self.conn.transaction()?;
-        if enriches {
-            // By id; an empty id asks for the resource of that name, as a grant's principal does.
-            let mut by_id = tx.prepare_cached(
-                "UPDATE resources SET attributes = json_patch(attributes, ?4)
-                 WHERE sync_id = ?1 AND resource_type = ?2 AND id = ?3",
-            )?;
-            let mut by_name = tx.prepare_cached(
-                "UPDATE resources SET attributes = json_patch(attributes, ?4)
-                 WHERE sync_id = ?1 AND resource_type = ?2 AND name = ?3",
-            )?;
-            for r in resources {
-                let (stmt, key) = match r.ref_.id.is_empty() {
-                    false => (&mut by_id, &r.ref_.id),
-                    true => (&mut by_name, &r.name),
-                };
-                stmt.execute(params![
-                    sync_id,
-                    r.ref_.resource_type,
-                    key,
-                    attributes_json(&r.attributes)
-                ])?;
-            }
-        } else {
-            insert_resources(&tx, sync_id, resources)?;
-        }
-        tx.prepare_cached(
-            "INSERT INTO list_progress (sync_id, plugin, parent_id, next_token, done) VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (sync_id, plugin, parent_id) DO UPDATE SET next_token = excluded.next_token, done = excluded.done",
-        )?
-        .execute(params![
+        self.hold_page(Page::Resources {
             sync_id,
-            plugin,
-            parent_id,
-            next_token,
-            next_token.is_none()
-        ])?;
-        tx.commit()?;
-        Ok(())
+            plugin: plugin.to_string(),
+            enriches,
+            parent_id: parent_id.to_string(),
+            resources: resources.to_vec(),
+            next_token: next_token.map(str::to_string),
+        })
     }
 
     /// Up to `limit` resources of a type whose id sorts after `after`, as plugins receive
@@ -290,6 +273,7 @@ impl Store {
         after: &str,
         limit: usize,
     ) -> Result<Vec<Resource>> {
+        self.commit_group()?;
         let mut stmt = self.conn.prepare_cached(
             "SELECT r.resource_type, r.id, r.name, r.display_name, r.parent_type, r.parent_id, r.attributes
              FROM resources r
@@ -328,6 +312,7 @@ impl Store {
 
     /// Resources and grants of one type in a run.
     pub fn type_counts(&self, sync_id: i64, resource_type: &str) -> Result<(usize, usize)> {
+        self.commit_group()?;
         let count = |sql: &str| -> Result<usize> {
             Ok(self
                 .conn
@@ -349,6 +334,7 @@ impl Store {
         plugin: &str,
         error: Option<&str>,
     ) -> Result<()> {
+        self.commit_group()?;
         self.conn.execute(
             "INSERT INTO resource_types (sync_id, id, display_name, plugin, error) VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (sync_id, id) DO UPDATE SET error = excluded.error",
@@ -358,7 +344,7 @@ impl Store {
     }
 
     /// Stores the entitlements and grants of one resource, the attributes learned while
-    /// listing them, and that its access is done, in one transaction.
+    /// listing them, and that its access is done, together (in the next group).
     pub fn put_access(
         &mut self,
         sync_id: i64,
@@ -368,42 +354,169 @@ impl Store {
         grants: &[Grant],
         attributes: &[(String, String)],
     ) -> Result<()> {
-        let tx = self.conn.transaction()?;
-        if !attributes.is_empty() {
-            tx.prepare_cached(
-                "UPDATE resources SET attributes = json_patch(attributes, ?4)
-                 WHERE sync_id = ?1 AND resource_type = ?2 AND id = ?3",
-            )?
-            .execute(params![
+        self.hold_page(Page::Access {
+            sync_id,
+            plugin: plugin.to_string(),
+            resource: resource.clone(),
+            entitlements: entitlements.to_vec(),
+            grants: grants.to_vec(),
+            attributes: attributes.to_vec(),
+        })
+    }
+}
+
+/// A page a sync stores: its resources and where the listing continues, or a resource's
+/// entitlements, grants and attributes and that its access is done.
+pub(crate) enum Page {
+    Resources {
+        sync_id: i64,
+        plugin: String,
+        enriches: bool,
+        parent_id: String,
+        resources: Vec<Resource>,
+        next_token: Option<String>,
+    },
+    Access {
+        sync_id: i64,
+        plugin: String,
+        resource: ResourceRef,
+        entitlements: Vec<Entitlement>,
+        grants: Vec<Grant>,
+        attributes: Vec<(String, String)>,
+    },
+}
+
+impl Page {
+    pub(crate) fn write(&self, conn: &Connection) -> Result<()> {
+        match self {
+            Page::Resources {
                 sync_id,
-                resource.resource_type,
-                resource.id,
-                attributes_json(attributes)
+                plugin,
+                enriches,
+                parent_id,
+                resources,
+                next_token,
+            } => write_resource_page(
+                conn,
+                *sync_id,
+                plugin,
+                *enriches,
+                parent_id,
+                resources,
+                next_token.as_deref(),
+            ),
+            Page::Access {
+                sync_id,
+                plugin,
+                resource,
+                entitlements,
+                grants,
+                attributes,
+            } => write_access(
+                conn,
+                *sync_id,
+                plugin,
+                resource,
+                entitlements,
+                grants,
+                attributes,
+            ),
+        }
+    }
+}
+
+fn write_resource_page(
+    tx: &Connection,
+    sync_id: i64,
+    plugin: &str,
+    enriches: bool,
+    parent_id: &str,
+    resources: &[Resource],
+    next_token: Option<&str>,
+) -> Result<()> {
+    if enriches {
+        // By id; an empty id asks for the resource of that name, as a grant's principal does.
+        let mut by_id = tx.prepare_cached(
+            "UPDATE resources SET attributes = json_patch(attributes, ?4)
+                 WHERE sync_id = ?1 AND resource_type = ?2 AND id = ?3",
+        )?;
+        let mut by_name = tx.prepare_cached(
+            "UPDATE resources SET attributes = json_patch(attributes, ?4)
+                 WHERE sync_id = ?1 AND resource_type = ?2 AND name = ?3",
+        )?;
+        for r in resources {
+            let (stmt, key) = match r.ref_.id.is_empty() {
+                false => (&mut by_id, &r.ref_.id),
+                true => (&mut by_name, &r.name),
+            };
+            stmt.execute(params![
+                sync_id,
+                r.ref_.resource_type,
+                key,
+                attributes_json(&r.attributes)
             ])?;
         }
+    } else {
+        insert_resources(&tx, sync_id, resources)?;
+    }
+    tx.prepare_cached(
+            "INSERT INTO list_progress (sync_id, plugin, parent_id, next_token, done) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (sync_id, plugin, parent_id) DO UPDATE SET next_token = excluded.next_token, done = excluded.done",
+        )?
+        .execute(params![
+            sync_id,
+            plugin,
+            parent_id,
+            next_token,
+            next_token.is_none()
+        ])?;
+    Ok(())
+}
+
+fn write_access(
+    tx: &Connection,
+    sync_id: i64,
+    plugin: &str,
+    resource: &ResourceRef,
+    entitlements: &[Entitlement],
+    grants: &[Grant],
+    attributes: &[(String, String)],
+) -> Result<()> {
+    if !attributes.is_empty() {
         tx.prepare_cached(
+            "UPDATE resources SET attributes = json_patch(attributes, ?4)
+                 WHERE sync_id = ?1 AND resource_type = ?2 AND id = ?3",
+        )?
+        .execute(params![
+            sync_id,
+            resource.resource_type,
+            resource.id,
+            attributes_json(attributes)
+        ])?;
+    }
+    tx.prepare_cached(
             "INSERT OR IGNORE INTO access_done (sync_id, plugin, resource_type, resource_id) VALUES (?1, ?2, ?3, ?4)",
         )?
         .execute(params![sync_id, plugin, resource.resource_type, resource.id])?;
-        {
-            let mut stmt = tx.prepare_cached(
+    {
+        let mut stmt = tx.prepare_cached(
                 "INSERT OR IGNORE INTO entitlements (sync_id, resource_type, resource_id, slug, display_name, grantable_to)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?;
-            for e in entitlements {
-                stmt.execute(params![
-                    sync_id,
-                    e.resource.resource_type,
-                    e.resource.id,
-                    e.slug,
-                    e.display_name,
-                    serde_json::to_string(&e.grantable_to)?,
-                ])?;
-            }
-            // An empty principal id asks for a match by name among this sync's resources:
-            // exactly, then case-insensitively (role ARNs are lowercase), then a login name
-            // against a UserPrincipalName. Unmatched principals keep their name as the id.
-            let mut stmt = tx.prepare_cached(
+        for e in entitlements {
+            stmt.execute(params![
+                sync_id,
+                e.resource.resource_type,
+                e.resource.id,
+                e.slug,
+                e.display_name,
+                serde_json::to_string(&e.grantable_to)?,
+            ])?;
+        }
+        // An empty principal id asks for a match by name among this sync's resources:
+        // exactly, then case-insensitively (role ARNs are lowercase), then a login name
+        // against a UserPrincipalName. Unmatched principals keep their name as the id.
+        let mut stmt = tx.prepare_cached(
                 "INSERT OR IGNORE INTO grants (sync_id, resource_type, resource_id, entitlement, principal_type, principal_id, principal_name, attributes)
                  VALUES (?1, ?2, ?3, ?4, ?5,
                    COALESCE(NULLIF(?6, ''),
@@ -414,29 +527,23 @@ impl Store {
                      ?7),
                    ?7, ?8)",
             )?;
-            for g in grants {
-                stmt.execute(params![
-                    sync_id,
-                    g.resource.resource_type,
-                    g.resource.id,
-                    g.entitlement,
-                    g.principal.resource_type,
-                    g.principal.id,
-                    g.principal_name,
-                    attributes_json(&g.attributes),
-                ])?;
-            }
+        for g in grants {
+            stmt.execute(params![
+                sync_id,
+                g.resource.resource_type,
+                g.resource.id,
+                g.entitlement,
+                g.principal.resource_type,
+                g.principal.id,
+                g.principal_name,
+                attributes_json(&g.attributes),
+            ])?;
         }
-        tx.commit()?;
-        Ok(())
     }
+    Ok(())
 }
 
-fn insert_resources(
-    tx: &rusqlite::Transaction<'_>,
-    sync_id: i64,
-    resources: &[Resource],
-) -> Result<()> {
+fn insert_resources(tx: &Connection, sync_id: i64, resources: &[Resource]) -> Result<()> {
     let mut stmt = tx.prepare_cached(
         "INSERT OR IGNORE INTO resources (sync_id, resource_type, id, name, display_name, parent_type, parent_id, attributes)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
