@@ -2,6 +2,9 @@ use clap::Parser;
 use ramsync::cli::{Cli, LogFormat};
 use std::process::ExitCode;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     end_quietly_when_stdout_closes();
     let cli = Cli::parse();
