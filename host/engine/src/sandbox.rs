@@ -95,6 +95,17 @@ pub fn limit<T: Metered>(store: &mut Store<T>) {
     });
 }
 
+/// Holds a store whose calls have nothing to wait for (a signer reads a clock and randomness
+/// and returns) to its budget counted in wall time, which is its guest time plus any wait:
+/// stricter than [`limit`], and without its call hook, which reads the clock twice on every
+/// entry into wasm (for a signature, once per string the host passes in).
+pub fn limit_non_waiting<T: Metered>(store: &mut Store<T>) {
+    store.limiter(|s| s.limiter());
+    let budget = store.data_mut().meter().budget;
+    store.set_epoch_deadline(ticks(budget));
+    store.epoch_deadline_trap();
+}
+
 /// Gives a reused store a fresh CPU budget for its next call: the budget is per call, not
 /// per store.
 pub fn rearm<T: Metered>(store: &mut Store<T>) {

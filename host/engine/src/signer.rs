@@ -146,7 +146,7 @@ impl Signer {
                 memory: MemoryLimiter::new(self.limits.memory_bytes, self.runtime.memory.clone()),
             },
         );
-        crate::sandbox::limit(&mut store);
+        crate::sandbox::limit_non_waiting(&mut store);
         Warm {
             store,
             instance: None,
