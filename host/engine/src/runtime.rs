@@ -109,6 +109,9 @@ pub fn new_runtime(limits: &Limits) -> Result<Runtime> {
     config.wasm_component_model(true);
     config.epoch_interruption(true);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    if std::env::var_os("RAMSYNC_PERFMAP").is_some() {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     let engine = wasmtime::Engine::new(&config)?;
     let weak = engine.weak();
     std::thread::Builder::new()
