@@ -390,6 +390,7 @@ impl Syncer {
                 if kind == CallKind::Sync
                     && !refused
                     && store.data_mut().memory.small_enough_to_keep()
+                    && self.runtime.memory.room_to_keep()
                     && let Some(kept) = self.runtime.keep_warm().or_else(|| {
                         ctx.warm
                             .evict_others(&self.name, 1)

@@ -339,7 +339,7 @@ pub struct SyncArgs {
     /// or resourcemanager.
     #[arg(long = "endpoint", value_name = "PRODUCT=URL", value_parser = parse_endpoint)]
     pub(crate) endpoints: Vec<(String, String)>,
-    /// Plugin calls in flight at once, per account; the accounts of a run share at most 128.
+    /// Plugin calls in flight at once, per account; the accounts of a run share at most 256.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub(crate) concurrency: u16,
     /// The name this account's sync runs are recorded under (default: default). With a
