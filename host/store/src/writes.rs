@@ -457,7 +457,7 @@ fn write_resource_page(
             ])?;
         }
     } else {
-        insert_resources(&tx, sync_id, resources)?;
+        insert_resources(tx, sync_id, resources)?;
     }
     tx.prepare_cached(
             "INSERT INTO list_progress (sync_id, plugin, parent_id, next_token, done) VALUES (?1, ?2, ?3, ?4, ?5)
