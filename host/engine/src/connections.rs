@@ -49,9 +49,15 @@ struct Connections {
 
 impl Connections {
     fn new() -> Self {
-        let roots = rustls::RootCertStore {
+        Self::with_roots(rustls::RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.into(),
-        };
+        })
+    }
+
+    /// Connections that trust `roots`: the Mozilla roots in use, a test CA in the tests.
+    fn with_roots(roots: rustls::RootCertStore) -> Self {
+        // The client config's default resumption keeps 256 sessions in memory; one config
+        // for every connection is what lets a new connection resume an earlier session.
         let config = rustls::ClientConfig::builder()
             .with_root_certificates(roots)
             .with_no_client_auth();
@@ -241,7 +247,85 @@ impl Body for ResponseBody {
 
 #[cfg(test)]
 mod tests {
-    use super::server_name;
+    use super::{Connections, server_name};
+    use bytes::Bytes;
+    use http_body_util::{BodyExt, Full};
+    use rustls::HandshakeKind;
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    use std::sync::{Arc, Mutex};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use wasmtime_wasi_http::RequestOptions;
+
+    /// A TLS server on localhost (a certificate from a test CA) that answers one request per
+    /// connection and closes it, recording how each handshake went.
+    async fn tls_server() -> (u16, Arc<Mutex<Vec<HandshakeKind>>>) {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata");
+        let chain = vec![CertificateDer::from_pem_file(format!("{dir}/localhost.pem")).unwrap()];
+        let key = PrivateKeyDer::from_pem_file(format!("{dir}/localhost.key")).unwrap();
+        let config = rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let kinds = Arc::new(Mutex::new(Vec::new()));
+        let seen = kinds.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let Ok(mut tls) = acceptor.accept(stream).await else {
+                    continue;
+                };
+                let kind = tls.get_ref().1.handshake_kind().unwrap();
+                seen.lock().unwrap().push(kind);
+                let mut request = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tls.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let answer = "HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok";
+                let _ = tls.write_all(answer.as_bytes()).await;
+                let _ = tls.shutdown().await;
+            }
+        });
+        (port, kinds)
+    }
+
+    #[tokio::test]
+    async fn a_new_connection_resumes_the_tls_session_of_an_earlier_one() {
+        let (port, kinds) = tls_server().await;
+        let mut roots = rustls::RootCertStore::empty();
+        let ca = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/ca.pem");
+        roots
+            .add(CertificateDer::from_pem_file(ca).unwrap())
+            .unwrap();
+        let connections = Connections::with_roots(roots);
+        for _ in 0..3 {
+            let request = http::Request::post(format!("https://localhost:{port}/"))
+                .body(Full::new(Bytes::new()))
+                .unwrap();
+            let response = connections
+                .send(request, RequestOptions::default())
+                .await
+                .unwrap();
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            assert_eq!(&body[..], b"ok");
+        }
+        // The server closed each connection, so each request took a new one: the first
+        // with a full handshake, the others resuming its session.
+        assert_eq!(
+            *kinds.lock().unwrap(),
+            [
+                HandshakeKind::Full,
+                HandshakeKind::Resumed,
+                HandshakeKind::Resumed
+            ]
+        );
+    }
 
     #[test]
     fn server_names_drop_the_port() {
