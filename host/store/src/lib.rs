@@ -152,26 +152,25 @@ impl Store {
         if pages.is_empty() {
             return Ok(());
         }
-        self.conn
-            .execute_batch("BEGIN IMMEDIATE")
-            .context("cannot store the sync's latest pages")?;
-        let written = (|| {
-            for page in &pages {
-                self.conn.execute_batch("SAVEPOINT page")?;
-                if let Err(e) = page.write(&self.conn) {
-                    self.conn.execute_batch("ROLLBACK TO page; RELEASE page")?;
-                    self.conn.execute_batch("COMMIT")?;
-                    return Err(e);
+        let mut group = rusqlite::Transaction::new_unchecked(
+            &self.conn,
+            rusqlite::TransactionBehavior::Immediate,
+        )
+        .context("cannot store the sync's latest pages")?;
+        let mut failed = None;
+        for page in &pages {
+            // A savepoint dropped without commit rolls its page back.
+            let savepoint = group.savepoint()?;
+            match page.write(&savepoint) {
+                Ok(()) => savepoint.commit()?,
+                Err(e) => {
+                    failed = Some(e);
+                    break;
                 }
-                self.conn.execute_batch("RELEASE page")?;
             }
-            self.conn.execute_batch("COMMIT")?;
-            Ok(())
-        })();
-        if written.is_err() && !self.conn.is_autocommit() {
-            let _ = self.conn.execute_batch("ROLLBACK");
         }
-        written
+        group.commit()?;
+        failed.map_or(Ok(()), Err)
     }
 
     /// Writes the pages held back if the oldest has waited [`GROUP_AGE`]: a sync calls this

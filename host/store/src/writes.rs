@@ -176,7 +176,6 @@ impl Store {
 
     /// Marks an unfinished run failed, for example when a new run replaces it.
     pub fn abandon_run(&mut self, sync_id: i64, reason: &str) -> Result<()> {
-        self.commit_group()?;
         self.finish_sync(sync_id, Some(reason), 0)
     }
 
@@ -252,14 +251,14 @@ impl Store {
         resources: &[Resource],
         next_token: Option<&str>,
     ) -> Result<()> {
-        self.hold_page(Page::Resources {
+        self.hold_page(Page::Resources(ResourcePage {
             sync_id,
             plugin: plugin.to_string(),
             enriches,
             parent_id: parent_id.to_string(),
             resources: resources.to_vec(),
             next_token: next_token.map(str::to_string),
-        })
+        }))
     }
 
     /// Up to `limit` resources of a type whose id sorts after `after`, as plugins receive
@@ -354,112 +353,89 @@ impl Store {
         grants: &[Grant],
         attributes: &[(String, String)],
     ) -> Result<()> {
-        self.hold_page(Page::Access {
+        self.hold_page(Page::Access(AccessPage {
             sync_id,
             plugin: plugin.to_string(),
             resource: resource.clone(),
             entitlements: entitlements.to_vec(),
             grants: grants.to_vec(),
             attributes: attributes.to_vec(),
-        })
+        }))
     }
 }
 
-/// A page a sync stores: its resources and where the listing continues, or a resource's
-/// entitlements, grants and attributes and that its access is done.
+/// A page a sync stores, held until its group is written.
 pub(crate) enum Page {
-    Resources {
-        sync_id: i64,
-        plugin: String,
-        enriches: bool,
-        parent_id: String,
-        resources: Vec<Resource>,
-        next_token: Option<String>,
-    },
-    Access {
-        sync_id: i64,
-        plugin: String,
-        resource: ResourceRef,
-        entitlements: Vec<Entitlement>,
-        grants: Vec<Grant>,
-        attributes: Vec<(String, String)>,
-    },
+    Resources(ResourcePage),
+    Access(AccessPage),
 }
 
 impl Page {
     pub(crate) fn write(&self, conn: &Connection) -> Result<()> {
         match self {
-            Page::Resources {
-                sync_id,
-                plugin,
-                enriches,
-                parent_id,
-                resources,
-                next_token,
-            } => write_resource_page(
-                conn,
-                *sync_id,
-                plugin,
-                *enriches,
-                parent_id,
-                resources,
-                next_token.as_deref(),
-            ),
-            Page::Access {
-                sync_id,
-                plugin,
-                resource,
-                entitlements,
-                grants,
-                attributes,
-            } => write_access(
-                conn,
-                *sync_id,
-                plugin,
-                resource,
-                entitlements,
-                grants,
-                attributes,
-            ),
+            Page::Resources(page) => page.write(conn),
+            Page::Access(page) => page.write(conn),
         }
     }
 }
 
-fn write_resource_page(
-    tx: &Connection,
+/// A page of resources and where the listing continues.
+pub(crate) struct ResourcePage {
     sync_id: i64,
-    plugin: &str,
+    plugin: String,
     enriches: bool,
-    parent_id: &str,
-    resources: &[Resource],
-    next_token: Option<&str>,
-) -> Result<()> {
-    if enriches {
-        // By id; an empty id asks for the resource of that name, as a grant's principal does.
-        let mut by_id = tx.prepare_cached(
-            "UPDATE resources SET attributes = json_patch(attributes, ?4)
+    parent_id: String,
+    resources: Vec<Resource>,
+    next_token: Option<String>,
+}
+
+/// A resource's entitlements, grants and attributes, and that its access is done.
+pub(crate) struct AccessPage {
+    sync_id: i64,
+    plugin: String,
+    resource: ResourceRef,
+    entitlements: Vec<Entitlement>,
+    grants: Vec<Grant>,
+    attributes: Vec<(String, String)>,
+}
+
+impl ResourcePage {
+    fn write(&self, tx: &Connection) -> Result<()> {
+        let ResourcePage {
+            sync_id,
+            plugin,
+            enriches,
+            parent_id,
+            resources,
+            next_token,
+        } = self;
+        let sync_id = *sync_id;
+        if *enriches {
+            // By id; an empty id asks for the resource of that name, as a grant's principal does.
+            let mut by_id = tx.prepare_cached(
+                "UPDATE resources SET attributes = json_patch(attributes, ?4)
                  WHERE sync_id = ?1 AND resource_type = ?2 AND id = ?3",
-        )?;
-        let mut by_name = tx.prepare_cached(
-            "UPDATE resources SET attributes = json_patch(attributes, ?4)
+            )?;
+            let mut by_name = tx.prepare_cached(
+                "UPDATE resources SET attributes = json_patch(attributes, ?4)
                  WHERE sync_id = ?1 AND resource_type = ?2 AND name = ?3",
-        )?;
-        for r in resources {
-            let (stmt, key) = match r.ref_.id.is_empty() {
-                false => (&mut by_id, &r.ref_.id),
-                true => (&mut by_name, &r.name),
-            };
-            stmt.execute(params![
-                sync_id,
-                r.ref_.resource_type,
-                key,
-                attributes_json(&r.attributes)
-            ])?;
+            )?;
+            for r in resources {
+                let (stmt, key) = match r.ref_.id.is_empty() {
+                    false => (&mut by_id, &r.ref_.id),
+                    true => (&mut by_name, &r.name),
+                };
+                stmt.execute(params![
+                    sync_id,
+                    r.ref_.resource_type,
+                    key,
+                    attributes_json(&r.attributes)
+                ])?;
+            }
+        } else {
+            insert_resources(tx, sync_id, resources)?;
         }
-    } else {
-        insert_resources(tx, sync_id, resources)?;
-    }
-    tx.prepare_cached(
+        tx.prepare_cached(
             "INSERT INTO list_progress (sync_id, plugin, parent_id, next_token, done) VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (sync_id, plugin, parent_id) DO UPDATE SET next_token = excluded.next_token, done = excluded.done",
         )?
@@ -470,53 +446,56 @@ fn write_resource_page(
             next_token,
             next_token.is_none()
         ])?;
-    Ok(())
+        Ok(())
+    }
 }
 
-fn write_access(
-    tx: &Connection,
-    sync_id: i64,
-    plugin: &str,
-    resource: &ResourceRef,
-    entitlements: &[Entitlement],
-    grants: &[Grant],
-    attributes: &[(String, String)],
-) -> Result<()> {
-    if !attributes.is_empty() {
-        tx.prepare_cached(
-            "UPDATE resources SET attributes = json_patch(attributes, ?4)
-                 WHERE sync_id = ?1 AND resource_type = ?2 AND id = ?3",
-        )?
-        .execute(params![
+impl AccessPage {
+    fn write(&self, tx: &Connection) -> Result<()> {
+        let AccessPage {
             sync_id,
-            resource.resource_type,
-            resource.id,
-            attributes_json(attributes)
-        ])?;
-    }
-    tx.prepare_cached(
+            plugin,
+            resource,
+            entitlements,
+            grants,
+            attributes,
+        } = self;
+        let sync_id = *sync_id;
+        if !attributes.is_empty() {
+            tx.prepare_cached(
+                "UPDATE resources SET attributes = json_patch(attributes, ?4)
+                 WHERE sync_id = ?1 AND resource_type = ?2 AND id = ?3",
+            )?
+            .execute(params![
+                sync_id,
+                resource.resource_type,
+                resource.id,
+                attributes_json(attributes)
+            ])?;
+        }
+        tx.prepare_cached(
             "INSERT OR IGNORE INTO access_done (sync_id, plugin, resource_type, resource_id) VALUES (?1, ?2, ?3, ?4)",
         )?
         .execute(params![sync_id, plugin, resource.resource_type, resource.id])?;
-    {
-        let mut stmt = tx.prepare_cached(
+        {
+            let mut stmt = tx.prepare_cached(
                 "INSERT OR IGNORE INTO entitlements (sync_id, resource_type, resource_id, slug, display_name, grantable_to)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?;
-        for e in entitlements {
-            stmt.execute(params![
-                sync_id,
-                e.resource.resource_type,
-                e.resource.id,
-                e.slug,
-                e.display_name,
-                serde_json::to_string(&e.grantable_to)?,
-            ])?;
-        }
-        // An empty principal id asks for a match by name among this sync's resources:
-        // exactly, then case-insensitively (role ARNs are lowercase), then a login name
-        // against a UserPrincipalName. Unmatched principals keep their name as the id.
-        let mut stmt = tx.prepare_cached(
+            for e in entitlements {
+                stmt.execute(params![
+                    sync_id,
+                    e.resource.resource_type,
+                    e.resource.id,
+                    e.slug,
+                    e.display_name,
+                    serde_json::to_string(&e.grantable_to)?,
+                ])?;
+            }
+            // An empty principal id asks for a match by name among this sync's resources:
+            // exactly, then case-insensitively (role ARNs are lowercase), then a login name
+            // against a UserPrincipalName. Unmatched principals keep their name as the id.
+            let mut stmt = tx.prepare_cached(
                 "INSERT OR IGNORE INTO grants (sync_id, resource_type, resource_id, entitlement, principal_type, principal_id, principal_name, attributes)
                  VALUES (?1, ?2, ?3, ?4, ?5,
                    COALESCE(NULLIF(?6, ''),
@@ -527,20 +506,21 @@ fn write_access(
                      ?7),
                    ?7, ?8)",
             )?;
-        for g in grants {
-            stmt.execute(params![
-                sync_id,
-                g.resource.resource_type,
-                g.resource.id,
-                g.entitlement,
-                g.principal.resource_type,
-                g.principal.id,
-                g.principal_name,
-                attributes_json(&g.attributes),
-            ])?;
+            for g in grants {
+                stmt.execute(params![
+                    sync_id,
+                    g.resource.resource_type,
+                    g.resource.id,
+                    g.entitlement,
+                    g.principal.resource_type,
+                    g.principal.id,
+                    g.principal_name,
+                    attributes_json(&g.attributes),
+                ])?;
+            }
         }
+        Ok(())
     }
-    Ok(())
 }
 
 fn insert_resources(tx: &Connection, sync_id: i64, resources: &[Resource]) -> Result<()> {
