@@ -7,6 +7,7 @@
 
 #![deny(missing_docs)]
 
+mod grouped;
 mod reads;
 mod schema;
 mod writes;
@@ -31,9 +32,7 @@ pub enum ListProgress {
 
 /// An open ramsync database.
 pub struct Store {
-    conn: Connection,
-    /// A sync's pages not yet written, and when the oldest of them came.
-    pending: std::cell::RefCell<(Vec<writes::Page>, Option<std::time::Instant>)>,
+    db: grouped::Grouped,
 }
 
 /// A sync's pages are written in groups: each page (with its checkpoint) in a savepoint of
@@ -46,14 +45,6 @@ pub struct Store {
 pub const GROUP_PAGES: usize = 256;
 /// See [`GROUP_PAGES`].
 pub const GROUP_AGE: std::time::Duration = std::time::Duration::from_millis(50);
-
-impl Drop for Store {
-    fn drop(&mut self) {
-        // A sync writes its pages when it ends or stops; this is for a store dropped on an
-        // error path. If even this fails, the run stays resumable without those pages.
-        let _ = self.commit_group();
-    }
-}
 
 /// Resources per type, and grants per (resource type, entitlement).
 pub type Counts = (Vec<(String, i64)>, Vec<(String, String, i64)>);
@@ -106,8 +97,9 @@ impl Store {
     /// count the mapped file.
     pub fn open_for_queries(path: &Path) -> Result<Self> {
         let store = Self::open_existing(path)?;
-        store.conn.pragma_update(None, "mmap_size", 1i64 << 30)?;
-        store.conn.pragma_update(None, "cache_size", -65536)?;
+        let conn = store.db.get()?;
+        conn.pragma_update(None, "mmap_size", 1i64 << 30)?;
+        conn.pragma_update(None, "cache_size", -65536)?;
         Ok(store)
     }
 
@@ -139,8 +131,7 @@ impl Store {
 
     fn new(conn: Connection) -> Self {
         Store {
-            conn,
-            pending: Default::default(),
+            db: grouped::Grouped::new(conn),
         }
     }
 
@@ -148,57 +139,19 @@ impl Store {
     /// back whole and its error returned; the pages before it are kept, those after it are
     /// dropped (the run stops on a store error, and resumes from what was kept).
     pub fn commit_group(&self) -> Result<()> {
-        let pages = std::mem::take(&mut *self.pending.borrow_mut()).0;
-        if pages.is_empty() {
-            return Ok(());
-        }
-        let mut group = rusqlite::Transaction::new_unchecked(
-            &self.conn,
-            rusqlite::TransactionBehavior::Immediate,
-        )
-        .context("cannot store the sync's latest pages")?;
-        let mut failed = None;
-        for page in &pages {
-            // A savepoint dropped without commit rolls its page back.
-            let savepoint = group.savepoint()?;
-            match page.write(&savepoint) {
-                Ok(()) => savepoint.commit()?,
-                Err(e) => {
-                    failed = Some(e);
-                    break;
-                }
-            }
-        }
-        group.commit()?;
-        failed.map_or(Ok(()), Err)
+        self.db.commit()
     }
 
     /// Writes the pages held back if the oldest has waited [`GROUP_AGE`]: a sync calls this
     /// now and then, so that a pause in its pages never holds the earlier ones back.
     pub fn commit_group_if_due(&self) -> Result<()> {
-        match self.pending.borrow().1 {
-            Some(since) if since.elapsed() >= GROUP_AGE => {}
-            _ => return Ok(()),
-        }
-        self.commit_group()
-    }
-
-    /// Holds a page back for the next group, writing the group if it is full or due.
-    pub(crate) fn hold_page(&self, page: writes::Page) -> Result<()> {
-        let full = {
-            let mut pending = self.pending.borrow_mut();
-            let since = *pending.1.get_or_insert_with(std::time::Instant::now);
-            pending.0.push(page);
-            pending.0.len() >= GROUP_PAGES || since.elapsed() >= GROUP_AGE
-        };
-        if full { self.commit_group() } else { Ok(()) }
+        self.db.commit_if_due()
     }
 
     fn migrate(&self) -> Result<()> {
-        self.conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        let version: i64 = self
-            .conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))?;
+        let conn = self.db.get()?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
         if version > SCHEMA_VERSION {
             bail!("it was written by a newer ramsync (schema version {version})");
         }
@@ -207,22 +160,20 @@ impl Store {
         }
         if version == 0 {
             let tables: i64 =
-                self.conn
-                    .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
+                conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
             if tables > 0 {
                 bail!("it is not a ramsync database");
             }
         }
         // Only now is the file known to be a ramsync database (or a new, empty one), so
         // switching its journal mode changes nothing that is not ours.
-        self.conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
         // In WAL mode NORMAL keeps every commit atomic and the database consistent through a
         // crash; a power cut may only lose the last pages, which a resumed sync fetches again.
-        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
-        self.conn.pragma_update(None, "foreign_keys", "ON")?;
-        self.conn.execute_batch(SCHEMA)?;
-        self.conn
-            .pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.execute_batch(SCHEMA)?;
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         Ok(())
     }
 }

@@ -12,7 +12,7 @@ impl Store {
     /// directory display name, else the account's alias, else the run name.
     pub fn other_accounts(&self, except: &str) -> Result<Vec<OtherAccount>> {
         let directory = self.directory_accounts()?;
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.db.get()?.prepare(
             "SELECT account, max(id) FROM sync_runs WHERE status = 'complete' AND account != ?1 GROUP BY account ORDER BY account",
         )?;
         let runs: Vec<(String, i64)> = stmt
@@ -47,7 +47,7 @@ impl Store {
         &self,
     ) -> Result<std::collections::BTreeMap<String, ramsync_model::DirectoryAccount>> {
         // A database of schema version 3 or older, opened read-only, has no such table.
-        let exists: i64 = self.conn.query_row(
+        let exists: i64 = self.db.get()?.query_row(
             "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'directory_accounts'",
             [],
             |r| r.get(0),
@@ -55,7 +55,7 @@ impl Store {
         if exists == 0 {
             return Ok(Default::default());
         }
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.db.get()?.prepare(
             "SELECT account, directory_id, account_id, display_name, folder_path FROM directory_accounts",
         )?;
         let rows = stmt
@@ -79,7 +79,7 @@ impl Store {
 
     /// All runs, newest first.
     pub fn runs(&self) -> Result<Vec<SyncRun>> {
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.db.get()?.prepare(
             "SELECT id, account, started_at, finished_at, status, error, api_calls FROM sync_runs ORDER BY id DESC",
         )?;
         let rows = stmt
@@ -93,7 +93,7 @@ impl Store {
         if let Some(run) = self.latest_complete(account)? {
             return Ok(run);
         }
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.db.get()?.prepare(
             "SELECT DISTINCT account FROM sync_runs WHERE status = 'complete' ORDER BY account",
         )?;
         let others: Vec<String> = stmt
@@ -114,7 +114,7 @@ impl Store {
         sync_id: i64,
         resource_type: Option<&str>,
     ) -> Result<Vec<ResourceRow>> {
-        let mut stmt = self.conn.prepare_cached(
+        let mut stmt = self.db.get()?.prepare_cached(
             "SELECT resource_type, id, name, display_name, parent_type, parent_id, attributes FROM resources
              WHERE sync_id = ?1 AND (?2 IS NULL OR resource_type = ?2) ORDER BY resource_type, name, id",
         )?;
@@ -126,7 +126,7 @@ impl Store {
 
     /// Every entitlement of a sync, by resource and slug.
     pub fn query_entitlements(&self, sync_id: i64) -> Result<Vec<ramsync_model::EntitlementRow>> {
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.db.get()?.prepare(
             "SELECT resource_type, resource_id, slug, display_name, grantable_to FROM entitlements
              WHERE sync_id = ?1 ORDER BY resource_type, resource_id, slug",
         )?;
@@ -191,7 +191,7 @@ impl Store {
         resource_id: &str,
         entitlement: &str,
     ) -> Result<Vec<(String, String, String)>> {
-        let mut stmt = self.conn.prepare_cached(
+        let mut stmt = self.db.get()?.prepare_cached(
             "SELECT g.principal_type, g.principal_id, COALESCE(p.name, g.principal_name)
              FROM grants g
              LEFT JOIN resources p ON p.sync_id = g.sync_id AND p.resource_type = g.principal_type AND p.id = g.principal_id
@@ -214,7 +214,7 @@ impl Store {
         resource_type: &str,
         entitlement: &str,
     ) -> Result<Vec<(String, String, String, String)>> {
-        let mut stmt = self.conn.prepare_cached(
+        let mut stmt = self.db.get()?.prepare_cached(
             "SELECT g.resource_id, g.principal_type, g.principal_id, COALESCE(p.name, g.principal_name)
              FROM grants g
              LEFT JOIN resources p ON p.sync_id = g.sync_id AND p.resource_type = g.principal_type AND p.id = g.principal_id
@@ -238,7 +238,7 @@ impl Store {
              WHERE g.sync_id = ?1 {clause}
              ORDER BY g.resource_type, 3, g.entitlement, 7, g.principal_id"
         );
-        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let mut stmt = self.db.get()?.prepare_cached(&sql)?;
         let rows = stmt
             .query_map(params, |r| {
                 let attributes = parse_attributes(&r.get::<_, String>(7)?);
@@ -277,7 +277,8 @@ impl Store {
         ];
         for sql in queries {
             let id: Option<String> = self
-                .conn
+                .db
+                .get()?
                 .prepare_cached(sql)?
                 .query_row(params![sync_id, resource_type, name], |r| r.get(0))
                 .optional()?;
@@ -295,7 +296,7 @@ impl Store {
         resource_type: &str,
         id: &str,
     ) -> Result<Option<ResourceRow>> {
-        let mut stmt = self.conn.prepare_cached(
+        let mut stmt = self.db.get()?.prepare_cached(
             "SELECT resource_type, id, name, display_name, parent_type, parent_id, attributes FROM resources
              WHERE sync_id = ?1 AND resource_type = ?2 AND id = ?3",
         )?;
@@ -307,7 +308,8 @@ impl Store {
     /// A sync run by id.
     pub fn run(&self, id: i64) -> Result<Option<SyncRun>> {
         Ok(self
-            .conn
+            .db
+            .get()?
             .query_row(
                 "SELECT id, account, started_at, finished_at, status, error, api_calls FROM sync_runs WHERE id = ?1",
                 params![id],
@@ -318,7 +320,7 @@ impl Store {
 
     /// The newest complete syncs of an account, newest first.
     pub fn complete_runs(&self, account: &str, limit: usize) -> Result<Vec<SyncRun>> {
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.db.get()?.prepare(
             "SELECT id, account, started_at, finished_at, status, error, api_calls FROM sync_runs
              WHERE account = ?1 AND status = 'complete' ORDER BY id DESC LIMIT ?2",
         )?;
@@ -329,8 +331,9 @@ impl Store {
     }
 
     /// Direct SQL access for read-only reports.
+    /// It sees what is written, not pages a sync still holds; a query's store holds none.
     pub fn connection(&self) -> &Connection {
-        &self.conn
+        self.db.as_written()
     }
 
     /// Of a type's resources in a sync: how many have `attribute` set to `value` (any value
@@ -344,7 +347,7 @@ impl Store {
         value: Option<&str>,
     ) -> Result<(usize, Option<String>)> {
         let path = format!("$.\"{}\"", attribute.replace('"', ""));
-        let (count, least) = self.conn.query_row(
+        let (count, least) = self.db.get()?.query_row(
             "SELECT count(*), min(CAST(v AS TEXT)) FROM (
                SELECT json_extract(attributes, ?3) AS v FROM resources
                WHERE sync_id = ?1 AND resource_type = ?2 AND json_valid(attributes))
@@ -357,7 +360,7 @@ impl Store {
 
     /// The resource types of a sync as (id, display name), in the order they were listed.
     pub fn resource_types(&self, sync_id: i64) -> Result<Vec<(String, String)>> {
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.db.get()?.prepare(
             "SELECT id, display_name FROM resource_types WHERE sync_id = ?1 ORDER BY rowid",
         )?;
         let types = stmt
@@ -368,14 +371,14 @@ impl Store {
 
     /// Resource counts per type, and grant counts per (resource type, entitlement).
     pub fn counts(&self, sync_id: i64) -> Result<Counts> {
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.db.get()?.prepare(
             "SELECT t.id, (SELECT count(*) FROM resources r WHERE r.sync_id = t.sync_id AND r.resource_type = t.id)
              FROM resource_types t WHERE t.sync_id = ?1 ORDER BY t.rowid",
         )?;
         let types = stmt
             .query_map(params![sync_id], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<rusqlite::Result<Vec<_>>>()?;
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.db.get()?.prepare(
             "SELECT resource_type, entitlement, count(*) FROM grants WHERE sync_id = ?1
              GROUP BY resource_type, entitlement ORDER BY resource_type, entitlement",
         )?;

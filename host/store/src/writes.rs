@@ -14,9 +14,9 @@ impl Store {
         &mut self,
         accounts: &[ramsync_model::DirectoryAccount],
     ) -> Result<()> {
-        self.commit_group()?;
+        let db = self.db.get_mut()?;
         let now = now();
-        let tx = self.conn.transaction()?;
+        let tx = db.transaction()?;
         let directories: std::collections::BTreeSet<&str> =
             accounts.iter().map(|a| a.directory_id.as_str()).collect();
         for directory in directories {
@@ -57,8 +57,8 @@ impl Store {
         resource_type: &str,
         pairs: &[(String, String)],
     ) -> Result<()> {
-        self.commit_group()?;
-        let mut stmt = self.conn.prepare(
+        let db = self.db.get()?;
+        let mut stmt = db.prepare(
             "SELECT id, attributes FROM resources WHERE sync_id = ?1 AND resource_type = ?2",
         )?;
         let rows: Vec<(String, String)> = stmt
@@ -72,7 +72,7 @@ impl Store {
             for (k, v) in pairs {
                 map.insert(k.clone(), serde_json::Value::String(v.clone()));
             }
-            self.conn.execute(
+            db.execute(
                 "UPDATE resources SET attributes = ?1 WHERE sync_id = ?2 AND resource_type = ?3 AND id = ?4",
                 rusqlite::params![serde_json::Value::Object(map).to_string(), sync_id, resource_type, id],
             )?;
@@ -82,24 +82,24 @@ impl Store {
 
     /// Starts a run of `account`, marked running; returns its id.
     pub fn begin_sync(&self, account: &str) -> Result<i64> {
-        self.commit_group()?;
-        self.conn.execute(
+        let db = self.db.get()?;
+        db.execute(
             "INSERT INTO sync_runs (account, started_at, status) VALUES (?1, ?2, 'running')",
             params![account, now()],
         )?;
-        Ok(self.conn.last_insert_rowid())
+        Ok(db.last_insert_rowid())
     }
 
     /// Ends a run as complete or failed, adding the API calls of this process's part of it,
     /// and drops its checkpoints.
     pub fn finish_sync(&mut self, sync_id: i64, error: Option<&str>, api_calls: u64) -> Result<()> {
-        self.commit_group()?;
+        let db = self.db.get_mut()?;
         let status = if error.is_some() {
             "failed"
         } else {
             "complete"
         };
-        let tx = self.conn.transaction()?;
+        let tx = db.transaction()?;
         tx.execute(
             "UPDATE sync_runs SET finished_at = ?2, status = ?3, error = ?4, api_calls = api_calls + ?5 WHERE id = ?1",
             params![sync_id, now(), status, error, api_calls as i64],
@@ -118,8 +118,8 @@ impl Store {
 
     /// Records the API calls of a run that stops before it ends, so a resumed run counts all.
     pub fn add_api_calls(&self, sync_id: i64, api_calls: u64) -> Result<()> {
-        self.commit_group()?;
-        self.conn.execute(
+        let db = self.db.get()?;
+        db.execute(
             "UPDATE sync_runs SET api_calls = api_calls + ?2 WHERE id = ?1",
             params![sync_id, api_calls as i64],
         )?;
@@ -129,13 +129,13 @@ impl Store {
     /// The newest unfinished run of an account: interrupted, since the caller holds the
     /// database's sync lock and so no other process is writing it.
     pub fn unfinished_run(&self, account: &str) -> Result<Option<SyncRun>> {
-        self.commit_group()?;
         self.newest_run(account, "running")
     }
 
     pub(crate) fn newest_run(&self, account: &str, status: &str) -> Result<Option<SyncRun>> {
         Ok(self
-            .conn
+            .db
+            .get()?
             .query_row(
                 "SELECT id, account, started_at, finished_at, status, error, api_calls FROM sync_runs
                  WHERE account = ?1 AND status = ?2 ORDER BY id DESC LIMIT 1",
@@ -147,8 +147,8 @@ impl Store {
 
     /// Records what a run syncs against.
     pub fn put_run_context(&self, sync_id: i64, context: &RunContext) -> Result<()> {
-        self.commit_group()?;
-        self.conn.execute(
+        let db = self.db.get()?;
+        db.execute(
             "INSERT INTO run_context (sync_id, endpoints, caller) VALUES (?1, ?2, ?3)
              ON CONFLICT (sync_id) DO UPDATE SET endpoints = excluded.endpoints, caller = excluded.caller",
             params![sync_id, context.endpoints, context.caller],
@@ -158,9 +158,8 @@ impl Store {
 
     /// What a run synced against; None for runs of an older ramsync, which recorded nothing.
     pub fn run_context(&self, sync_id: i64) -> Result<Option<RunContext>> {
-        self.commit_group()?;
-        Ok(self
-            .conn
+        let db = self.db.get()?;
+        Ok(db
             .query_row(
                 "SELECT endpoints, caller FROM run_context WHERE sync_id = ?1",
                 params![sync_id],
@@ -181,9 +180,8 @@ impl Store {
 
     /// Whether a plugin finished its part of this run.
     pub fn plugin_done(&self, sync_id: i64, plugin: &str) -> Result<bool> {
-        self.commit_group()?;
-        Ok(self
-            .conn
+        let db = self.db.get()?;
+        Ok(db
             .query_row(
                 "SELECT 1 FROM plugins_done WHERE sync_id = ?1 AND plugin = ?2",
                 params![sync_id, plugin],
@@ -195,8 +193,8 @@ impl Store {
 
     /// Records that a plugin finished its part of this run, so a resume skips it.
     pub fn mark_plugin_done(&self, sync_id: i64, plugin: &str) -> Result<()> {
-        self.commit_group()?;
-        self.conn.execute(
+        let db = self.db.get()?;
+        db.execute(
             "INSERT OR IGNORE INTO plugins_done (sync_id, plugin) VALUES (?1, ?2)",
             params![sync_id, plugin],
         )?;
@@ -205,8 +203,8 @@ impl Store {
 
     /// Adds an enriching plugin's failure to the error of the type it enriches.
     pub fn add_type_error(&self, sync_id: i64, resource_type: &str, error: &str) -> Result<()> {
-        self.commit_group()?;
-        self.conn.execute(
+        let db = self.db.get()?;
+        db.execute(
             "UPDATE resource_types SET error = COALESCE(error || char(10), '') || ?3 WHERE sync_id = ?1 AND id = ?2",
             params![sync_id, resource_type, error],
         )?;
@@ -220,9 +218,8 @@ impl Store {
         plugin: &str,
         parent_id: &str,
     ) -> Result<ListProgress> {
-        self.commit_group()?;
-        let row: Option<(Option<String>, bool)> = self
-            .conn
+        let db = self.db.get()?;
+        let row: Option<(Option<String>, bool)> = db
             .prepare_cached(
                 "SELECT next_token, done FROM list_progress WHERE sync_id = ?1 AND plugin = ?2 AND parent_id = ?3",
             )?
@@ -251,7 +248,7 @@ impl Store {
         resources: &[Resource],
         next_token: Option<&str>,
     ) -> Result<()> {
-        self.hold_page(Page::Resources(ResourcePage {
+        self.db.hold(Page::Resources(ResourcePage {
             sync_id,
             plugin: plugin.to_string(),
             enriches,
@@ -272,8 +269,8 @@ impl Store {
         after: &str,
         limit: usize,
     ) -> Result<Vec<Resource>> {
-        self.commit_group()?;
-        let mut stmt = self.conn.prepare_cached(
+        let db = self.db.get()?;
+        let mut stmt = db.prepare_cached(
             "SELECT r.resource_type, r.id, r.name, r.display_name, r.parent_type, r.parent_id, r.attributes
              FROM resources r
              WHERE r.sync_id = ?1 AND r.resource_type = ?2 AND r.id > ?4 AND (?3 IS NULL OR NOT EXISTS (
@@ -311,12 +308,12 @@ impl Store {
 
     /// Resources and grants of one type in a run.
     pub fn type_counts(&self, sync_id: i64, resource_type: &str) -> Result<(usize, usize)> {
-        self.commit_group()?;
+        let db = self.db.get()?;
         let count = |sql: &str| -> Result<usize> {
-            Ok(self
-                .conn
-                .query_row(sql, params![sync_id, resource_type], |r| r.get::<_, i64>(0))?
-                as usize)
+            Ok(
+                db.query_row(sql, params![sync_id, resource_type], |r| r.get::<_, i64>(0))?
+                    as usize,
+            )
         };
         Ok((
             count("SELECT count(*) FROM resources WHERE sync_id = ?1 AND resource_type = ?2")?,
@@ -333,8 +330,8 @@ impl Store {
         plugin: &str,
         error: Option<&str>,
     ) -> Result<()> {
-        self.commit_group()?;
-        self.conn.execute(
+        let db = self.db.get()?;
+        db.execute(
             "INSERT INTO resource_types (sync_id, id, display_name, plugin, error) VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (sync_id, id) DO UPDATE SET error = excluded.error",
             params![sync_id, id, display_name, plugin, error],
@@ -353,7 +350,7 @@ impl Store {
         grants: &[Grant],
         attributes: &[(String, String)],
     ) -> Result<()> {
-        self.hold_page(Page::Access(AccessPage {
+        self.db.hold(Page::Access(AccessPage {
             sync_id,
             plugin: plugin.to_string(),
             resource: resource.clone(),
