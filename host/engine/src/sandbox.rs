@@ -74,7 +74,7 @@ pub trait Metered: Send + 'static {
 
 /// Holds a store to its CPU budget (guest time only) and its memory limiter.
 pub fn limit<T: Metered>(store: &mut Store<T>) {
-    store.limiter(|s| s.limiter());
+    cap_memory_and_arm(store);
     store.call_hook(|mut cx, hook| {
         let meter = cx.data_mut().meter();
         match hook {
@@ -83,8 +83,6 @@ pub fn limit<T: Metered>(store: &mut Store<T>) {
         }
         Ok(())
     });
-    let budget = store.data_mut().meter().budget;
-    store.set_epoch_deadline(ticks(budget));
     store.epoch_deadline_callback(|mut cx| {
         let meter = cx.data_mut().meter();
         let spent = meter.spent();
@@ -100,10 +98,15 @@ pub fn limit<T: Metered>(store: &mut Store<T>) {
 /// stricter than [`limit`], and without its call hook, which reads the clock twice on every
 /// entry into wasm (for a signature, once per string the host passes in).
 pub fn limit_non_waiting<T: Metered>(store: &mut Store<T>) {
+    cap_memory_and_arm(store);
+    store.epoch_deadline_trap();
+}
+
+/// The memory limiter, and the first deadline at the end of the budget.
+fn cap_memory_and_arm<T: Metered>(store: &mut Store<T>) {
     store.limiter(|s| s.limiter());
     let budget = store.data_mut().meter().budget;
     store.set_epoch_deadline(ticks(budget));
-    store.epoch_deadline_trap();
 }
 
 /// Gives a reused store a fresh CPU budget for its next call: the budget is per call, not
