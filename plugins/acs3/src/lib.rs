@@ -18,8 +18,13 @@ pub const EMPTY_BODY_SHA256: &str =
 /// Percent-encodes per RFC 3986: `A-Za-z0-9-_.~` stay, every other byte of the
 /// UTF-8 form becomes `%XX` with uppercase hex (so space is `%20`, never `+`).
 pub fn percent_encode(s: &str) -> String {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let mut out = String::with_capacity(s.len() + s.len() / 2);
+    percent_encode_into(&mut out, s);
+    out
+}
+
+fn percent_encode_into(out: &mut String, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for &b in s.as_bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
             out.push(b as char);
@@ -29,7 +34,6 @@ pub fn percent_encode(s: &str) -> String {
             out.push(HEX[(b & 15) as usize] as char);
         }
     }
-    out
 }
 
 /// The canonical query string: pairs sorted by key, each `key=value` encoded, joined by `&`.
@@ -39,54 +43,81 @@ pub fn canonical_query<K: AsRef<str>, V: AsRef<str>>(query: &[(K, V)]) -> String
         .iter()
         .map(|(k, v)| (k.as_ref(), v.as_ref()))
         .collect();
-    pairs.sort();
-    let mut out = String::new();
+    pairs.sort_unstable();
+    let mut out = String::with_capacity(pairs.iter().map(|(k, v)| k.len() + v.len() + 2).sum());
     for (i, (k, v)) in pairs.into_iter().enumerate() {
         if i > 0 {
             out.push('&');
         }
-        out.push_str(&percent_encode(k));
+        percent_encode_into(&mut out, k);
         out.push('=');
-        out.push_str(&percent_encode(v));
+        percent_encode_into(&mut out, v);
     }
     out
 }
 
+/// Lowercase hex, through the hex crate's table-driven slice encoder: its `encode` goes a
+/// character at a time through an iterator, several times slower.
+fn to_hex(bytes: &[u8]) -> String {
+    let mut out = vec![0u8; bytes.len() * 2];
+    // Cannot fail: the buffer is exactly twice the input, and hex digits are ASCII.
+    let _ = hex::encode_to_slice(bytes, &mut out);
+    String::from_utf8(out).unwrap_or_default()
+}
+
 /// Lowercase hex sha256 of a body, the value of `x-acs-content-sha256`.
 pub fn hashed_payload(body: &[u8]) -> String {
-    hex::encode(Sha256::digest(body))
+    to_hex(&Sha256::digest(body))
 }
 
 /// Whether a header takes part in the signature: `host`, `content-type` and every `x-acs-*`.
 pub fn is_signed_header(name: &str) -> bool {
-    let name = name.to_ascii_lowercase();
-    name == "host" || name == "content-type" || name.starts_with("x-acs-")
+    name.eq_ignore_ascii_case("host")
+        || name.eq_ignore_ascii_case("content-type")
+        || name
+            .as_bytes()
+            .get(..6)
+            .is_some_and(|p| p.eq_ignore_ascii_case(b"x-acs-"))
 }
 
 /// The canonical headers block and the signed header list for the given headers.
 /// Names are lowercased, values trimmed; repeated headers are joined with `,` in sorted order.
 pub fn canonical_headers<K: AsRef<str>, V: AsRef<str>>(headers: &[(K, V)]) -> (String, String) {
-    let mut merged: std::collections::BTreeMap<String, Vec<&str>> = Default::default();
-    for (k, v) in headers {
-        merged
-            .entry(k.as_ref().to_ascii_lowercase())
-            .or_default()
-            .push(v.as_ref().trim());
-    }
-    let mut block = String::new();
-    for (name, values) in merged.iter_mut() {
-        values.sort();
-        block.push_str(name);
-        block.push(':');
-        block.push_str(&values.join(","));
+    let mut pairs: Vec<(std::borrow::Cow<'_, str>, &str)> = headers
+        .iter()
+        .map(|(k, v)| (lowercase(k.as_ref()), v.as_ref().trim()))
+        .collect();
+    // Sorting (name, value) pairs orders the names and, within a name, its values.
+    pairs.sort_unstable();
+    let mut block = String::with_capacity(pairs.iter().map(|(k, v)| k.len() + v.len() + 2).sum());
+    let mut signed = String::with_capacity(pairs.iter().map(|(k, _)| k.len() + 1).sum());
+    let mut previous: Option<&str> = None;
+    for (name, value) in &pairs {
+        if previous == Some(name.as_ref()) {
+            block.pop();
+            block.push(',');
+        } else {
+            if previous.is_some() {
+                signed.push(';');
+            }
+            signed.push_str(name);
+            block.push_str(name);
+            block.push(':');
+        }
+        block.push_str(value);
         block.push('\n');
+        previous = Some(name.as_ref());
     }
-    let signed = merged
-        .keys()
-        .map(String::as_str)
-        .collect::<Vec<_>>()
-        .join(";");
     (block, signed)
+}
+
+/// The name lowercased, borrowed when it already is (as the headers ramsync sends are).
+fn lowercase(name: &str) -> std::borrow::Cow<'_, str> {
+    if name.bytes().any(|b| b.is_ascii_uppercase()) {
+        std::borrow::Cow::Owned(name.to_ascii_lowercase())
+    } else {
+        std::borrow::Cow::Borrowed(name)
+    }
 }
 
 /// Everything computed while signing, kept for debugging signature mismatches.
@@ -131,27 +162,110 @@ pub fn canonical_request<K: AsRef<str>, V: AsRef<str>>(
 ) -> (String, String) {
     let (block, signed_headers) = canonical_headers(signed);
     let path = if path.is_empty() { "/" } else { path };
-    let request = format!(
-        "{}\n{path}\n{canonical_query}\n{block}\n{signed_headers}\n{hashed_payload}",
-        method.to_ascii_uppercase()
+    let mut request = String::with_capacity(
+        method.len()
+            + path.len()
+            + canonical_query.len()
+            + block.len()
+            + signed_headers.len()
+            + hashed_payload.len()
+            + 5,
     );
+    request.extend(method.chars().map(|c| c.to_ascii_uppercase()));
+    for part in [
+        path,
+        canonical_query,
+        &block,
+        &signed_headers,
+        hashed_payload,
+    ] {
+        request.push('\n');
+        request.push_str(part);
+    }
     (request, signed_headers)
 }
 
 /// `ACS3-HMAC-SHA256\n` followed by the hex sha256 of the canonical request.
 pub fn string_to_sign(canonical_request: &str) -> String {
-    format!(
-        "{ALGORITHM}\n{}",
-        hex::encode(Sha256::digest(canonical_request.as_bytes()))
-    )
+    let digest = to_hex(&Sha256::digest(canonical_request.as_bytes()));
+    let mut out = String::with_capacity(ALGORITHM.len() + 1 + digest.len());
+    out.push_str(ALGORITHM);
+    out.push('\n');
+    out.push_str(&digest);
+    out
 }
 
 /// Lowercase hex HMAC-SHA256 of the string to sign, keyed by the AccessKey secret.
 pub fn signature_hex(access_key_secret: &str, string_to_sign: &str) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(access_key_secret.as_bytes())
-        .expect("HMAC accepts keys of any length");
-    mac.update(string_to_sign.as_bytes());
-    hex::encode(mac.finalize().into_bytes())
+    SigningKey::new("", access_key_secret).signature_hex(string_to_sign)
+}
+
+/// An AccessKey ready to sign with: its HMAC keyed once, so that the many signatures made
+/// with one credential skip hashing the key's two padded blocks each time.
+#[derive(Clone)]
+pub struct SigningKey {
+    access_key_id: String,
+    mac: Hmac<Sha256>,
+}
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKey")
+            .field("access_key_id", &self.access_key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SigningKey {
+    /// Keys the HMAC with the AccessKey secret.
+    pub fn new(access_key_id: &str, access_key_secret: &str) -> Self {
+        SigningKey {
+            access_key_id: access_key_id.to_string(),
+            mac: Hmac::<Sha256>::new_from_slice(access_key_secret.as_bytes())
+                .expect("HMAC accepts keys of any length"),
+        }
+    }
+
+    /// The AccessKey id this key signs as.
+    pub fn access_key_id(&self) -> &str {
+        &self.access_key_id
+    }
+
+    fn signature_hex(&self, string_to_sign: &str) -> String {
+        let mut mac = self.mac.clone();
+        mac.update(string_to_sign.as_bytes());
+        to_hex(&mac.finalize().into_bytes())
+    }
+
+    /// Signs a request.
+    pub fn sign<K: AsRef<str>, V: AsRef<str>>(&self, input: &SigningInput<'_, K, V>) -> Signature {
+        let signed: Vec<(&str, &str)> = input
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_ref(), v.as_ref()))
+            .filter(|(k, _)| is_signed_header(k))
+            .collect();
+        let (canonical_request, signed_headers) = canonical_request(
+            input.method,
+            input.path,
+            &canonical_query(input.query),
+            &signed,
+            input.hashed_payload,
+        );
+        let string_to_sign = string_to_sign(&canonical_request);
+        let signature = self.signature_hex(&string_to_sign);
+        let authorization = format!(
+            "{ALGORITHM} Credential={},SignedHeaders={signed_headers},Signature={signature}",
+            self.access_key_id
+        );
+        Signature {
+            canonical_request,
+            string_to_sign,
+            signed_headers,
+            signature,
+            authorization,
+        }
+    }
 }
 
 /// Signs a request with an AccessKey.
@@ -160,31 +274,7 @@ pub fn sign<K: AsRef<str>, V: AsRef<str>>(
     access_key_id: &str,
     access_key_secret: &str,
 ) -> Signature {
-    let signed: Vec<(&str, &str)> = input
-        .headers
-        .iter()
-        .map(|(k, v)| (k.as_ref(), v.as_ref()))
-        .filter(|(k, _)| is_signed_header(k))
-        .collect();
-    let (canonical_request, signed_headers) = canonical_request(
-        input.method,
-        input.path,
-        &canonical_query(input.query),
-        &signed,
-        input.hashed_payload,
-    );
-    let string_to_sign = string_to_sign(&canonical_request);
-    let signature = signature_hex(access_key_secret, &string_to_sign);
-    let authorization = format!(
-        "{ALGORITHM} Credential={access_key_id},SignedHeaders={signed_headers},Signature={signature}"
-    );
-    Signature {
-        canonical_request,
-        string_to_sign,
-        signed_headers,
-        signature,
-        authorization,
-    }
+    SigningKey::new(access_key_id, access_key_secret).sign(input)
 }
 
 /// The parts of an `Authorization` header.
@@ -310,6 +400,39 @@ mod tests {
             s.canonical_request
                 .starts_with("POST\n/\n\ncontent-type:t\nhost:h\nx-acs-action:A\n\n")
         );
+    }
+
+    #[test]
+    fn repeated_headers_are_joined_in_sorted_order() {
+        let headers = [("X-Acs-B", "2"), ("x-acs-b", " 1 "), ("x-acs-a", "z")];
+        assert_eq!(
+            canonical_headers(&headers),
+            (
+                "x-acs-a:z\nx-acs-b:1,2\n".to_string(),
+                "x-acs-a;x-acs-b".to_string()
+            )
+        );
+        assert!(is_signed_header("X-ACS-DATE") && is_signed_header("Content-Type"));
+        assert!(!is_signed_header("x-acs") && !is_signed_header("hostname"));
+    }
+
+    #[test]
+    fn a_signing_key_signs_again_as_a_fresh_one_does() {
+        let query = [("Action", "ListUsers")];
+        let headers = [("host", "h"), ("x-acs-date", "d")];
+        let input = SigningInput {
+            method: "POST",
+            path: "/",
+            query: &query,
+            headers: &headers,
+            hashed_payload: EMPTY_BODY_SHA256,
+        };
+        let key = SigningKey::new("id", "secret");
+        let first = key.sign(&input);
+        assert_eq!(first, key.sign(&input));
+        assert_eq!(first, sign(&input, "id", "secret"));
+        assert_ne!(first.signature, sign(&input, "id", "other").signature);
+        assert!(!format!("{key:?}").contains("secret"));
     }
 
     #[test]
