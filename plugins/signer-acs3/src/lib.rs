@@ -25,16 +25,22 @@ impl Guest for Acs3 {
                 "the request has no method or no host".into(),
             ));
         }
-        let mut headers: Vec<(String, String)> = request
-            .headers
-            .into_iter()
-            .map(|(k, v)| (k.to_ascii_lowercase(), v))
-            .collect();
-        let mut added = Vec::new();
+        let HttpRequest {
+            method,
+            host,
+            path,
+            query,
+            mut headers,
+            body,
+        } = request;
+        for (name, _) in &mut headers {
+            name.make_ascii_lowercase();
+        }
         let has = |headers: &[(String, String)], name: &str| headers.iter().any(|(k, _)| k == name);
         if !has(&headers, "host") {
-            headers.push(("host".into(), request.host.clone()));
+            headers.push(("host".into(), host));
         }
+        let mut added = Vec::with_capacity(5);
         if !has(&headers, "x-acs-date") {
             added.push(("x-acs-date".to_string(), now()?));
         }
@@ -44,30 +50,36 @@ impl Guest for Acs3 {
         if !has(&headers, "x-acs-content-sha256") {
             added.push((
                 "x-acs-content-sha256".to_string(),
-                ramsync_acs3::hashed_payload(&request.body),
+                ramsync_acs3::hashed_payload(&body),
             ));
         }
         headers.retain(|(k, _)| k != "x-acs-security-token");
         if let Some(token) = credential.security_token.filter(|t| !t.is_empty()) {
             added.push(("x-acs-security-token".to_string(), token));
         }
-        headers.extend(added.iter().cloned());
-        let payload = headers
+        let all: Vec<(&str, &str)> = headers
             .iter()
-            .find(|(k, _)| k == "x-acs-content-sha256")
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default();
+            .chain(&added)
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let payload = all
+            .iter()
+            .find(|(k, _)| *k == "x-acs-content-sha256")
+            .map_or("", |(_, v)| *v);
         let input = ramsync_acs3::SigningInput {
-            method: &request.method,
-            path: &request.path,
-            query: &request.query,
-            headers: &headers,
-            hashed_payload: &payload,
+            method: &method,
+            path: &path,
+            query: &query
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect::<Vec<_>>(),
+            headers: &all,
+            hashed_payload: payload,
         };
-        let signature = ramsync_acs3::sign(
-            &input,
+        let signature = with_key(
             &credential.access_key_id,
             &credential.access_key_secret,
+            |key| key.sign(&input),
         );
         added.push(("authorization".to_string(), signature.authorization));
         Ok(Signature {
@@ -76,6 +88,34 @@ impl Guest for Acs3 {
             string_to_sign: signature.string_to_sign,
         })
     }
+}
+
+/// The key of the credential this instance signs with, keyed once: the host keeps an
+/// instance for one credential only, so every call after the first finds it here. A call
+/// with another credential (which the host never makes) would replace it.
+struct Kept {
+    secret: String,
+    key: ramsync_acs3::SigningKey,
+}
+
+thread_local! {
+    static KEY: std::cell::RefCell<Option<Kept>> = const { std::cell::RefCell::new(None) };
+}
+
+fn with_key<R>(id: &str, secret: &str, f: impl FnOnce(&ramsync_acs3::SigningKey) -> R) -> R {
+    KEY.with_borrow_mut(|kept| {
+        if kept
+            .as_ref()
+            .is_some_and(|k| k.key.access_key_id() != id || k.secret != secret)
+        {
+            *kept = None;
+        }
+        let kept = kept.get_or_insert_with(|| Kept {
+            secret: secret.to_string(),
+            key: ramsync_acs3::SigningKey::new(id, secret),
+        });
+        f(&kept.key)
+    })
 }
 
 fn now() -> Result<String, Error> {
