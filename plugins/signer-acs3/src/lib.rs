@@ -91,8 +91,8 @@ impl Guest for Acs3 {
 }
 
 /// The key of the credential this instance signs with, keyed once: the host keeps an
-/// instance for one credential only, so every call after the first finds it here. A call
-/// with another credential (which the host never makes) would replace it.
+/// instance for one AccessKey id only, so nearly every call finds it here. A call with
+/// another id or secret replaces it.
 struct Kept {
     secret: String,
     key: ramsync_acs3::SigningKey,
