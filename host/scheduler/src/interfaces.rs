@@ -122,7 +122,7 @@ pub trait SyncStore {
         plugin: &str,
         enriches: bool,
         parent_id: &str,
-        resources: &[Resource],
+        resources: Vec<Resource>,
         next_token: Option<&str>,
     ) -> anyhow::Result<()>;
     /// Up to `limit` resources of a type whose id sorts after `after`, by id; with
@@ -141,9 +141,9 @@ pub trait SyncStore {
         sync_id: i64,
         plugin: &str,
         resource: &ResourceRef,
-        entitlements: &[Entitlement],
-        grants: &[Grant],
-        attributes: &[(String, String)],
+        entitlements: Vec<Entitlement>,
+        grants: Vec<Grant>,
+        attributes: Vec<(String, String)>,
     ) -> anyhow::Result<()>;
     /// Records a resource type and whether it synced.
     fn put_resource_type(
@@ -210,7 +210,7 @@ impl SyncStore for Store {
         plugin: &str,
         enriches: bool,
         parent_id: &str,
-        resources: &[Resource],
+        resources: Vec<Resource>,
         next_token: Option<&str>,
     ) -> anyhow::Result<()> {
         Store::put_resource_page(
@@ -232,9 +232,9 @@ impl SyncStore for Store {
         sync_id: i64,
         plugin: &str,
         resource: &ResourceRef,
-        entitlements: &[Entitlement],
-        grants: &[Grant],
-        attributes: &[(String, String)],
+        entitlements: Vec<Entitlement>,
+        grants: Vec<Grant>,
+        attributes: Vec<(String, String)>,
     ) -> anyhow::Result<()> {
         Store::put_access(
             self,

@@ -444,6 +444,7 @@ async fn list_type<S: SyncStore>(
                 )
                 .await?;
                 drop(permit);
+                let count = page.items.len();
                 shared
                     .store()
                     .put_resource_page(
@@ -451,13 +452,13 @@ async fn list_type<S: SyncStore>(
                         syncer.name(),
                         info.enriches,
                         "",
-                        &page.items,
+                        page.items,
                         page.next_page_token.as_deref(),
                     )
                     .map_err(internal)?;
                 progress.add_page(
                     &info.id,
-                    listed(info, page.items.len()),
+                    listed(info, count),
                     0,
                     ctx.http_calls.load(Ordering::Relaxed),
                 );
@@ -575,6 +576,7 @@ async fn list_nested<S: SyncStore>(
         &shared.permits,
         |(parent, token)| list_all(syncer, ctx, options, parent, token, what),
         |(parent, items)| {
+            let count = items.len();
             shared
                 .store()
                 .put_resource_page(
@@ -582,13 +584,13 @@ async fn list_nested<S: SyncStore>(
                     syncer.name(),
                     info.enriches,
                     &parent.ref_.id,
-                    &items,
+                    items,
                     None,
                 )
                 .map_err(internal)?;
             progress.add_page(
                 &info.id,
-                listed(info, items.len()),
+                listed(info, count),
                 0,
                 ctx.http_calls.load(Ordering::Relaxed),
             );
@@ -617,23 +619,19 @@ async fn access_phase<S: SyncStore>(
             &shared.permits,
             |resource| access_of(syncer, ctx, options, resource),
             |(resource, entitlements, grants, attributes)| {
+                let count = grants.len();
                 shared
                     .store()
                     .put_access(
                         sync_id,
                         syncer.name(),
                         &resource.ref_,
-                        &entitlements,
-                        &grants,
-                        &attributes,
+                        entitlements,
+                        grants,
+                        attributes,
                     )
                     .map_err(internal)?;
-                progress.add_page(
-                    &info.id,
-                    0,
-                    grants.len(),
-                    ctx.http_calls.load(Ordering::Relaxed),
-                );
+                progress.add_page(&info.id, 0, count, ctx.http_calls.load(Ordering::Relaxed));
                 Ok(())
             },
         )

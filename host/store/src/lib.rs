@@ -135,13 +135,6 @@ impl Store {
         }
     }
 
-    /// Writes the pages held back, if any, in one transaction. A page that fails is rolled
-    /// back whole and its error returned; the pages before it are kept, those after it are
-    /// dropped (the run stops on a store error, and resumes from what was kept).
-    pub fn commit_group(&self) -> Result<()> {
-        self.db.commit()
-    }
-
     /// Writes the pages held back if the oldest has waited [`GROUP_AGE`]: a sync calls this
     /// now and then, so that a pause in its pages never holds the earlier ones back.
     pub fn commit_group_if_due(&self) -> Result<()> {

@@ -236,7 +236,7 @@ impl Store {
     }
 
     /// Stores one page of resources and where the listing continues, together (in the next
-    /// group, see [`crate::GROUP_PAGES`]), so that an interrupted run resumes exactly after
+    /// group, see [`crate::GROUP_PAGES`], which holds the page itself rather than a copy), so that an interrupted run resumes exactly after
     /// the last stored page. An enriching plugin's resources only merge their attributes
     /// into existing ones.
     pub fn put_resource_page(
@@ -245,7 +245,7 @@ impl Store {
         plugin: &str,
         enriches: bool,
         parent_id: &str,
-        resources: &[Resource],
+        resources: Vec<Resource>,
         next_token: Option<&str>,
     ) -> Result<()> {
         self.db.hold(Page::Resources(ResourcePage {
@@ -253,7 +253,7 @@ impl Store {
             plugin: plugin.to_string(),
             enriches,
             parent_id: parent_id.to_string(),
-            resources: resources.to_vec(),
+            resources,
             next_token: next_token.map(str::to_string),
         }))
     }
@@ -346,17 +346,17 @@ impl Store {
         sync_id: i64,
         plugin: &str,
         resource: &ResourceRef,
-        entitlements: &[Entitlement],
-        grants: &[Grant],
-        attributes: &[(String, String)],
+        entitlements: Vec<Entitlement>,
+        grants: Vec<Grant>,
+        attributes: Vec<(String, String)>,
     ) -> Result<()> {
         self.db.hold(Page::Access(AccessPage {
             sync_id,
             plugin: plugin.to_string(),
             resource: resource.clone(),
-            entitlements: entitlements.to_vec(),
-            grants: grants.to_vec(),
-            attributes: attributes.to_vec(),
+            entitlements,
+            grants,
+            attributes,
         }))
     }
 }
