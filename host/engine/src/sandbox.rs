@@ -141,7 +141,7 @@ impl MemoryPool {
 
     /// Whether at most half of the total is held: kept instances may take no more, so that
     /// fresh stores always find memory.
-    pub fn room_to_keep(&self) -> bool {
+    fn room_to_keep(&self) -> bool {
         self.in_use() <= self.total / 2
     }
 
@@ -177,10 +177,11 @@ impl MemoryLimiter {
         }
     }
 
-    /// Whether the store holds little enough of the runtime's memory to be kept between
-    /// calls: at most an eighth of its cap. One that grew further gives its memory back.
-    pub fn small_enough_to_keep(&self) -> bool {
-        self.held <= self.per_store / 8
+    /// Whether the store may be kept between calls: it holds at most an eighth of its cap,
+    /// and the runtime's stores together at most half of the total. Otherwise it gives its
+    /// memory back, so that fresh stores always find some.
+    pub fn may_be_kept(&self) -> bool {
+        self.held <= self.per_store / 8 && self.pool.room_to_keep()
     }
 }
 

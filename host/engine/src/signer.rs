@@ -163,9 +163,10 @@ impl Signer {
         self.warm().get_mut(key)?.pop()
     }
 
-    /// Keeps an instance that answered, unless it grew large or enough are kept already.
+    /// Keeps an instance that answered, unless it grew large, memory is short, or enough are
+    /// kept already.
     fn keep_warm(&self, key: String, warm: Warm) {
-        if !warm.store.data().memory.small_enough_to_keep() {
+        if !warm.store.data().memory.may_be_kept() {
             return;
         }
         let mut kept = self.warm();

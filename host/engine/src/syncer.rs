@@ -389,8 +389,7 @@ impl Syncer {
             Ok(Ok((instance, answer))) => {
                 if kind == CallKind::Sync
                     && !refused
-                    && store.data_mut().memory.small_enough_to_keep()
-                    && self.runtime.memory.room_to_keep()
+                    && store.data_mut().memory.may_be_kept()
                     && let Some(kept) = self.runtime.keep_warm().or_else(|| {
                         ctx.warm
                             .evict_others(&self.name, 1)
